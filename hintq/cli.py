@@ -1,0 +1,122 @@
+"""`hintq`: the command line of the pipeline environment.
+
+    hintq sample-world --out DIR --start 2026-11-01 --days 3 --users 300 --seed 7
+    hintq run --date 2026-11-01 --input DIR --warehouse DIR [--runner DirectRunner ...]
+    hintq show u2q --warehouse DIR --date 2026-11-01 --user U00042
+    hintq summary --warehouse DIR --date 2026-11-01
+    hintq prepare-model
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+
+def _date(value: str) -> str:
+    dt.date.fromisoformat(value)
+    return value
+
+
+def cmd_sample_world(args) -> int:
+    from pathlib import Path
+
+    from hintq.sample_world import write_world
+
+    summary = write_world(Path(args.out), dt.date.fromisoformat(args.start), args.days, args.users, args.seed,
+                          n_items=args.items, bad_share=args.bad_share, bot_events=args.bot_events)
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_run(args, passthrough: list[str]) -> int:
+    from jobs import nightly_u2q
+
+    argv = [f"--dt={args.date}", f"--input={args.input}", f"--warehouse={args.warehouse}",
+            f"--runner={args.runner}", *passthrough]
+    nightly_u2q.main(argv)
+    from hintq.summary import format_summary, load_manifest
+
+    print(format_summary(load_manifest(args.warehouse, "u2q", args.date),
+                         f"{args.warehouse}/u2q/dt={args.date}"))
+    return 0
+
+
+def cmd_show(args) -> int:
+    from hintq.summary import format_user, user_list
+
+    row = user_list(args.warehouse, args.date, args.user)
+    if row is None:
+        print(f"user {args.user} has no u2q row on {args.date}", file=sys.stderr)
+        return 1
+    print(format_user(row))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from hintq.summary import format_summary, load_manifest
+
+    print(format_summary(load_manifest(args.warehouse, "u2q", args.date), f"{args.warehouse}/u2q/dt={args.date}"))
+    return 0
+
+
+def cmd_prepare_model(args) -> int:
+    from pipelines.model_store import resolve_embedder, resolve_generator
+
+    print(json.dumps({"generator": resolve_generator(args.model).__dict__,
+                      "embedder": resolve_embedder().__dict__}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hintq", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sw = sub.add_parser("sample-world", help="write a synthetic shop's input partitions")
+    sw.add_argument("--out", required=True)
+    sw.add_argument("--start", required=True, type=_date)
+    sw.add_argument("--days", type=int, default=3)
+    sw.add_argument("--users", type=int, default=300)
+    sw.add_argument("--seed", type=int, default=7)
+    sw.add_argument("--items", type=int, default=3000)
+    sw.add_argument("--bad-share", type=float, default=0.01, help="share of bad rows (default 1%%)")
+    sw.add_argument("--bot-events", type=int, default=50_000, help="events of the bot-like user a day")
+
+    run = sub.add_parser("run", help="run the nightly u2q Beam job for one day (the DAG runs the same)",
+                         description="Other flags (--model, --set k=v, Beam options) pass to the job.")
+    run.add_argument("--date", required=True, type=_date)
+    run.add_argument("--input", required=True)
+    run.add_argument("--warehouse", required=True)
+    run.add_argument("--runner", default="DirectRunner",
+                     help="DirectRunner | DataflowRunner | FlinkRunner | SparkRunner")
+
+    show = sub.add_parser("show", help="print one published list")
+    show.add_argument("table", choices=["u2q"])
+    show.add_argument("--warehouse", required=True)
+    show.add_argument("--date", required=True, type=_date)
+    show.add_argument("--user", required=True)
+
+    summ = sub.add_parser("summary", help="print the summary of a published night")
+    summ.add_argument("--warehouse", required=True)
+    summ.add_argument("--date", required=True, type=_date)
+
+    prep = sub.add_parser("prepare-model", help="convert the packaged model once into the cache")
+    prep.add_argument("--model", default="smollm2-135m-instruct")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "run":
+        return cmd_run(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return {"sample-world": cmd_sample_world, "show": cmd_show, "summary": cmd_summary,
+            "prepare-model": cmd_prepare_model}[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

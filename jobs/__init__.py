@@ -1,0 +1,1 @@
+"""One entry point per Beam job: parse options, build the pipeline, run it."""

@@ -1,0 +1,191 @@
+"""The nightly u2q job: validate → … → rank & fill → staged write, then publish.
+
+    python -m jobs.nightly_u2q --dt 2026-11-01 --input data/input --warehouse data/warehouse
+
+Unknown flags (the Airflow Beam operator always adds `--labels=...`) are ignored.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.runners.runner import PipelineState
+
+from pipelines.core.config import HintQConfig
+from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
+from pipelines.generation import GeneratorSpec, VllmGeneratorSpec
+from pipelines.model_store import DEFAULT_GENERATOR, resolve_embedder, resolve_generator
+from pipelines.progress import STAGE_US
+from pipelines.publish import publish
+from pipelines.u2q import StagingLayout, build_u2q
+from pipelines.verification import EmbedderSpec
+
+log = logging.getLogger("hintq.job")
+
+
+class NightlyOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--dt", required=True, help="partition day, YYYY-MM-DD")
+        parser.add_argument("--input", required=True, help="root holding events/ and catalog/")
+        parser.add_argument("--warehouse", required=True, help="root of published tables")
+        parser.add_argument("--model", default=DEFAULT_GENERATOR, help="generator model name or folder")
+        parser.add_argument("--config", default=None, help="JSON file of config overrides")
+        parser.add_argument("--set", dest="overrides", action="append", default=[],
+                            help="one config override, e.g. --set rank.k=20 (repeatable)")
+        parser.add_argument("--blocklist", default=str(DEFAULT_BLOCKLIST))
+
+
+@dataclass(frozen=True)
+class NightlyRun:
+    dt: str
+    input: str
+    warehouse: str
+    run_id: str
+    staging: StagingLayout
+    cfg: HintQConfig
+    generator: GeneratorSpec
+    embedder: EmbedderSpec
+    blocklist: frozenset
+    blocklist_path: str
+
+
+def resolve_config(config_file: str | None, overrides: list[str]) -> HintQConfig:
+    cfg = HintQConfig()
+    if config_file:
+        cfg = HintQConfig.from_dict(json.loads(Path(config_file).read_text()))
+    pairs = {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        pairs[key.strip()] = json.loads(value) if _is_json(value) else value
+    return cfg.with_overrides(pairs) if pairs else cfg
+
+
+def _is_json(value: str) -> bool:
+    try:
+        json.loads(value)
+        return True
+    except ValueError:
+        return False
+
+
+def code_version() -> str:
+    from hintq import __version__
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha, dirty = "", ""
+    return f"{__version__}+{sha}{'.dirty' if dirty else ''}" if sha else __version__
+
+
+class StagingLock:
+    """One run per day at a time: a second run of the same day fails fast instead of
+    mixing files. While the lock is held, any other staging folder of that day is debris
+    of a killed run and is removed."""
+
+    def __init__(self, warehouse: str, day: str):
+        self.dir = Path(warehouse) / "_staging" / f"dt={day}"
+        self.fd = None
+
+    def __enter__(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.dir / ".lock", os.O_CREAT | os.O_RDWR)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise RuntimeError(f"another run of {self.dir.name} is in progress (lock {self.dir / '.lock'})")
+        for stale in self.dir.glob("run=*"):
+            log.warning("removing staging debris of an earlier run: %s", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) -> NightlyRun:
+    o = options.view_as(NightlyOptions)
+    dt.date.fromisoformat(o.dt)
+    cfg = resolve_config(o.config, o.overrides)
+    cfg = cfg.with_overrides({"generate.model": o.model}) if o.model != cfg.generate.model else cfg
+    if generator is None:
+        model = resolve_generator(cfg.generate.model)
+        generator = VllmGeneratorSpec(model.name, model.path, model.revision, cfg.generate)
+    emb = resolve_embedder(cfg.verify.embedder)
+    embedder = EmbedderSpec(emb.name, emb.path, emb.revision, cfg.verify.embed_batch_size)
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+    staging = StagingLayout(str(Path(o.warehouse).resolve() / "_staging" / f"dt={o.dt}" / f"run={run_id}"))
+    return NightlyRun(dt=o.dt, input=str(Path(o.input).resolve()), warehouse=str(Path(o.warehouse).resolve()),
+                      run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
+                      blocklist=load_blocklist(o.blocklist), blocklist_path=o.blocklist)
+
+
+def _stage_timings(result) -> dict:
+    try:
+        counters = result.metrics().query()["counters"]
+    except Exception:  # some runners report no metrics; timings are informational
+        return {}
+    out = {}
+    for c in counters:
+        if c.key.metric.namespace == STAGE_US:
+            out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
+    return {stage: round(us / 1e6, 2) for stage, us in sorted(out.items())}
+
+
+def run(argv=None, save_main_session=True, test_pipeline=None, generator: GeneratorSpec | None = None):
+    """Runs the night for one day and publishes it. Returns (PipelineResult, manifest)."""
+    options = PipelineOptions(argv)
+    options.view_as(SetupOptions).save_main_session = save_main_session
+    night = prepare(options, generator)
+    started = time.time()
+    with StagingLock(night.warehouse, night.dt):
+        p = test_pipeline or beam.Pipeline(options=options)
+        build_u2q(p, input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
+                  generator=night.generator, embedder=night.embedder, blocklist=night.blocklist)
+        log.info("run %s: pipeline for dt=%s starting", night.run_id, night.dt)
+        result = p.run()
+        state = result.wait_until_finish()
+        if state not in (PipelineState.DONE, None):
+            raise RuntimeError(f"pipeline ended in state {state}; nothing published")
+        pipeline_s = time.time() - started
+        manifest = publish(night.staging.root, night.warehouse, night.dt, night.cfg.rank.k, {
+            "run_id": night.run_id,
+            "model": {"generator": {"name": night.generator.name, "revision": night.generator.revision},
+                      "embedder": {"name": night.embedder.name, "revision": night.embedder.revision}},
+            "code_version": code_version(),
+            "config": night.cfg.to_dict(),
+            "blocklist": {"path": night.blocklist_path, "terms": len(night.blocklist)},
+            "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": _stage_timings(result)},
+        })
+    return result, manifest
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("vllm", "transformers", "sentence_transformers", "apache_beam", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _, manifest = run(argv)
+    print(json.dumps({"published": f"u2q/dt={manifest['dt']}", "rows": manifest["rows"],
+                      "run_id": manifest["run_id"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Beam PTransforms, one per stage of DESIGN.md, and the pipelines that chain them."""

@@ -1,0 +1,37 @@
+"""Batching that does not depend on bundle boundaries, and per-process sharing of models."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import apache_beam as beam
+
+from pipelines.core.text import stable_hash
+
+
+class SharedHolder:
+    """shared.Shared needs a weak-referenceable object."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+
+class StableBatches(beam.PTransform):
+    """Groups elements into about ceil(n / batch_size) batches by a stable hash of
+    `key(element)`, each batch sorted by key: the same batches on every run and runner."""
+
+    def __init__(self, key: Callable[[Any], str], batch_size: int):
+        super().__init__()
+        self.key, self.batch_size = key, batch_size
+
+    def expand(self, pcoll):
+        n_batches = (pcoll | "Count" >> beam.combiners.Count.Globally()
+                     | "NumBatches" >> beam.Map(lambda n, b=self.batch_size: max(1, math.ceil(n / b))))
+        return (
+            pcoll
+            | "KeyByBatch" >> beam.Map(lambda x, n, key=self.key: (stable_hash(key(x)) % n, x),
+                                       beam.pvalue.AsSingleton(n_batches))
+            | "GroupByBatch" >> beam.GroupByKey()
+            | "SortBatch" >> beam.MapTuple(lambda b, xs, key=self.key: (b, sorted(xs, key=key)))
+        )

