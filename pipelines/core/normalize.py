@@ -20,7 +20,6 @@ _URL = re.compile(r"(https?://|www\.)\S+|\.(com|net|org|io|co|uk|de)\b")
 _PHONE = re.compile(r"(\+?\d[\d\s().-]{7,}\d)")
 _CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
 _STREET = re.compile(r"\b\d{1,5}\s+\w+(\s\w+)?\s+(street|st|avenue|ave|road|rd|lane|ln|blvd|drive|dr)\b")
-_WORD = re.compile(r"[a-z0-9]")
 # Latin letters (with accents), digits, spaces and the punctuation shoppers type.
 _ALLOWED = re.compile(r"^[a-z0-9\u00c0-\u024f '&+./\-\"%]+$")
 _EDGE_PUNCT = " \t\"'.,;:!?-_/\\|*#()[]{}<>"
@@ -75,12 +74,12 @@ def normalize_query(raw: object, cfg: NormalizeConfig,
     """Returns (query, None) or (None, reason). Lower-cased, NFKC, trimmed, spaces collapsed."""
     if not isinstance(raw, str):
         return None, "not_a_string"
-    query = clean_text(unicodedata.normalize("NFKC", raw)).lower().strip(_EDGE_PUNCT)
-    query = " ".join(query.split())
-    if not query:
+    cleaned = clean_text(unicodedata.normalize("NFKC", raw)).lower()
+    if not cleaned:
         return None, "empty"
-    if not _WORD.search(query):
+    if not any(ch.isalnum() for ch in cleaned):
         return None, "only_punctuation"
+    query = " ".join(cleaned.strip(_EDGE_PUNCT).split())
     reason = pii_reason(query)
     if reason:
         return None, reason

@@ -1,0 +1,61 @@
+"""hintq_nightly: every day, wait for the day's inputs, then run the u2q Beam job.
+
+Thin by design: the schedule, the `{{ ds }}` partition, retries. The job runs in the
+pipeline environment's interpreter (HINTQ_PIPELINE_PYTHON), as a production scheduler
+launches jobs on workers it shares no libraries with; this file imports nothing of it.
+
+Settings come from the environment of the Airflow worker, with these defaults:
+    HINTQ_INPUT            root holding events/ and catalog/   (data/input)
+    HINTQ_WAREHOUSE        root of published tables            (data/warehouse)
+    HINTQ_PIPELINE_PYTHON  interpreter of the pipeline venv    (.venv/pipeline/bin/python)
+    HINTQ_RUNNER           Beam runner                         (DirectRunner)
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
+from airflow.sdk import dag, task
+
+REPO = Path(__file__).resolve().parent.parent
+INPUT = os.environ.get("HINTQ_INPUT", str(REPO / "data" / "input"))
+WAREHOUSE = os.environ.get("HINTQ_WAREHOUSE", str(REPO / "data" / "warehouse"))
+PIPELINE_PYTHON = os.environ.get("HINTQ_PIPELINE_PYTHON", str(REPO / ".venv" / "pipeline" / "bin" / "python"))
+RUNNER = os.environ.get("HINTQ_RUNNER", "DirectRunner")
+
+
+@dag(
+    dag_id="hintq_nightly",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["hintq"],
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    doc_md=__doc__,
+)
+def hintq_nightly():
+    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
+    def wait_for_input(table: str, ds: str | None = None) -> bool:
+        """True once `<input>/<table>/dt=<ds>/` holds at least one Parquet file."""
+        return any((Path(INPUT) / table / f"dt={ds}").glob("*.parquet"))
+
+    u2q = BeamRunPythonPipelineOperator(
+        task_id="u2q",
+        py_file="jobs.nightly_u2q",
+        py_options=["-m"],
+        py_interpreter=PIPELINE_PYTHON,
+        runner=RUNNER,
+        pipeline_options={"dt": "{{ ds }}", "input": INPUT, "warehouse": WAREHOUSE},
+        retries=1,
+        execution_timeout=timedelta(hours=6),
+    )
+
+    [wait_for_input.override(task_id="wait_for_events")("events"),
+     wait_for_input.override(task_id="wait_for_catalog")("catalog")] >> u2q
+
+
+hintq_nightly()

@@ -1,0 +1,55 @@
+"""Shared fixtures: a tiny sample world, the real embedder spec, and ONE real vLLM engine
+per test session (held here so every end-to-end test reuses it)."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+TINY_DAY = "2026-11-01"
+
+os.environ.setdefault("HINTQ_MODEL_CACHE", str(REPO / ".cache" / "models"))
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+sys.path.insert(0, str(REPO))
+_KEEP_ALIVE: list = []
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory) -> Path:
+    """20 shoppers, 400 items, 2 days, every kind of bad row, a 3,000-event bot."""
+    from hintq.sample_world import write_world
+
+    root = tmp_path_factory.mktemp("tiny_world")
+    write_world(root, dt.date.fromisoformat(TINY_DAY), days=2, n_users=20, seed=11, n_items=400,
+                bad_share=0.01, bot_events=3000)
+    return root
+
+
+@pytest.fixture(scope="session")
+def embedder_spec():
+    from pipelines.model_store import resolve_embedder
+    from pipelines.verification import EmbedderSpec
+
+    m = resolve_embedder()
+    return EmbedderSpec(m.name, m.path, m.revision, batch_size=64)
+
+
+@pytest.fixture(scope="session")
+def real_generator():
+    """The real default model, converted once, with one engine kept alive for the session."""
+    from pipelines.core.config import HintQConfig
+    from pipelines.generation import _ENGINES, SharedHolder, VllmGeneratorSpec
+    from pipelines.model_store import resolve_generator
+
+    cfg = HintQConfig().generate
+    m = resolve_generator(cfg.model)
+    spec = VllmGeneratorSpec(m.name, m.path, m.revision, cfg)
+    holder = _ENGINES.acquire(lambda: SharedHolder(spec.load_engine()), tag=f"engine:{spec.name}:{spec.revision}")
+    _KEEP_ALIVE.append(holder)  # the pipelines' DoFns acquire this same engine by its tag
+    return spec

@@ -1,0 +1,69 @@
+"""Fakes of the model only (never of the pipeline), for narrow pipeline tests.
+
+FakeGeneratorSpec answers each prompt deterministically from the prompt's own evidence
+lines, like a model that parrots its input; a prompt naming `FAIL_USER` makes the engine
+raise, as a broken batch would.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from pipelines.core.records import Generation
+from pipelines.generation import Engine, GeneratorSpec, PromptCodec
+
+FAIL_USER = "U-RAISES"
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+class FakeCodec(PromptCodec):
+    def render(self, messages):
+        return "\n".join(f"<{m['role']}>{m['content']}" for m in messages)
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+
+class FakeEngine(Engine):
+    def __init__(self, answers: dict[str, str] | None = None):
+        self.answers = answers or {}
+        self.calls: list[list[str]] = []
+
+    def generate(self, prompts):
+        self.calls.append([p.user_id for p in prompts])
+        out = []
+        for p in prompts:
+            if p.user_id == FAIL_USER:
+                out.append(Generation(p.user_id, "RuntimeError: engine failed", "error", p.n_tokens, 0, p.profile))
+                continue
+            text = self.answers.get(p.user_id)
+            if text is None:
+                evidence = _QUOTED.findall(p.text)
+                text = json.dumps({"queries": [" ".join(e.split()[-2:]) for e in evidence][:5]})
+            out.append(Generation(p.user_id, text, "stop", p.n_tokens, len(text.split()), p.profile))
+        return out
+
+
+class FakeGeneratorSpec(GeneratorSpec):
+    name = "fake-generator"
+    revision = "test"
+
+    def __init__(self, answers: dict[str, str] | None = None):
+        self.answers = answers or {}
+
+    def load_codec(self):
+        return FakeCodec()
+
+    def load_engine(self):
+        return FakeEngine(self.answers)
+
+
+class BrokenGeneratorSpec(FakeGeneratorSpec):
+    """A model that cannot be loaded."""
+
+    name = "broken-generator"
+
+    def load_engine(self):
+        from pipelines.model_store import ModelUnavailable
+
+        raise ModelUnavailable("weights are corrupt (test)")
