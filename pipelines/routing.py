@@ -37,13 +37,14 @@ class CheckRows(beam.PTransform):
     rejection that names the exception, never a crash and never a silent drop.
     """
 
-    def __init__(self, fn, *args, table: str, stage: str):
+    def __init__(self, fn, *args, table: str, stage: str, threshold: float = EXCEPTION_THRESHOLD):
         super().__init__()
         self.fn, self.args, self.table, self.stage = fn, args, table, stage
+        self.threshold = threshold
 
     def expand(self, rows):
         checked, dead = (rows | "Check" >> beam.Map(self.fn, *self.args)
-                         .with_exception_handling(threshold=EXCEPTION_THRESHOLD))
+                         .with_exception_handling(threshold=self.threshold))
         split = checked | "Split" >> beam.ParDo(_Split()).with_outputs(REJECTED, main="good")
         crashed = dead | "DeadLetters" >> beam.Map(_dead_letter_to_rejection, self.table, self.stage)
         rejected = (split[REJECTED], crashed) | "AllRejected" >> beam.Flatten()

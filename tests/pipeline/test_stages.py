@@ -1,0 +1,173 @@
+"""Each PTransform on a TestPipeline with hand-made inputs."""
+import datetime as dt
+import json
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.core.config import HintQConfig
+from pipelines.core.records import EnrichedEvent, Event, Generation, Item, Profile
+from pipelines.generation import CompressPrompts, GenerateAnswers
+from pipelines.batching import StableBatches
+from pipelines.io import InputSchemaError, ReadInputPartition, WriteShardedParquet
+from pipelines.normalize import NormalizeAnswers, PopularQueries
+from pipelines.profiles import BuildProfiles
+from pipelines.routing import CheckRows
+from pipelines.validate import JoinCatalog, ValidateCatalog, ValidateEvents
+from schemas import U2Q_SCHEMA
+from tests.fakes import FAIL_USER, FakeGeneratorSpec
+
+CFG = HintQConfig()
+NOON = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)
+
+
+def erow(i, **kw):
+    base = {"user_id": "U1", "ts": NOON + dt.timedelta(minutes=i), "event_type": "view", "item_id": "I1",
+            "query": None, "_file": "e.parquet", "_row": i}
+    base.update(kw)
+    return base
+
+
+def crow(i, item_id, title="Nordia Trail Shoes"):
+    return {"item_id": item_id, "title": title, "category_path": "Sports > Running > Running Shoes",
+            "brand": "Nordia", "price": 10.0, "first_seen": None, "_file": "c.parquet", "_row": i}
+
+
+def test_validate_and_join_route_every_row():
+    events = [erow(0), erow(1, event_type="wishlist"), erow(2, item_id="NOPE"), erow(3, user_id=None),
+              erow(4, event_type="search", item_id=None, query="trail shoes")]
+    catalog = [crow(0, "I1"), crow(1, "I1", "Older Title"), crow(2, None)]
+    with TestPipeline() as p:
+        good_e, bad_e = p | "E" >> beam.Create(events) | ValidateEvents("2026-11-01", CFG.validate)
+        good_c, bad_c = p | "C" >> beam.Create(catalog) | ValidateCatalog(CFG.validate)
+        joined = (good_e, good_c) | JoinCatalog()
+        rejected = (bad_e, bad_c, joined["rejected"]) | beam.Flatten()
+        assert_that(rejected | beam.Map(lambda r: (r.table, r.reason, r.source_row)), equal_to([
+            ("events", "unknown_event_type", 1), ("events", "missing_user_id", 3),
+            ("events", "unknown_item", 2), ("catalog", "missing_item_id", 2),
+            ("catalog", "duplicate_item", 1)]), label="rejected")
+        assert_that(joined["events"] | beam.Map(lambda e: (e.event.source_row, e.item and e.item.title)),
+                    equal_to([(0, "Nordia Trail Shoes"), (4, None)]), label="events")
+        assert_that(joined["items"] | beam.Map(lambda i: i.item_id), equal_to(["I1"]), label="items")
+
+
+def test_check_rows_turns_an_exception_into_a_rejection():
+    def explode(row):
+        if row["_row"] == 1:
+            raise ZeroDivisionError("boom")
+        return row["_row"]
+
+    with TestPipeline() as p:
+        good, bad = (p | beam.Create([{"_row": 0, "_file": "f"}, {"_row": 1, "_file": "f"}])
+                     | CheckRows(explode, table="events", stage="validate", threshold=1.0))
+        assert_that(good, equal_to([0]), label="good")
+        assert_that(bad | beam.Map(lambda r: (r.reason, r.source_row, "ZeroDivisionError" in r.detail)),
+                    equal_to([("unexpected_error", 1, True)]), label="bad")
+    # Past the threshold (default 1%) a crashing stage fails the run instead of publishing.
+    with pytest.raises(Exception, match="exceeded threshold"):
+        with TestPipeline() as p:
+            p | beam.Create([{"_row": 1, "_file": "f"}]) | CheckRows(explode, table="events", stage="validate")
+
+
+def _enriched(user, minute, row, etype="view", query=None):
+    item = None if etype == "search" else Item("I1", "Nordia Trail Shoes", "Sports > Running Shoes",
+                                               "Running Shoes", "Nordia", 1.0, "c", 0)
+    ts = int((NOON + dt.timedelta(minutes=minute)).timestamp() * 1e6)
+    return EnrichedEvent(Event(user, ts, etype, item and "I1", query, "e", row, "{}"), item)
+
+
+def test_build_profiles_folds_duplicates_and_counts_used_events():
+    events = [_enriched("U1", 0, 0), _enriched("U1", 0, 1), _enriched("U2", 5, 2, "search", "trail shoes")]
+    with TestPipeline() as p:
+        out = p | beam.Create(events) | BuildProfiles("2026-11-01", CFG, frozenset())
+        assert_that(out.profiles | beam.Map(lambda pr: (pr.user_id, pr.n_events)),
+                    equal_to([("U1", 1), ("U2", 1)]), label="profiles")
+        assert_that(out.rejected | beam.Map(lambda r: (r.reason, r.source_row)),
+                    equal_to([("duplicate_event", 1)]), label="rejected")
+        assert_that(out.used_events | beam.CombineGlobally(sum), equal_to([2]), label="used")
+
+
+def _profile(user):
+    return Profile(user, (("Running Shoes", 1.0),), (), ("trail shoes",), (), (), 1, 1)
+
+
+def test_compress_and_generate_with_a_fake_model_keep_every_user():
+    users = ["U1", "U2", FAIL_USER]
+    with TestPipeline() as p:
+        gens = (p | beam.Create([_profile(u) for u in users])
+                | CompressPrompts(FakeGeneratorSpec(), CFG.prompt, 10)
+                | GenerateAnswers(FakeGeneratorSpec(), batch_size=2))
+        assert_that(gens | beam.Map(lambda g: (g.user_id, g.finish_reason)),
+                    equal_to([("U1", "stop"), ("U2", "stop"), (FAIL_USER, "error")]))
+
+
+def test_stable_batches_do_not_depend_on_input_order():
+    from pipelines.core.text import stable_hash
+
+    items = [f"u{i}" for i in range(20)]
+    n = 5  # ceil(20 / 4)
+    expected = {}
+    for x in items:
+        expected.setdefault(stable_hash(x) % n, []).append(x)
+    expected = [(k, sorted(v)) for k, v in expected.items()]
+    for order in (items, list(reversed(items))):
+        with TestPipeline() as p:
+            out = p | beam.Create(order) | StableBatches(lambda x: x, 4)
+            assert_that(out | beam.MapTuple(lambda k, xs: (k, list(xs))), equal_to(expected))
+
+
+def test_normalize_answers_and_popular_queries():
+    gens = [Generation("U1", json.dumps({"queries": ["Trail Shoes", "trail shoes", "x@y.com"]}), "stop", 5, 9,
+                       _profile("U1")),
+            Generation("U2", '{"queries": ["cut', "length", 5, 9, _profile("U2"))]
+    searches = [_enriched("U1", 0, 0, "search", "Trail Shoes"), _enriched("U2", 1, 1, "search", "trail shoes"),
+                _enriched("U3", 2, 2, "search", "tent"), _enriched("U3", 3, 3, "search", "jane@x.com")]
+    with TestPipeline() as p:
+        out = p | "G" >> beam.Create(gens) | NormalizeAnswers(CFG.normalize, frozenset())
+        assert_that(out.candidates | beam.Map(lambda u: (u.user_id, [c.query for c in u.candidates], u.n_generated)),
+                    equal_to([("U1", ["trail shoes"], 3), ("U2", [], 0)]), label="candidates")
+        assert_that(out.discards | beam.Map(lambda d: d.reason),
+                    equal_to(["duplicate", "pii_email", "truncated_answer"]), label="discards")
+        pop = p | "S" >> beam.Create(searches) | PopularQueries(CFG.normalize, frozenset(), pool=10)
+        assert_that(pop["popular"], equal_to([[("trail shoes", 2), ("tent", 1)]]), label="popular")
+        assert_that(pop["discards"], equal_to(["pii_email"]), label="popular_discards")
+
+
+def test_read_input_partition_conforms_drifted_files(tmp_path):
+    part = tmp_path / "events" / "dt=2026-11-01"
+    part.mkdir(parents=True)
+    pq.write_table(pa.table({"user_id": ["U1"], "ts": ["2026-11-01T10:00:00"], "event_type": ["view"],
+                             "item_id": ["I1"], "extra": [1]}), part / "a.parquet")
+    with TestPipeline() as p:
+        out = p | ReadInputPartition(str(tmp_path), "events", "2026-11-01")
+        assert_that(out.rows | beam.Map(lambda r: (r["ts"], r["query"], r["_file"], r["_row"])),
+                    equal_to([("2026-11-01T10:00:00", None, "a.parquet", 0)]), label="rows")
+        assert_that(out.schema_notes, equal_to([
+            "events/a.parquet: extra column 'extra' ignored",
+            "events/a.parquet: missing column 'query' read as null"]), label="notes")
+    pq.write_table(pa.table({"user_id": ["U1"], "ts": ["x"]}), part / "b.parquet")
+    with pytest.raises(Exception, match=r"b.parquet: required column 'event_type' is missing"):
+        with TestPipeline() as p:
+            p | ReadInputPartition(str(tmp_path), "events", "2026-11-01")
+    assert issubclass(InputSchemaError, ValueError)
+
+
+def test_sharded_writer_gives_the_same_bytes_for_any_input_order(tmp_path):
+    rows = [{"user_id": f"U{i}", "queries": [], "prompt_tokens": i, "n_generated": 0, "n_verified": 0}
+            for i in range(30)]
+
+    def write(order, out):
+        with TestPipeline() as p:
+            (p | beam.Create(order)
+             | WriteShardedParquet(str(out), U2Q_SCHEMA, 3, key=lambda r: r["user_id"],
+                                   sort_key=lambda r: r["user_id"], to_row=lambda r: r))
+        return {f.name: f.read_bytes() for f in sorted(out.iterdir())}
+
+    a = write(rows, tmp_path / "a")
+    b = write(list(reversed(rows)), tmp_path / "b")
+    assert a == b and len(a) == 3
+    assert sum(pq.read_metadata(tmp_path / "a" / n).num_rows for n in a) == 30
