@@ -75,6 +75,12 @@ class _VllmEngine(Engine):
         self.llm, self.sampling = llm, sampling
 
     def _run(self, prompts: list[Prompt]) -> list[Generation]:
+        # Output must not depend on what this engine generated before (another batch, an
+        # earlier day in the same worker): a prefix-cache hit changes the numerics of a
+        # prompt, and with them greedy tokens (measured: 4 of 12 answers changed on a
+        # second identical call). Resetting keeps sharing within the batch, where the
+        # prompts' common prefix is, and makes every batch start from the same state.
+        self.llm.reset_prefix_cache()
         outputs = self.llm.generate([p.text for p in prompts], self.sampling, use_tqdm=False)
         return [Generation(user_id=p.user_id, text=o.outputs[0].text,
                            finish_reason=o.outputs[0].finish_reason or "stop",
@@ -129,6 +135,10 @@ class VllmGeneratorSpec(GeneratorSpec):
             temperature=self.cfg.temperature, max_tokens=self.cfg.max_tokens, seed=self.cfg.seed,
             frequency_penalty=self.cfg.frequency_penalty,
             structured_outputs=StructuredOutputsParams(json=queries_schema(self.cfg)))
+        # Compile the JSON-schema grammar now: on a cold engine, requests wait for it and
+        # join the running batch at different steps, which changed answers of the first
+        # batch (measured) and so broke byte-identical re-runs.
+        llm.generate(["warm-up"], sampling, use_tqdm=False)
         return _VllmEngine(llm, sampling)
 
 

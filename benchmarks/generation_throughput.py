@@ -1,0 +1,103 @@
+"""Generation throughput: HintQ's engine path against raw `vllm.LLM.generate` on the same
+prompts (built from the sample world by the real core code). Prints one JSON line per
+variant; measured, never asserted.
+
+    .venv/pipeline/bin/python benchmarks/generation_throughput.py --input data/input --date 2026-11-01
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import time
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+
+def build_prompts(input_root: str, day: str, limit: int):
+    import pyarrow.parquet as pq
+
+    from pipelines.core.config import HintQConfig
+    from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist, normalize_query
+    from pipelines.core.profile import build_profile, dedupe_and_cap
+    from pipelines.core.prompts import build_prompt
+    from pipelines.core.records import EnrichedEvent, Event, Item
+    from pipelines.core.validate import partition_bounds_us, validate_event, validate_item
+    from pipelines.generation import VllmGeneratorSpec
+    from pipelines.model_store import resolve_generator
+
+    cfg = HintQConfig()
+    date = dt.date.fromisoformat(day)
+    items = {}
+    for path in sorted((Path(input_root) / "catalog" / f"dt={day}").glob("*.parquet")):
+        for i, row in enumerate(pq.read_table(path).to_pylist()):
+            got = validate_item({**row, "_file": path.name, "_row": i}, cfg.validate)
+            if not isinstance(got, tuple) or got[0].item_id in items:
+                continue
+            items[got[0].item_id] = got[0]
+    by_user = defaultdict(list)
+    path = Path(input_root) / "events" / f"dt={day}" / "part-00000.parquet"
+    for i, row in enumerate(pq.read_table(path).to_pylist()):
+        ev = validate_event({**row, "_file": path.name, "_row": i}, date, cfg.validate)
+        if isinstance(ev, Event) and (ev.item_id is None or ev.item_id in items):
+            by_user[ev.user_id].append(EnrichedEvent(ev, items.get(ev.item_id)))
+    model = resolve_generator(cfg.generate.model)
+    spec = VllmGeneratorSpec(model.name, model.path, model.revision, cfg.generate)
+    codec = spec.load_codec()
+    blocklist = load_blocklist(DEFAULT_BLOCKLIST)
+    prompts = []
+    for user, events in sorted(by_user.items())[:limit]:
+        kept, _ = dedupe_and_cap(events, cfg.validate)
+        profile = build_profile(user, kept, partition_bounds_us(date)[1], cfg.session,
+                                clean_query=lambda q: normalize_query(q, cfg.normalize, blocklist)[0])
+        prompts.append(build_prompt(profile, cfg.prompt, cfg.generate.max_queries, codec.render, codec.count_tokens))
+    return spec, prompts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--input", default="data/input")
+    parser.add_argument("--date", default="2026-11-01")
+    parser.add_argument("--prompts", type=int, default=128)
+    args = parser.parse_args()
+    spec, prompts = build_prompts(args.input, args.date, args.prompts)
+    started = time.perf_counter()
+    engine = spec.load_engine()
+    load_s = time.perf_counter() - started
+    llm, sampling = engine.llm, engine.sampling
+    common = {"model": spec.name, "revision": spec.revision, "prompts": len(prompts),
+              "mean_prompt_tokens": round(sum(p.n_tokens for p in prompts) / len(prompts), 1),
+              "hardware": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+              "engine_load_s": round(load_s, 1),
+              "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                    text=True).stdout.strip()}
+
+    def measure(name, fn):
+        llm.reset_prefix_cache()
+        t = time.perf_counter()
+        tokens = fn()
+        s = time.perf_counter() - t
+        print(json.dumps({"stage": "generate", "variant": name, "seconds": round(s, 2),
+                          "output_tokens": tokens, "tokens_per_s": round(tokens / s, 1),
+                          "prompts_per_s": round(len(prompts) / s, 2),
+                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, **common}))
+
+    texts = [p.text for p in prompts]
+    measure("raw vllm.LLM.generate, one call",
+            lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(texts, sampling, use_tqdm=False)))
+    measure("hintq engine (reset cache, fallback wrapper), one batch",
+            lambda: sum(g.output_tokens for g in engine.generate(prompts)))
+    measure("raw vllm, batches of 16",
+            lambda: sum(len(o.outputs[0].token_ids) for i in range(0, len(texts), 16)
+                        for o in llm.generate(texts[i:i + 16], sampling, use_tqdm=False)))
+
+
+if __name__ == "__main__":
+    main()

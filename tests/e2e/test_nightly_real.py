@@ -1,0 +1,87 @@
+"""End to end with the real SmolLM2 on vLLM (CPU), the real embedder and faiss, tiny world."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.nightly_u2q import run
+from pipelines.core.ranking import SOURCE_GENERATED, SOURCES
+from tests.conftest import REPO, TINY_DAY
+
+pytestmark = pytest.mark.slow
+
+
+def _argv(world, warehouse):
+    return [f"--dt={TINY_DAY}", f"--input={world}", f"--warehouse={warehouse}"]
+
+
+def test_real_model_night_publishes_verified_lists_and_reruns_byte_identical(tiny_world, tmp_path,
+                                                                             real_generator):
+    warehouse = tmp_path / "wh"
+    _, first = run(_argv(tiny_world, warehouse), generator=real_generator)
+    part = warehouse / "u2q" / f"dt={TINY_DAY}"
+    assert (part / "_SUCCESS").exists()
+    rows = pq.read_table(part).to_pylist()
+    assert len(rows) == first["rows"] == first["stages"]["profile"]["active_users"] > 0
+    generated = [q for r in rows for q in r["queries"] if q["source"] == SOURCE_GENERATED]
+    assert generated, "the real model produced at least one verified query"
+    assert all(q["source"] in SOURCES and q["evidence"] for r in rows for q in r["queries"])
+    gen = first["stages"]["generate"]
+    assert sum(gen["finish"].values()) == first["rows"] and gen["output_tokens"] > 0
+    assert first["model"]["generator"]["name"] == "smollm2-135m-instruct"
+
+    _, second = run(_argv(tiny_world, tmp_path / "wh2"), generator=real_generator)
+    again = pq.read_table(tmp_path / "wh2" / "u2q" / f"dt={TINY_DAY}").to_pylist()
+    assert again == rows
+    assert [f["sha256"] for f in first["files"]] == [f["sha256"] for f in second["files"]]
+    assert first["rejected"]["files"] == second["rejected"]["files"]
+
+
+def test_killed_job_publishes_nothing_and_the_next_run_publishes(tiny_world, tmp_path, real_generator):
+    warehouse = tmp_path / "wh"
+    log = open(tmp_path / "job.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.nightly_u2q", *_argv(tiny_world, warehouse)],
+                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    try:
+        # Kill once the run has written into its staging folder, i.e. mid-pipeline.
+        while time.time() < deadline and proc.poll() is None:
+            if any(f.is_file() for f in warehouse.glob("_staging/*/run=*/**/*")):
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        log.close()
+    seen = (tmp_path / "job.log").read_text().splitlines()
+    assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    assert not (warehouse / "u2q").exists()
+    assert not list(warehouse.rglob("_SUCCESS"))
+    assert list((warehouse / "_staging").glob("*/run=*")), "the killed run left debris behind"
+
+    _, manifest = run(_argv(tiny_world, warehouse), generator=real_generator)
+    assert (warehouse / "u2q" / f"dt={TINY_DAY}" / "_SUCCESS").exists() and manifest["rows"] > 0
+    assert not list((warehouse / "_staging").glob("*/run=*")), "debris removed by the next run"
+
+
+def test_cli_show_prints_a_readable_list(tiny_world, tmp_path, real_generator):
+    warehouse = tmp_path / "wh"
+    _, manifest = run(_argv(tiny_world, warehouse), generator=real_generator)
+    user = pq.read_table(warehouse / "u2q" / f"dt={TINY_DAY}").column("user_id").to_pylist()[0]
+    out = subprocess.run([sys.executable, "-m", "hintq.cli", "show", "u2q", "--warehouse", str(warehouse),
+                          "--date", TINY_DAY, "--user", user], cwd=REPO, capture_output=True, text=True, check=True)
+    assert f"user {user}:" in out.stdout and "source" in out.stdout
+    summary = subprocess.run([sys.executable, "-m", "hintq.cli", "summary", "--warehouse", str(warehouse),
+                              "--date", TINY_DAY], cwd=REPO, capture_output=True, text=True, check=True)
+    assert f"u2q rows            {manifest['rows']}" in summary.stdout
+    missing = subprocess.run([sys.executable, "-m", "hintq.cli", "show", "u2q", "--warehouse", str(warehouse),
+                              "--date", TINY_DAY, "--user", "NOBODY"], cwd=REPO, capture_output=True, text=True)
+    assert missing.returncode == 1 and "no u2q row" in missing.stderr
+    help_text = subprocess.run([sys.executable, "-m", "hintq.cli", "run", "--help"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout
+    assert "--runner" in help_text
+    assert json.loads(json.dumps(manifest))["dt"] == TINY_DAY
