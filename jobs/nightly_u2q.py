@@ -178,8 +178,11 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("vllm", "transformers", "sentence_transformers", "apache_beam", "faiss"):
+    # force: importing Beam already logged a warning, which set up a WARNING-level root.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        force=True)
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    for noisy in ("transformers", "sentence_transformers", "apache_beam", "faiss", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _, manifest = run(argv)
     print(json.dumps({"published": f"u2q/dt={manifest['dt']}", "rows": manifest["rows"],

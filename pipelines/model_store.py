@@ -20,8 +20,6 @@ from pathlib import Path
 DEFAULT_GENERATOR = "smollm2-135m-instruct"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# The tokenizer and config the GGUF was made from, for transformers to rebuild the model.
-_GGUF_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 log = logging.getLogger(__name__)
 

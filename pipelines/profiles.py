@@ -9,7 +9,7 @@ from pipelines.core.config import HintQConfig
 from pipelines.core.normalize import normalize_query
 from pipelines.core.profile import build_profile, dedupe_and_cap
 from pipelines.core.validate import partition_bounds_us
-from pipelines.progress import stage_timer
+from pipelines.progress import ProgressLine, stage_timer
 from pipelines.routing import REJECTED
 
 USED_EVENTS = "used_events"
@@ -24,8 +24,12 @@ class _ProfileUser(beam.DoFn):
     def clean_query(self, text: str) -> str | None:
         return normalize_query(text, self.normalize_cfg, self.blocklist)[0]
 
+    def setup(self):
+        self.progress = ProgressLine("sessionize+profile", unit="users")
+
     def process(self, element):
         user_id, events = element
+        self.progress.add(1)
         with stage_timer("sessionize_profile"):
             kept, rejected = dedupe_and_cap(list(events), self.validate_cfg)
             for r in rejected:

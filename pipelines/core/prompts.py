@@ -1,8 +1,9 @@
 """Stage 4, compress: a Profile becomes a prompt under a token budget.
 
-The shared instruction comes first and the shopper's evidence last, so every prompt of a
-night starts with the same tokens and vLLM's prefix cache serves that part once. Shopper
-and catalog text is quoted as data inside the evidence block; the answer's format is
+The system message comes first, so every prompt of a night starts with the same tokens
+and vLLM's prefix cache serves that part once per batch; the short task sentence comes
+after the evidence, where SmolLM2-135M follows it best (it echoed a leading instruction
+back as queries). Shopper and catalog text is quoted as data; the answer's format is
 forced by the JSON schema, not by trusting the text.
 """
 from __future__ import annotations
