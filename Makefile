@@ -11,6 +11,8 @@ DEMO_DATE   ?= 2026-11-01
 DEMO_USERS  ?= 300
 DEMO_SEED   ?= 7
 DATA        ?= $(CURDIR)/data
+REDIS_PORT  ?= 6399
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # pip here prints a warning per package for an empty local index; drop only those lines.
 QUIET_PIP    = sed -u '/is ignored: it is neither a file nor a directory/d'
 
@@ -18,12 +20,13 @@ export HINTQ_MODEL_CACHE     ?= $(CURDIR)/.cache/models
 export HINTQ_INPUT           ?= $(DATA)/input
 export HINTQ_WAREHOUSE       ?= $(DATA)/warehouse
 export HINTQ_PIPELINE_PYTHON ?= $(CURDIR)/$(PIPE)/python
+export HINTQ_REDIS_URL       ?= redis://127.0.0.1:$(REDIS_PORT)/0
 export AIRFLOW_HOME          ?= $(CURDIR)/airflow_home
 export AIRFLOW__CORE__DAGS_FOLDER = $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES = False
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: help demo test test-fast venvs model clean
+.PHONY: help demo test test-fast venvs model redis redis-up redis-down clean
 
 help:
 	@echo "make demo   install, generate the sample world, run hintq_nightly through Airflow for $(DEMO_DATE)"
@@ -54,7 +57,19 @@ model: $(PIPE)/.installed
 	$(PIPE)/hintq prepare-model 2>&1 | grep -v -i warn || true
 	@test -n "$$(ls $(HINTQ_MODEL_CACHE) 2>/dev/null)" || { echo "model conversion failed"; exit 1; }
 
-demo: venvs model
+# Debian's redis-server: the tests start their own on free ports; the demo uses REDIS_PORT.
+redis:
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
+	    $(SUDO) apt-get install -y -qq redis-server > /dev/null; }
+
+redis-up: redis
+	@redis-cli -p $(REDIS_PORT) ping > /dev/null 2>&1 || redis-server --port $(REDIS_PORT) --bind 127.0.0.1 \
+	    --save "" --appendonly no --daemonize yes --dir /tmp > /dev/null
+
+redis-down:
+	-redis-cli -p $(REDIS_PORT) shutdown nosave
+
+demo: venvs model redis-up
 	@start=$$(date +%s); \
 	$(PIPE)/hintq sample-world --out $(HINTQ_INPUT) --start $(DEMO_DATE) --days 2 \
 	    --users $(DEMO_USERS) --seed $(DEMO_SEED) > /dev/null; \
@@ -64,9 +79,14 @@ demo: venvs model
 	    || { tail -40 $(DATA)/demo_airflow.log; exit 1; }; \
 	grep -q "state=success" $(DATA)/demo_airflow.log || { tail -40 $(DATA)/demo_airflow.log; exit 1; }; \
 	$(PIPE)/hintq summary --warehouse $(HINTQ_WAREHOUSE) --date $(DEMO_DATE); \
-	echo "  demo wall time      $$(( $$(date +%s) - start )) s (DAG run included)"
+	echo "  demo wall time      $$(( $$(date +%s) - start )) s (DAG run included)"; \
+	user=$$($(PIPE)/python -c "import pyarrow.dataset as d; \
+	    print(d.dataset('$(HINTQ_WAREHOUSE)/u2q/dt=$(DEMO_DATE)').head(1).column('user_id')[0])"); \
+	echo; echo "served from Redis ($(HINTQ_REDIS_URL)) through the reader library:"; \
+	$(PIPE)/hintq lookup --redis $(HINTQ_REDIS_URL) --user $$user --limit 10; \
+	echo "(Redis stays up on port $(REDIS_PORT); stop it with: make redis-down)"
 
-test: venvs model
+test: venvs model redis
 	$(PIPE)/python -m pytest -q tests --ignore=tests/dags
 	$(AIRFLOW)/python -m pytest -q tests/dags
 

@@ -1,4 +1,4 @@
-"""hintq_nightly: every day, wait for the day's inputs, then run the u2q Beam job.
+"""hintq_nightly: every day, wait for the day's inputs, run the u2q Beam job, export it to Redis.
 
 Thin by design: the schedule, the `{{ ds }}` partition, retries. The job runs in the
 pipeline environment's interpreter (HINTQ_PIPELINE_PYTHON), as a production scheduler
@@ -9,6 +9,7 @@ Settings come from the environment of the Airflow worker, with these defaults:
     HINTQ_WAREHOUSE        root of published tables            (data/warehouse)
     HINTQ_PIPELINE_PYTHON  interpreter of the pipeline venv    (.venv/pipeline/bin/python)
     HINTQ_RUNNER           Beam runner                         (DirectRunner)
+    HINTQ_REDIS_URL        online store                        (redis://127.0.0.1:6399/0)
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ INPUT = os.environ.get("HINTQ_INPUT", str(REPO / "data" / "input"))
 WAREHOUSE = os.environ.get("HINTQ_WAREHOUSE", str(REPO / "data" / "warehouse"))
 PIPELINE_PYTHON = os.environ.get("HINTQ_PIPELINE_PYTHON", str(REPO / ".venv" / "pipeline" / "bin" / "python"))
 RUNNER = os.environ.get("HINTQ_RUNNER", "DirectRunner")
+REDIS_URL = os.environ.get("HINTQ_REDIS_URL", "redis://127.0.0.1:6399/0")
 
 
 @dag(
@@ -54,8 +56,19 @@ def hintq_nightly():
         execution_timeout=timedelta(hours=6),
     )
 
+    export = BeamRunPythonPipelineOperator(
+        task_id="export",
+        py_file="jobs.export_redis",
+        py_options=["-m"],
+        py_interpreter=PIPELINE_PYTHON,
+        runner=RUNNER,
+        pipeline_options={"dt": "{{ ds }}", "warehouse": WAREHOUSE, "redis": REDIS_URL, "table": "u2q"},
+        retries=2,
+        execution_timeout=timedelta(hours=2),
+    )
+
     [wait_for_input.override(task_id="wait_for_events")("events"),
-     wait_for_input.override(task_id="wait_for_catalog")("catalog")] >> u2q
+     wait_for_input.override(task_id="wait_for_catalog")("catalog")] >> u2q >> export
 
 
 hintq_nightly()

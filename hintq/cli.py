@@ -5,6 +5,9 @@
     hintq show u2q --warehouse DIR --date 2026-11-01 --user U00042
     hintq summary --warehouse DIR --date 2026-11-01
     hintq prepare-model
+    hintq export --warehouse DIR --date 2026-11-01 --redis redis://127.0.0.1:6399/0
+    hintq rollback --table u2q --redis redis://127.0.0.1:6399/0
+    hintq lookup --redis redis://127.0.0.1:6399/0 --user U00042
 """
 from __future__ import annotations
 
@@ -69,6 +72,35 @@ def cmd_prepare_model(args) -> int:
     return 0
 
 
+def cmd_export(args, passthrough: list[str]) -> int:
+    from jobs import export_redis
+
+    return export_redis.main([f"--dt={args.date}", f"--warehouse={args.warehouse}", f"--redis={args.redis}",
+                              *passthrough])
+
+
+def cmd_rollback(args) -> int:
+    from pipelines.online_store import ExportError, connect, rollback
+
+    try:
+        target = rollback(connect(args.redis), args.namespace, args.table)
+    except ExportError as exc:
+        print(f"rollback refused: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"table": args.table, "current": target}))
+    return 0
+
+
+def cmd_lookup(args) -> int:
+    from hintq.reader import HintQReader
+
+    result = HintQReader(args.redis, namespace=args.namespace).lookup_user(args.user)
+    print(f"u2q[{args.user}] version={result.version} found={result.found}")
+    for i, s in enumerate(result.suggestions[: args.limit], 1):
+        print(f"  {i:>3}  {s.query:<42}{s.score:>7.3f}  {s.source:<18}{s.category or '-'}")
+    return 0 if result.found else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hintq", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,6 +134,23 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--warehouse", required=True)
     summ.add_argument("--date", required=True, type=_date)
 
+    exp = sub.add_parser("export", help="load a published partition into Redis and flip the pointer",
+                         description="Other flags (--keep_days, --namespace, Beam options) pass to the job.")
+    exp.add_argument("--warehouse", required=True)
+    exp.add_argument("--date", required=True, type=_date)
+    exp.add_argument("--redis", required=True, help="e.g. redis://127.0.0.1:6399/0")
+
+    rb = sub.add_parser("rollback", help="flip a table's pointer back to the previous version")
+    rb.add_argument("--table", choices=["u2q"], default="u2q")
+    rb.add_argument("--redis", required=True)
+    rb.add_argument("--namespace", default="hintq")
+
+    look = sub.add_parser("lookup", help="read one shopper's list from Redis, as serving does")
+    look.add_argument("--redis", required=True)
+    look.add_argument("--user", required=True)
+    look.add_argument("--namespace", default="hintq")
+    look.add_argument("--limit", type=int, default=30, help="print at most this many entries")
+
     prep = sub.add_parser("prepare-model", help="convert the packaged model once into the cache")
     prep.add_argument("--model", default="smollm2-135m-instruct")
     return parser
@@ -112,10 +161,13 @@ def main(argv=None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "run":
         return cmd_run(args, rest)
+    if args.command == "export":
+        return cmd_export(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"sample-world": cmd_sample_world, "show": cmd_show, "summary": cmd_summary,
-            "prepare-model": cmd_prepare_model}[args.command](args)
+            "prepare-model": cmd_prepare_model, "rollback": cmd_rollback,
+            "lookup": cmd_lookup}[args.command](args)
 
 
 if __name__ == "__main__":

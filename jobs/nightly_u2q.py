@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
 from pipelines.core.config import HintQConfig
 from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
 from pipelines.generation import GeneratorSpec, VllmGeneratorSpec
+from pipelines.io import partition_glob
 from pipelines.model_store import DEFAULT_GENERATOR, resolve_embedder, resolve_generator
 from pipelines.progress import STAGE_US
 from pipelines.publish import publish
@@ -34,12 +36,18 @@ from pipelines.verification import EmbedderSpec
 log = logging.getLogger("hintq.job")
 
 
+class InputPartitionMissing(FileNotFoundError):
+    """The day's events or catalog partition is absent: nothing to compute, nothing published."""
+
+
 class NightlyOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--dt", required=True, help="partition day, YYYY-MM-DD")
-        parser.add_argument("--input", required=True, help="root holding events/ and catalog/")
-        parser.add_argument("--warehouse", required=True, help="root of published tables")
+        # Not `required=True`: Beam registers every options class globally, and a required
+        # flag here would break any other pipeline in the same process. prepare() checks.
+        parser.add_argument("--dt", default=None, help="partition day, YYYY-MM-DD (required)")
+        parser.add_argument("--input", default=None, help="root holding events/ and catalog/ (required)")
+        parser.add_argument("--warehouse", default=None, help="root of published tables (required)")
         parser.add_argument("--model", default=DEFAULT_GENERATOR, help="generator model name or folder")
         parser.add_argument("--config", default=None, help="JSON file of config overrides")
         parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -122,7 +130,14 @@ class StagingLock:
 
 def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) -> NightlyRun:
     o = options.view_as(NightlyOptions)
+    missing = [f"--{name}" for name in ("dt", "input", "warehouse") if not getattr(o, name)]
+    if missing:
+        raise ValueError(f"missing required options: {', '.join(missing)}")
     dt.date.fromisoformat(o.dt)
+    for table in ("events", "catalog"):
+        pattern = partition_glob(str(Path(o.input).resolve()), table, o.dt)
+        if not FileSystems.match([pattern])[0].metadata_list:
+            raise InputPartitionMissing(f"input partition {table}/dt={o.dt} has no Parquet files ({pattern})")
     cfg = resolve_config(o.config, o.overrides)
     cfg = cfg.with_overrides({"generate.model": o.model}) if o.model != cfg.generate.model else cfg
     if generator is None:

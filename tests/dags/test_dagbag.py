@@ -13,7 +13,9 @@ def test_every_dag_imports_and_hintq_nightly_is_wired():
     print(f"parsed {len(bag.dags)} DAG(s) in {time.perf_counter() - started:.2f}s")  # measured, not asserted
     assert bag.import_errors == {}
     dag = bag.dags["hintq_nightly"]
-    assert {t.task_id for t in dag.tasks} == {"wait_for_events", "wait_for_catalog", "u2q"}
+    assert {t.task_id for t in dag.tasks} == {"wait_for_events", "wait_for_catalog", "u2q", "export"}
+    assert dag.get_task("u2q").downstream_task_ids == {"export"}
+    assert dag.get_task("export").py_file == "jobs.export_redis"
     assert dag.get_task("wait_for_events").downstream_task_ids == {"u2q"}
     assert dag.get_task("wait_for_catalog").downstream_task_ids == {"u2q"}
     assert dag.catchup is False and dag.max_active_runs == 1

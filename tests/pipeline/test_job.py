@@ -78,7 +78,7 @@ def test_a_second_run_of_the_same_day_is_refused_while_one_runs(tmp_path):
 
 
 def test_missing_input_partition_fails_clearly(tmp_path):
-    with pytest.raises(Exception, match="No files found|events/dt="):
+    with pytest.raises(FileNotFoundError, match="input partition events/dt=2030-01-01 has no Parquet files"):
         run([f"--dt=2030-01-01", f"--input={tmp_path}", f"--warehouse={tmp_path / 'wh'}"],
             generator=FakeGeneratorSpec())
     assert not (Path(tmp_path) / "wh" / "u2q").exists()

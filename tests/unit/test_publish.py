@@ -2,33 +2,14 @@ import json
 
 import pytest
 
-from pipelines.io import write_parquet_bytes
 from pipelines.publish import PublishCheckFailed, publish
-from schemas import REJECTED_SCHEMA, U2Q_SCHEMA
+from tests.helpers import stage_partition, u2q_rows
 
 
 def _stage(tmp_path, rows=2, active=2, extra_counts=None):
-    import hashlib
-
-    staging = tmp_path / "_staging" / "run=1"
-    (staging / "u2q").mkdir(parents=True)
-    (staging / "rejected").mkdir()
-    u2q = [{"user_id": f"U{i}", "queries": [], "prompt_tokens": 1, "n_generated": 0, "n_verified": 0}
-           for i in range(rows)]
-    rej = [{"table": "events", "stage": "validate", "reason": "bad_timestamp", "source_file": "f",
-            "source_row": 0, "detail": None, "original": "{}"}]
-    files = []
-    for table, data, schema in (("u2q", u2q, U2Q_SCHEMA), ("rejected", rej, REJECTED_SCHEMA)):
-        blob = write_parquet_bytes(data, schema)
-        (staging / table / "part-00000-of-00001.parquet").write_bytes(blob)
-        files.append({"table": table, "path": "part-00000-of-00001.parquet", "rows": len(data),
-                      "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)})
-    counts = {"events.read": 10, "events.used": 9, "rejected.events.validate.bad_timestamp": 1,
-              "catalog.read": 3, "catalog.used": 3, "users.active": active, "u2q.rows": rows}
+    counts = {"users.active": active, "events.read": 10, "events.used": 9}
     counts.update(extra_counts or {})
-    (staging / "_stats.json").write_text(json.dumps({"counts": counts}))
-    (staging / "_files.json").write_text(json.dumps(files))
-    return staging
+    return stage_partition(tmp_path / "_staging" / "run=1", u2q_rows(rows), counts, shards=1)
 
 
 def test_publish_writes_manifest_and_success_and_replaces_atomically(tmp_path):

@@ -1,0 +1,76 @@
+"""Reader library for serving: look up a shopper's (or later, a trigger's) list in Redis.
+
+Importable without Beam or Airflow (redis-py and the plain `pipelines.core.serving`).
+
+    reader = HintQReader("redis://127.0.0.1:6399/0")
+    result = reader.lookup_user("U00042")      # Lookup(suggestions=[...], found=True, version=...)
+    results = reader.lookup_users(["U1", "U2"])
+
+Each call reads the pointer once (or uses it from a cache younger than `pointer_ttl_s`) and
+then only keys of that version, so a flip in the middle of a request can never mix two
+versions; the export keeps the previous version's keys, so a request that read the old
+pointer still finds its lists. A missing key is an empty list with `found=False`; any
+connection problem raises ReaderUnavailable.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from pipelines.core.serving import ServedSuggestion, decode_list, list_key, pointer_key
+
+
+class ReaderUnavailable(RuntimeError):
+    """The store cannot be reached or has no published version."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    suggestions: list[ServedSuggestion] = field(default_factory=list)
+    found: bool = False
+    version: str | None = None
+
+
+class HintQReader:
+    def __init__(self, url: str, namespace: str = "hintq", pointer_ttl_s: float = 0.0, client=None):
+        import redis
+
+        self._errors = (redis.exceptions.RedisError, OSError)
+        self.client = client or redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self.ns = namespace
+        self.pointer_ttl_s = pointer_ttl_s
+        self._pointer: dict[str, tuple[float, str]] = {}
+
+    def _version(self, table: str) -> str:
+        cached = self._pointer.get(table)
+        now = time.monotonic()
+        if cached and now - cached[0] < self.pointer_ttl_s:
+            return cached[1]
+        try:
+            value = self.client.get(pointer_key(self.ns, table))
+        except self._errors as exc:
+            raise ReaderUnavailable(f"HintQ store unreachable: {exc}") from exc
+        if value is None:
+            raise ReaderUnavailable(f"{pointer_key(self.ns, table)} is not set: nothing exported yet")
+        version = value.decode()
+        self._pointer[table] = (now, version)
+        return version
+
+    def _many(self, table: str, ids: list[str]) -> list[Lookup]:
+        version = self._version(table)
+        try:
+            values = self.client.mget([list_key(self.ns, table, version, i) for i in ids]) if ids else []
+        except self._errors as exc:
+            raise ReaderUnavailable(f"HintQ store unreachable: {exc}") from exc
+        return [Lookup(decode_list(v), True, version) if v is not None else Lookup([], False, version)
+                for v in values]
+
+    def lookup_user(self, user_id: str) -> Lookup:
+        return self._many("u2q", [user_id])[0]
+
+    def lookup_users(self, user_ids: list[str]) -> list[Lookup]:
+        return self._many("u2q", list(user_ids))
+
+    def lookup_trigger(self, trigger_type: str, trigger_id: str) -> Lookup:
+        """x2q lists (the Think table) are keyed `<type>:<id>`; empty until x2q is exported."""
+        return self._many("x2q", [f"{trigger_type}:{trigger_id}"])[0]

@@ -1,0 +1,87 @@
+"""Export a published partition to Redis, verify it, then flip the pointer.
+
+    python -m jobs.export_redis --dt 2026-11-01 --warehouse data/warehouse --redis redis://127.0.0.1:6399/0
+
+Readers see the previous version until the single pointer SET at the end; any failure
+before it leaves the pointer where it was, and the partial keys are removed by the next
+export once the failed load's lease has run out.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.runners.runner import PipelineState
+
+from pipelines.core.serving import version_of
+from pipelines.export import LoadPartition
+from pipelines.online_store import (ExportError, apply_retention, begin_load, connect, flip, verified_partition,
+                                    verify_load)
+
+log = logging.getLogger("hintq.export")
+
+
+class ExportOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--dt", default=None, help="required (not enforced by argparse: see nightly_u2q)")
+        parser.add_argument("--warehouse", default=None, help="required")
+        parser.add_argument("--redis", default="redis://127.0.0.1:6399/0")
+        parser.add_argument("--table", default="u2q", choices=["u2q"])
+        parser.add_argument("--namespace", default="hintq")
+        parser.add_argument("--keep_days", type=float, default=7.0,
+                            help="versions older than this are deleted (never current or the one before)")
+        parser.add_argument("--write_batch", type=int, default=1000, help="keys per pipelined round trip")
+        parser.add_argument("--lease_s", type=int, default=300,
+                            help="a load silent this long is taken as dead and its keys cleaned")
+
+
+def run(argv=None, save_main_session=True, test_pipeline=None) -> dict:
+    """Loads, verifies and flips. Returns a report; raises ExportError (pointer unchanged)."""
+    options = PipelineOptions(argv)
+    options.view_as(SetupOptions).save_main_session = save_main_session
+    o = options.view_as(ExportOptions)
+    if not o.dt or not o.warehouse:
+        raise ValueError("missing required options: --dt and --warehouse")
+    manifest, files = verified_partition(o.warehouse, o.table, o.dt)
+    version = version_of(o.dt, manifest["run_id"])
+    client = connect(o.redis)
+    started = time.time()
+    cleaned = begin_load(client, o.namespace, o.table, version, o.lease_s)
+    p = test_pipeline or beam.Pipeline(options=options)
+    p | "LoadPartition" >> LoadPartition(files, o.redis, o.namespace, o.table, version, o.write_batch, o.lease_s)
+    try:
+        state = p.run().wait_until_finish()
+    except Exception as exc:
+        raise ExportError(f"loading {version} failed, pointer unchanged: {type(exc).__name__}: {exc}") from exc
+    if state not in (PipelineState.DONE, None):
+        raise ExportError(f"load pipeline ended in state {state}; pointer unchanged")
+    load_s = time.time() - started
+    check = verify_load(client, o.namespace, o.table, version, manifest["rows"], files)
+    previous = flip(client, o.namespace, o.table, version)
+    removed = apply_retention(client, o.namespace, o.table, o.keep_days)
+    report = {"table": o.table, "dt": o.dt, "version": version, "previous": previous, "rows": manifest["rows"],
+              "verified": check, "load_s": round(load_s, 2),
+              "rows_per_s": round(manifest["rows"] / max(load_s, 1e-6), 1),
+              "cleaned_partial": cleaned, "retention_removed": removed}
+    log.info("export: %s", report)
+    return report
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    try:
+        report = run(argv)
+    except ExportError as exc:
+        log.error("%s", exc)
+        print(json.dumps({"error": str(exc)}))
+        return 2
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""The online store's layout and value encoding, shared by the export job and the reader.
+
+Keys (Redis):
+    <ns>:<table>:<version>:<id>   one list, e.g. hintq:u2q:2026-11-01.r20261123T011817-3835:U00042
+    <ns>:<table>:current          the version readers use (flipped by one SET)
+    <ns>:<table>:versions         sorted set: version -> unix time it became current
+    <ns>:<table>:loading:<version> present while an export loads that version (with a TTL)
+
+Value: compact JSON, version 1, evidence left out (it stays in the Parquet table for audit):
+    {"v":1,"q":[[query, score, category, source], ...]}
+Measured size per row is printed by benchmarks/redis_export.py.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+ENCODING_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ServedSuggestion:
+    query: str
+    score: float
+    category: str | None
+    source: str
+
+
+def list_key(ns: str, table: str, version: str, entity_id: str) -> str:
+    return f"{ns}:{table}:{version}:{entity_id}"
+
+
+def version_prefix(ns: str, table: str, version: str) -> str:
+    return f"{ns}:{table}:{version}:"
+
+
+def pointer_key(ns: str, table: str) -> str:
+    return f"{ns}:{table}:current"
+
+
+def history_key(ns: str, table: str) -> str:
+    return f"{ns}:{table}:versions"
+
+
+def loading_key(ns: str, table: str, version: str) -> str:
+    return f"{ns}:{table}:loading:{version}"
+
+
+def version_of(day: str, run_id: str) -> str:
+    """A published partition's version: its day and the run that produced it. Two exports
+    of the same partition write the same keys with the same values."""
+    return f"{day}.r{run_id}"
+
+
+def encode_list(queries: list[dict]) -> bytes:
+    payload = {"v": ENCODING_VERSION,
+               "q": [[q["query"], round(float(q["score"]), 4), q["category"], q["source"]] for q in queries]}
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def decode_list(value: bytes | str) -> list[ServedSuggestion]:
+    data = json.loads(value)
+    if data.get("v") != ENCODING_VERSION:
+        raise ValueError(f"unsupported encoding version {data.get('v')!r}")
+    return [ServedSuggestion(query=q, score=s, category=c, source=src) for q, s, c, src in data["q"]]

@@ -1,0 +1,64 @@
+"""Stage 10, export: a published partition into Redis under a versioned prefix.
+
+The Beam part only loads keys. Everything that decides what readers see (refusing an
+unpublished partition, cleaning partial loads, verifying the load, the pointer flip,
+retention) runs in the job's launcher, in `pipelines/online_store.py`.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+
+from pipelines.core.serving import encode_list, list_key, loading_key
+from pipelines.progress import stage_timer
+
+
+def read_rows(path: str):
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=8192, columns=["user_id", "queries"]):
+        yield from batch.to_pylist()
+
+
+class _WriteBatch(beam.DoFn):
+    def __init__(self, url: str, ns: str, table: str, version: str, lease_s: int):
+        self.url, self.ns, self.table, self.version, self.lease_s = url, ns, table, version, lease_s
+
+    def setup(self):
+        from pipelines.online_store import connect
+
+        self.client = connect(self.url)
+
+    def process(self, rows):
+        with stage_timer("export"):
+            pipe = self.client.pipeline(transaction=False)
+            for row in rows:
+                pipe.set(list_key(self.ns, self.table, self.version, row["user_id"]), encode_list(row["queries"]))
+            # The lease says "being loaded": cleanup of partial versions leaves it alone.
+            pipe.expire(loading_key(self.ns, self.table, self.version), self.lease_s)
+            pipe.execute()
+        yield len(rows)
+
+    def teardown(self):
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+
+
+class LoadPartition(beam.PTransform):
+    """Parquet files of a published partition → keys of one version; returns the row count."""
+
+    def __init__(self, files: list[str], url: str, ns: str, table: str, version: str, batch_size: int,
+                 lease_s: int):
+        super().__init__()
+        self.files, self.url, self.ns, self.table = files, url, ns, table
+        self.version, self.batch_size, self.lease_s = version, batch_size, lease_s
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Files" >> beam.Create(self.files)
+            | "ReadRows" >> beam.FlatMap(read_rows)
+            | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
+            | "WriteBatches" >> beam.ParDo(_WriteBatch(self.url, self.ns, self.table, self.version,
+                                                       self.lease_s))
+            | "CountRows" >> beam.CombineGlobally(sum)
+        )

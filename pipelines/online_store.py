@@ -1,0 +1,162 @@
+"""What readers of the online store can see: publish checks, load verification, the
+pointer flip, rollback, retention and cleanup of partial loads. Plain redis-py; no Beam."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from pipelines.core.serving import (decode_list, encode_list, history_key, list_key, loading_key,
+                                    pointer_key, version_prefix)
+from pipelines.files import sha256_file
+
+log = logging.getLogger(__name__)
+
+
+class ExportError(RuntimeError):
+    """The export cannot go on; the pointer still names the previous version."""
+
+
+def connect(url: str):
+    """A client that fails fast: no silent retries, so a dropped server fails the load."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30,
+                                  retry=Retry(NoBackoff(), 0))
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        raise ExportError(f"Redis at {url} is unreachable: {exc}") from exc
+    return client
+
+
+def verified_partition(warehouse: str, table: str, day: str) -> tuple[dict, list[str]]:
+    """The manifest and file paths of a published partition, after checking `_SUCCESS` and
+    every file's checksum against the manifest. Raises ExportError otherwise."""
+    root = Path(warehouse) / table / f"dt={day}"
+    if not (root / "_SUCCESS").exists():
+        raise ExportError(f"{root} is not published (no _SUCCESS); refusing to export it")
+    manifest = json.loads((root / "_MANIFEST.json").read_text())
+    paths = []
+    for f in manifest["files"]:
+        path = root / f["path"]
+        if not path.exists() or sha256_file(path) != f["sha256"]:
+            raise ExportError(f"{path} does not match its manifest checksum; refusing to export")
+        paths.append(str(path))
+    return manifest, paths
+
+
+def _delete_prefix(client, prefix: str) -> int:
+    deleted = 0
+    batch = []
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += client.unlink(*batch)
+            batch = []
+    if batch:
+        deleted += client.unlink(*batch)
+    return deleted
+
+
+def count_version_keys(client, ns: str, table: str, version: str) -> int:
+    return sum(1 for _ in client.scan_iter(match=version_prefix(ns, table, version) + "*", count=1000))
+
+
+def _known_loads(ns: str, table: str) -> str:
+    return f"{ns}:{table}:loads"
+
+
+def begin_load(client, ns: str, table: str, version: str, lease_s: int) -> list[str]:
+    """Cleans versions whose load died (no lease, never made current), then takes a lease
+    for `version`. Returns the versions it cleaned."""
+    cleaned = []
+    history = {v.decode() for v in client.zrange(history_key(ns, table), 0, -1)}
+    for raw in client.smembers(_known_loads(ns, table)):
+        other = raw.decode()
+        if other in history or other == version or client.exists(loading_key(ns, table, other)):
+            continue
+        n = _delete_prefix(client, version_prefix(ns, table, other))
+        client.srem(_known_loads(ns, table), other)
+        log.warning("removed %d keys of the partial load %s", n, other)
+        cleaned.append(other)
+    client.sadd(_known_loads(ns, table), version)
+    client.set(loading_key(ns, table, version), "1", ex=lease_s)
+    return cleaned
+
+
+def verify_load(client, ns: str, table: str, version: str, expected_rows: int, files: list[str],
+                sample: int = 50) -> dict:
+    """Key count == manifest rows, and a sample of rows round-trips exactly."""
+    from pipelines.export import read_rows
+
+    n = count_version_keys(client, ns, table, version)
+    if n != expected_rows:
+        raise ExportError(f"version {version} holds {n} keys, the manifest says {expected_rows}")
+    rows = [r for path in files for r in read_rows(path)]
+    step = max(1, len(rows) // sample)
+    checked = 0
+    for row in rows[::step]:
+        value = client.get(list_key(ns, table, version, row["user_id"]))
+        if value is None or value != encode_list(row["queries"]) or \
+                [s.query for s in decode_list(value)] != [q["query"] for q in row["queries"]]:
+            raise ExportError(f"row {row['user_id']} did not round-trip in version {version}")
+        checked += 1
+    return {"keys": n, "sampled": checked}
+
+
+def flip(client, ns: str, table: str, version: str) -> str | None:
+    """Points readers at `version` with one SET (in a transaction with the history entry).
+    Returns the version it replaced."""
+    previous = client.get(pointer_key(ns, table))
+    tx = client.pipeline(transaction=True)
+    tx.set(pointer_key(ns, table), version)
+    tx.zadd(history_key(ns, table), {version: time.time()})
+    tx.delete(loading_key(ns, table, version))
+    tx.srem(_known_loads(ns, table), version)
+    tx.execute()
+    return previous.decode() if previous else None
+
+
+def rollback(client, ns: str, table: str) -> str:
+    """Flips the pointer back to the version that was current before this one."""
+    current = client.get(pointer_key(ns, table))
+    if current is None:
+        raise ExportError(f"{pointer_key(ns, table)} is not set; nothing to roll back")
+    history = [v.decode() for v in client.zrange(history_key(ns, table), 0, -1)]
+    current = current.decode()
+    older = history[: history.index(current)] if current in history else []
+    if not older:
+        raise ExportError(f"no version older than {current} to roll back to")
+    target = older[-1]
+    if next(iter(client.scan_iter(match=version_prefix(ns, table, target) + "*", count=1000)), None) is None:
+        raise ExportError(f"version {target} has no keys left; cannot roll back to it")
+    tx = client.pipeline(transaction=True)
+    tx.set(pointer_key(ns, table), target)
+    tx.zrem(history_key(ns, table), current)  # a rolled-back version is not 'the one before'
+    tx.sadd(_known_loads(ns, table), current)  # its keys are cleaned like any partial load
+    tx.execute()
+    return target
+
+
+def apply_retention(client, ns: str, table: str, keep_days: float, now: float | None = None) -> list[str]:
+    """Deletes versions older than `keep_days`, never the current one or the one before it."""
+    now = time.time() if now is None else now
+    history = [(v.decode(), score) for v, score in client.zrange(history_key(ns, table), 0, -1, withscores=True)]
+    current = (client.get(pointer_key(ns, table)) or b"").decode()
+    protected = {current}
+    if current in [v for v, _ in history]:
+        idx = [v for v, _ in history].index(current)
+        if idx > 0:
+            protected.add(history[idx - 1][0])
+    removed = []
+    for version, became_current in history:
+        if version in protected or now - became_current < keep_days * 86400:
+            continue
+        _delete_prefix(client, version_prefix(ns, table, version))
+        client.zrem(history_key(ns, table), version)
+        removed.append(version)
+    return removed

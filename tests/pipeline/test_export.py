@@ -1,0 +1,170 @@
+"""The Redis export and the reader against a real redis-server on loopback."""
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import redis
+
+from hintq.reader import HintQReader, ReaderUnavailable
+from jobs.export_redis import run as export
+from pipelines.core.serving import loading_key, pointer_key, version_of
+from pipelines.online_store import ExportError, apply_retention, connect, count_version_keys, flip, rollback
+from tests.conftest import REPO
+from tests.helpers import published_partition, u2q_rows
+
+DAY = "2026-11-01"
+
+
+def _argv(warehouse, url, *extra):
+    return [f"--dt={DAY}", f"--warehouse={warehouse}", f"--redis={url}", *extra]
+
+
+def test_every_row_round_trips_and_the_pointer_flips(tmp_path, redis_url):
+    rows = u2q_rows(250)
+    published_partition(tmp_path, DAY, rows, "r1")
+    reader = HintQReader(redis_url)
+    with pytest.raises(ReaderUnavailable, match="nothing exported yet"):
+        reader.lookup_user("U000001")
+    report = export(_argv(tmp_path, redis_url))
+    assert report["version"] == version_of(DAY, "r1") and report["previous"] is None
+    assert report["verified"]["keys"] == 250
+    got = reader.lookup_users([r["user_id"] for r in rows])
+    for row, lookup in zip(rows, got):
+        assert lookup.found and lookup.version == report["version"]
+        assert [(s.query, s.score, s.category, s.source) for s in lookup.suggestions] == [
+            (q["query"], q["score"], q["category"], q["source"]) for q in row["queries"]]
+    missing = reader.lookup_user("NOBODY")
+    assert missing.found is False and missing.suggestions == []
+    assert connect(redis_url).get(pointer_key("hintq", "u2q")).decode() == report["version"]
+
+
+def test_refuses_unpublished_or_tampered_partitions(tmp_path, redis_url):
+    with pytest.raises(ExportError, match="not published"):
+        export(_argv(tmp_path, redis_url))
+    manifest = published_partition(tmp_path, DAY, u2q_rows(10), "r1")
+    (tmp_path / "u2q" / f"dt={DAY}" / manifest["files"][0]["path"]).write_bytes(b"tampered")
+    with pytest.raises(ExportError, match="does not match its manifest checksum"):
+        export(_argv(tmp_path, redis_url))
+    assert connect(redis_url).get(pointer_key("hintq", "u2q")) is None
+
+
+def test_rollback_returns_to_the_previous_version(tmp_path, redis_url):
+    published_partition(tmp_path, DAY, u2q_rows(20, tag="old"), "r1")
+    first = export(_argv(tmp_path, redis_url))
+    published_partition(tmp_path, DAY, u2q_rows(20, tag="new"), "r2")  # a re-run of the day
+    second = export(_argv(tmp_path, redis_url))
+    assert second["previous"] == first["version"]
+    reader = HintQReader(redis_url)
+    assert reader.lookup_user("U000003").suggestions[0].query == "new 3 0"
+    client = connect(redis_url)
+    assert rollback(client, "hintq", "u2q") == first["version"]
+    assert reader.lookup_user("U000003").suggestions[0].query == "old 3 0"
+    with pytest.raises(ExportError, match="no version older"):
+        rollback(client, "hintq", "u2q")
+    out = subprocess.run([sys.executable, "-m", "hintq.cli", "lookup", "--redis", redis_url, "--user", "U000003"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0 and "old 3 0" in out.stdout
+
+
+def test_redis_down_at_the_start_fails_clearly(tmp_path):
+    published_partition(tmp_path, DAY, u2q_rows(5), "r1")
+    with pytest.raises(ExportError, match="unreachable"):
+        export(_argv(tmp_path, "redis://127.0.0.1:1/0"))
+
+
+def test_connection_dropped_mid_load_keeps_the_pointer_and_the_next_run_cleans_up(tmp_path, redis_url):
+    published_partition(tmp_path, DAY, u2q_rows(50), "r1")
+    before = export(_argv(tmp_path, redis_url))
+    published_partition(tmp_path, DAY, u2q_rows(30_000), "r2")
+    client = connect(redis_url)
+    killed = threading.Event()
+
+    def drop_the_loader():  # bounded: at most 60 s of polling
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed.is_set():
+            if client.dbsize() > 3000:
+                client.client_kill_filter(_type="normal", skipme=True)
+                killed.set()
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=drop_the_loader)
+    watcher.start()
+    with pytest.raises(ExportError, match="pointer unchanged"):
+        export(_argv(tmp_path, redis_url, "--write_batch=200", "--lease_s=1"))
+    killed.set()
+    watcher.join()
+    partial = version_of(DAY, "r2")
+    assert client.get(pointer_key("hintq", "u2q")).decode() == before["version"]
+    assert 0 < count_version_keys(client, "hintq", "u2q", partial) < 30_000
+    time.sleep(1.5)  # the dead load's lease runs out
+    assert not client.exists(loading_key("hintq", "u2q", partial))
+    published_partition(tmp_path, DAY, u2q_rows(40), "r3")
+    after = export(_argv(tmp_path, redis_url))
+    assert after["cleaned_partial"] == [partial]
+    assert count_version_keys(client, "hintq", "u2q", partial) == 0
+    assert after["previous"] == before["version"]
+
+
+def test_two_exports_of_the_same_day_at_once_give_one_version(tmp_path, redis_url):
+    rows = u2q_rows(3000)
+    published_partition(tmp_path, DAY, rows, "r1")
+    cmd = [sys.executable, "-m", "jobs.export_redis", *_argv(tmp_path, redis_url)]
+    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    client = connect(redis_url)
+    version = version_of(DAY, "r1")
+    assert client.get(pointer_key("hintq", "u2q")).decode() == version
+    keys = [k.decode() for k in client.scan_iter(match="hintq:u2q:*:U*", count=1000)]
+    assert len(keys) == 3000 and {k.split(":")[2] for k in keys} == {version}
+
+
+def test_readers_during_flips_never_see_a_missing_or_mixed_list(tmp_path, redis_url):
+    ids = [f"U{i:06d}" for i in range(40)]
+    published_partition(tmp_path, DAY, u2q_rows(40, tag="a"), "ra")
+    va = export(_argv(tmp_path, redis_url))["version"]
+    published_partition(tmp_path, DAY, u2q_rows(40, tag="b"), "rb")
+    vb = export(_argv(tmp_path, redis_url))["version"]
+    tag = {va: "a", vb: "b"}
+    bad = []
+    stop = threading.Event()
+
+    def read():
+        reader = HintQReader(redis_url)
+        for _ in range(400):  # bounded loop on loopback
+            results = reader.lookup_users(ids)
+            versions = {r.version for r in results}
+            if len(versions) != 1 or not all(r.found and r.suggestions for r in results):
+                bad.append(("missing or split", versions))
+            for r in results:
+                if any(not s.query.startswith(tag[r.version] + " ") for s in r.suggestions):
+                    bad.append(("mixed", r.version))
+        stop.set()
+
+    def flipper():
+        client = connect(redis_url)
+        n = 0
+        while not stop.is_set() and n < 2000:
+            flip(client, "hintq", "u2q", va if n % 2 else vb)
+            n += 1
+
+    threads = [threading.Thread(target=read) for _ in range(3)] + [threading.Thread(target=flipper)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert bad == []
+
+
+def test_retention_keeps_current_and_previous(tmp_path, redis_url):
+    versions = []
+    for i in range(4):
+        published_partition(tmp_path, DAY, u2q_rows(5, tag=f"v{i}"), f"r{i}")
+        versions.append(export(_argv(tmp_path, redis_url))["version"])
+    client = connect(redis_url)
+    removed = apply_retention(client, "hintq", "u2q", keep_days=1, now=time.time() + 10 * 86400)
+    assert removed == versions[:2]
+    assert [count_version_keys(client, "hintq", "u2q", v) for v in versions] == [0, 0, 5, 5]
