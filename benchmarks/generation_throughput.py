@@ -94,6 +94,9 @@ def main() -> None:
             lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(texts, sampling, use_tqdm=False)))
     measure("hintq engine (reset cache, fallback wrapper), one batch",
             lambda: sum(g.output_tokens for g in engine.generate(prompts)))
+    measure("hintq engine, batches of 64 (the default batch_size)",
+            lambda: sum(g.output_tokens for i in range(0, len(prompts), 64)
+                        for g in engine.generate(prompts[i:i + 64])))
     measure("raw vllm, batches of 16",
             lambda: sum(len(o.outputs[0].token_ids) for i in range(0, len(texts), 16)
                         for o in llm.generate(texts[i:i + 16], sampling, use_tqdm=False)))
