@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
+from jobs.options import HintQOptions
 from pipelines.core.serving import version_of
 from pipelines.export import LoadPartition
 from pipelines.online_store import (ExportError, apply_retention, begin_load, connect, flip, verified_partition,
@@ -24,28 +25,12 @@ from pipelines.online_store import (ExportError, apply_retention, begin_load, co
 log = logging.getLogger("hintq.export")
 
 
-class ExportOptions(PipelineOptions):
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--dt", default=None, help="required (not enforced by argparse: see nightly_u2q)")
-        parser.add_argument("--warehouse", default=None, help="required")
-        parser.add_argument("--redis", default="redis://127.0.0.1:6399/0")
-        parser.add_argument("--table", default="u2q", choices=["u2q"])
-        parser.add_argument("--namespace", default="hintq")
-        parser.add_argument("--keep_days", type=float, default=7.0,
-                            help="versions older than this are deleted (never current or the one before)")
-        parser.add_argument("--write_batch", type=int, default=1000, help="keys per pipelined round trip")
-        parser.add_argument("--lease_s", type=int, default=300,
-                            help="a load silent this long is taken as dead and its keys cleaned")
-
-
 def run(argv=None, save_main_session=True, test_pipeline=None) -> dict:
     """Loads, verifies and flips. Returns a report; raises ExportError (pointer unchanged)."""
     options = PipelineOptions(argv)
     options.view_as(SetupOptions).save_main_session = save_main_session
-    o = options.view_as(ExportOptions)
-    if not o.dt or not o.warehouse:
-        raise ValueError("missing required options: --dt and --warehouse")
+    o = options.view_as(HintQOptions)
+    o.require("dt", "warehouse")
     manifest, files = verified_partition(o.warehouse, o.table, o.dt)
     version = version_of(o.dt, manifest["run_id"])
     client = connect(o.redis)

@@ -6,7 +6,6 @@ Unknown flags (the Airflow Beam operator always adds `--labels=...`) are ignored
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import fcntl
 import json
@@ -24,10 +23,11 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
 from pipelines.core.config import HintQConfig
-from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
+from jobs.options import HintQOptions
+from pipelines.core.normalize import load_blocklist
 from pipelines.generation import GeneratorSpec, VllmGeneratorSpec
 from pipelines.io import partition_glob
-from pipelines.model_store import DEFAULT_GENERATOR, resolve_embedder, resolve_generator
+from pipelines.model_store import resolve_embedder, resolve_generator
 from pipelines.progress import STAGE_US
 from pipelines.publish import publish
 from pipelines.u2q import StagingLayout, build_u2q
@@ -38,21 +38,6 @@ log = logging.getLogger("hintq.job")
 
 class InputPartitionMissing(FileNotFoundError):
     """The day's events or catalog partition is absent: nothing to compute, nothing published."""
-
-
-class NightlyOptions(PipelineOptions):
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        # Not `required=True`: Beam registers every options class globally, and a required
-        # flag here would break any other pipeline in the same process. prepare() checks.
-        parser.add_argument("--dt", default=None, help="partition day, YYYY-MM-DD (required)")
-        parser.add_argument("--input", default=None, help="root holding events/ and catalog/ (required)")
-        parser.add_argument("--warehouse", default=None, help="root of published tables (required)")
-        parser.add_argument("--model", default=DEFAULT_GENERATOR, help="generator model name or folder")
-        parser.add_argument("--config", default=None, help="JSON file of config overrides")
-        parser.add_argument("--set", dest="overrides", action="append", default=[],
-                            help="one config override, e.g. --set rank.k=20 (repeatable)")
-        parser.add_argument("--blocklist", default=str(DEFAULT_BLOCKLIST))
 
 
 @dataclass(frozen=True)
@@ -129,10 +114,8 @@ class StagingLock:
 
 
 def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) -> NightlyRun:
-    o = options.view_as(NightlyOptions)
-    missing = [f"--{name}" for name in ("dt", "input", "warehouse") if not getattr(o, name)]
-    if missing:
-        raise ValueError(f"missing required options: {', '.join(missing)}")
+    o = options.view_as(HintQOptions)
+    o.require("dt", "input", "warehouse")
     dt.date.fromisoformat(o.dt)
     for table in ("events", "catalog"):
         pattern = partition_glob(str(Path(o.input).resolve()), table, o.dt)

@@ -1,0 +1,42 @@
+"""Every HintQ job flag, in one PipelineOptions class.
+
+Beam registers each direct PipelineOptions subclass in one global parser, so two job
+classes that both declare `--dt` conflict as soon as both are imported in one process
+(a test session, an Airflow worker). One class for all jobs avoids that; no flag is
+`required=True` for the same reason: each job checks its own with `require()`.
+"""
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.core.normalize import DEFAULT_BLOCKLIST
+from pipelines.model_store import DEFAULT_GENERATOR
+
+
+class HintQOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        # shared
+        parser.add_argument("--dt", default=None, help="partition day, YYYY-MM-DD")
+        parser.add_argument("--warehouse", default=None, help="root of published tables")
+        # nightly_u2q
+        parser.add_argument("--input", default=None, help="root holding events/ and catalog/")
+        parser.add_argument("--model", default=DEFAULT_GENERATOR, help="generator model name or folder")
+        parser.add_argument("--config", default=None, help="JSON file of config overrides")
+        parser.add_argument("--set", dest="overrides", action="append", default=[],
+                            help="one config override, e.g. --set rank.k=20 (repeatable)")
+        parser.add_argument("--blocklist", default=str(DEFAULT_BLOCKLIST))
+        # export_redis
+        parser.add_argument("--redis", default="redis://127.0.0.1:6399/0")
+        parser.add_argument("--table", default="u2q", choices=["u2q"])
+        parser.add_argument("--namespace", default="hintq")
+        parser.add_argument("--keep_days", type=float, default=7.0,
+                            help="versions older than this are deleted (never current or the one before)")
+        parser.add_argument("--write_batch", type=int, default=1000, help="keys per pipelined round trip")
+        parser.add_argument("--lease_s", type=int, default=300,
+                            help="a load silent this long is taken as dead and its keys cleaned")
+
+    def require(self, *names: str) -> None:
+        missing = [f"--{n}" for n in names if not getattr(self, n)]
+        if missing:
+            raise ValueError(f"missing required options: {', '.join(missing)}")
