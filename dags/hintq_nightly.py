@@ -29,6 +29,20 @@ RUNNER = os.environ.get("HINTQ_RUNNER", "DirectRunner")
 REDIS_URL = os.environ.get("HINTQ_REDIS_URL", "redis://127.0.0.1:6399/0")
 
 
+def _beam_job(task_id: str, module: str, options: dict, retries: int, timeout: timedelta):
+    """One Beam job, launched as `python -m <module>` in the pipeline environment."""
+    return BeamRunPythonPipelineOperator(
+        task_id=task_id,
+        py_file=module,
+        py_options=["-m"],
+        py_interpreter=PIPELINE_PYTHON,
+        runner=RUNNER,
+        pipeline_options=options,
+        retries=retries,
+        execution_timeout=timeout,
+    )
+
+
 @dag(
     dag_id="hintq_nightly",
     schedule="@daily",
@@ -45,27 +59,11 @@ def hintq_nightly():
         """True once `<input>/<table>/dt=<ds>/` holds at least one Parquet file."""
         return any((Path(INPUT) / table / f"dt={ds}").glob("*.parquet"))
 
-    u2q = BeamRunPythonPipelineOperator(
-        task_id="u2q",
-        py_file="jobs.nightly_u2q",
-        py_options=["-m"],
-        py_interpreter=PIPELINE_PYTHON,
-        runner=RUNNER,
-        pipeline_options={"dt": "{{ ds }}", "input": INPUT, "warehouse": WAREHOUSE},
-        retries=1,
-        execution_timeout=timedelta(hours=6),
-    )
-
-    export = BeamRunPythonPipelineOperator(
-        task_id="export",
-        py_file="jobs.export_redis",
-        py_options=["-m"],
-        py_interpreter=PIPELINE_PYTHON,
-        runner=RUNNER,
-        pipeline_options={"dt": "{{ ds }}", "warehouse": WAREHOUSE, "redis": REDIS_URL, "table": "u2q"},
-        retries=2,
-        execution_timeout=timedelta(hours=2),
-    )
+    u2q = _beam_job("u2q", "jobs.nightly_u2q", {"dt": "{{ ds }}", "input": INPUT, "warehouse": WAREHOUSE},
+                    retries=1, timeout=timedelta(hours=6))
+    export = _beam_job("export", "jobs.export_redis",
+                       {"dt": "{{ ds }}", "warehouse": WAREHOUSE, "redis": REDIS_URL, "table": "u2q"},
+                       retries=2, timeout=timedelta(hours=2))
 
     [wait_for_input.override(task_id="wait_for_events")("events"),
      wait_for_input.override(task_id="wait_for_catalog")("catalog")] >> u2q >> export
