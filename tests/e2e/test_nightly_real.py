@@ -19,11 +19,16 @@ def _argv(world, warehouse):
     return [f"--dt={TINY_DAY}", f"--input={world}", f"--warehouse={warehouse}"]
 
 
-def test_real_model_night_publishes_verified_lists_and_reruns_byte_identical(tiny_world, tmp_path,
-                                                                             real_generator):
-    warehouse = tmp_path / "wh"
-    _, first = run(_argv(tiny_world, warehouse), generator=real_generator)
-    part = warehouse / "u2q" / f"dt={TINY_DAY}"
+def _run_job_process(world, warehouse) -> dict:
+    """One nightly run in a process of its own, as the DAG and `hintq run` start it."""
+    subprocess.run([sys.executable, "-m", "jobs.nightly_u2q", *_argv(world, warehouse)], cwd=REPO, check=True,
+                   capture_output=True, timeout=600)
+    return json.loads((warehouse / "u2q" / f"dt={TINY_DAY}" / "_MANIFEST.json").read_text())
+
+
+def test_real_model_night_publishes_verified_lists_and_reruns_byte_identical(tiny_world, tmp_path):
+    first = _run_job_process(tiny_world, tmp_path / "wh1")
+    part = tmp_path / "wh1" / "u2q" / f"dt={TINY_DAY}"
     assert (part / "_SUCCESS").exists()
     rows = pq.read_table(part).to_pylist()
     assert len(rows) == first["rows"] == first["stages"]["profile"]["active_users"] > 0
@@ -34,11 +39,13 @@ def test_real_model_night_publishes_verified_lists_and_reruns_byte_identical(tin
     assert sum(gen["finish"].values()) == first["rows"] and gen["output_tokens"] > 0
     assert first["model"]["generator"]["name"] == "smollm2-135m-instruct"
 
-    _, second = run(_argv(tiny_world, tmp_path / "wh2"), generator=real_generator)
+    # The same day again, in a new process like every nightly run: the same bytes.
+    second = _run_job_process(tiny_world, tmp_path / "wh2")
     again = pq.read_table(tmp_path / "wh2" / "u2q" / f"dt={TINY_DAY}").to_pylist()
     assert again == rows
     assert [f["sha256"] for f in first["files"]] == [f["sha256"] for f in second["files"]]
     assert first["rejected"]["files"] == second["rejected"]["files"]
+    assert first["run_id"] != second["run_id"]
 
 
 def test_killed_job_publishes_nothing_and_the_next_run_publishes(tiny_world, tmp_path, real_generator):
