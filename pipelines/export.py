@@ -32,8 +32,9 @@ class _WriteBatch(beam.DoFn):
             pipe = self.client.pipeline(transaction=False)
             for row in rows:
                 pipe.set(list_key(self.ns, self.table, self.version, row["user_id"]), encode_list(row["queries"]))
-            # The lease says "being loaded": cleanup of partial versions leaves it alone.
-            pipe.expire(loading_key(self.ns, self.table, self.version), self.lease_s)
+            # The lease says "being loaded": cleanup of partial versions leaves it alone. SET
+            # (not EXPIRE) so a lease that ran out during a slow batch is taken again.
+            pipe.set(loading_key(self.ns, self.table, self.version), "1", ex=self.lease_s)
             pipe.execute()
         yield len(rows)
 
