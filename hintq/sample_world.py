@@ -99,7 +99,7 @@ def make_users(rng: random.Random, n_users: int) -> list[Shopper]:
     return users
 
 
-def _query_for(rng: random.Random, leaf: Leaf, shopper: Shopper, catalog_by_leaf) -> str:
+def _query_for(rng: random.Random, leaf: Leaf, shopper: Shopper) -> str:
     noun = rng.choice(leaf.nouns)
     form = rng.random()
     if form < 0.35:
@@ -133,7 +133,7 @@ def day_events(rng: random.Random, day: dt.date, users: list[Shopper], catalog_b
             fav = shopper.brands.get(leaf.department)
             if rng.random() < 0.6:
                 rows.append({"user_id": shopper.user_id, "ts": t, "event_type": "search",
-                             "item_id": None, "query": _query_for(rng, leaf, shopper, catalog_by_leaf)})
+                             "item_id": None, "query": _query_for(rng, leaf, shopper)})
                 t += dt.timedelta(seconds=rng.randint(5, 60))
             for _ in range(rng.randint(2, 6)):
                 preferred = [i for i in pool if i.brand == fav]

@@ -33,7 +33,6 @@ class BuildFallbackPool(beam.PTransform):
         return (
             {"users": keyed, "verified": checks}
             | "JoinChecks" >> beam.CoGroupByKey()
-            | "OnlyPopular" >> beam.Filter(lambda kv: bool(list(kv[1]["users"])))
             | "Collect" >> beam.combiners.ToList()
             | "Pool" >> beam.Map(_pool_from, per_category=2 * self.k, overall=4 * self.k)
         )

@@ -34,9 +34,10 @@ def _to_dict(pairs) -> dict:
 
 
 class WriteStats(beam.PTransform):
-    """Sums every (name, n) pair and writes one JSON object to `path`."""
+    """Sums every (name, n) pair and writes one JSON object to `path`, with the distinct
+    schema notes of the readers beside the counts."""
 
-    def __init__(self, path: str, notes=None):
+    def __init__(self, path: str, notes):
         super().__init__()
         self.path = path
         self.notes = notes
@@ -48,8 +49,6 @@ class WriteStats(beam.PTransform):
             | "ToList" >> beam.combiners.ToList()
             | "ToDict" >> beam.Map(_to_dict)
         )
-        if self.notes is None:
-            return totals | "Write" >> beam.Map(lambda d, p=self.path: write_json_file(p, {"counts": d}))
         notes = self.notes | "DistinctNotes" >> beam.Distinct() | "NotesList" >> beam.combiners.ToList()
         return totals | "Write" >> beam.Map(
             lambda d, n, p=self.path: write_json_file(p, {"counts": d, "schema_notes": sorted(n)}),

