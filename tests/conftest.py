@@ -55,7 +55,7 @@ def real_generator():
     return spec
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
@@ -63,9 +63,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def redis_url(tmp_path):
-    """A real redis-server (Debian package) on a free loopback port, for one test."""
+def start_redis(port: int, data_dir, *extra: str):
+    """Starts Debian's redis-server on loopback and waits until it answers."""
     import shutil
     import subprocess
     import time
@@ -75,18 +74,24 @@ def redis_url(tmp_path):
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: `make test` installs it (apt-get install redis-server)")
-    port = _free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(100):
+                             "--dir", str(data_dir), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(200):
         try:
             client.ping()
-            break
+            return proc
         except redis.exceptions.ConnectionError:
             time.sleep(0.05)
-    yield url
+    proc.kill()
+    pytest.fail(f"redis-server did not start on port {port}")
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real redis-server (Debian package) on a free loopback port, for one test."""
+    port = free_port()
+    proc = start_redis(port, tmp_path, "--appendonly", "no")
+    yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)

@@ -11,7 +11,7 @@ from hintq.reader import HintQReader, ReaderUnavailable
 from jobs.export_redis import run as export
 from pipelines.core.serving import loading_key, pointer_key, version_of
 from pipelines.online_store import ExportError, apply_retention, connect, count_version_keys, flip, rollback
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port, start_redis
 from tests.helpers import published_partition, u2q_rows
 
 DAY = "2026-11-01"
@@ -74,37 +74,53 @@ def test_redis_down_at_the_start_fails_clearly(tmp_path):
         export(_argv(tmp_path, "redis://127.0.0.1:1/0"))
 
 
-def test_connection_dropped_mid_load_keeps_the_pointer_and_the_next_run_cleans_up(tmp_path, redis_url):
-    published_partition(tmp_path, DAY, u2q_rows(50), "r1")
-    before = export(_argv(tmp_path, redis_url))
-    published_partition(tmp_path, DAY, u2q_rows(30_000), "r2")
-    client = connect(redis_url)
-    killed = threading.Event()
+def test_redis_killed_mid_load_keeps_the_pointer_and_the_next_run_cleans_up(tmp_path):
+    # A server with an append-only file, so a restart brings back what it held: the
+    # pointer and the keys of the half-finished load.
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    aof = ("--appendonly", "yes", "--appendfsync", "everysec")
+    server = start_redis(port, tmp_path, *aof)
+    try:
+        published_partition(tmp_path, DAY, u2q_rows(50), "r1")
+        before = export(_argv(tmp_path, url))
+        published_partition(tmp_path, DAY, u2q_rows(30_000), "r2")
+        watcher_client = redis.Redis(port=port)
+        stopped = threading.Event()
 
-    def drop_the_loader():  # bounded: at most 60 s of polling
-        deadline = time.time() + 60
-        while time.time() < deadline and not killed.is_set():
-            if client.dbsize() > 3000:
-                client.client_kill_filter(_type="normal", skipme=True)
-                killed.set()
-            time.sleep(0.001)
+        def kill_the_server():  # bounded: at most 60 s of polling
+            deadline = time.time() + 60
+            while time.time() < deadline and not stopped.is_set():
+                try:
+                    if watcher_client.dbsize() > 3000:
+                        watcher_client.shutdown(nosave=True)  # flushes the AOF, skips the RDB
+                except redis.exceptions.ConnectionError:
+                    stopped.set()
+                time.sleep(0.001)
 
-    watcher = threading.Thread(target=drop_the_loader)
-    watcher.start()
-    with pytest.raises(ExportError, match="pointer unchanged"):
-        export(_argv(tmp_path, redis_url, "--write_batch=200", "--lease_s=1"))
-    killed.set()
-    watcher.join()
-    partial = version_of(DAY, "r2")
-    assert client.get(pointer_key("hintq", "u2q")).decode() == before["version"]
-    assert 0 < count_version_keys(client, "hintq", "u2q", partial) < 30_000
-    time.sleep(1.5)  # the dead load's lease runs out
-    assert not client.exists(loading_key("hintq", "u2q", partial))
-    published_partition(tmp_path, DAY, u2q_rows(40), "r3")
-    after = export(_argv(tmp_path, redis_url))
-    assert after["cleaned_partial"] == [partial]
-    assert count_version_keys(client, "hintq", "u2q", partial) == 0
-    assert after["previous"] == before["version"]
+        watcher = threading.Thread(target=kill_the_server)
+        watcher.start()
+        with pytest.raises(ExportError, match="pointer unchanged"):
+            export(_argv(tmp_path, url, "--write_batch=200", "--lease_s=1"))
+        watcher.join()
+        assert stopped.is_set()
+        server.wait(timeout=30)
+        server = start_redis(port, tmp_path, *aof)
+        client = connect(url)
+        partial = version_of(DAY, "r2")
+        assert client.get(pointer_key("hintq", "u2q")).decode() == before["version"]
+        assert 0 < count_version_keys(client, "hintq", "u2q", partial) < 30_000
+        assert HintQReader(url).lookup_user("U000001").version == before["version"]
+        time.sleep(1.5)  # the dead load's lease runs out
+        assert not client.exists(loading_key("hintq", "u2q", partial))
+        published_partition(tmp_path, DAY, u2q_rows(40), "r3")
+        after = export(_argv(tmp_path, url))
+        assert after["cleaned_partial"] == [partial]
+        assert count_version_keys(client, "hintq", "u2q", partial) == 0
+        assert after["previous"] == before["version"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_two_exports_of_the_same_day_at_once_give_one_version(tmp_path, redis_url):
