@@ -72,5 +72,6 @@ class HintQReader:
         return self._many("u2q", list(user_ids))
 
     def lookup_trigger(self, trigger_type: str, trigger_id: str) -> Lookup:
-        """x2q lists (the Think table) are keyed `<type>:<id>`; empty until x2q is exported."""
+        """x2q lists (the Think table) are keyed `<type>:<id>`. Until an x2q table has been
+        exported its pointer is unset, and this raises ReaderUnavailable like any table."""
         return self._many("x2q", [f"{trigger_type}:{trigger_id}"])[0]

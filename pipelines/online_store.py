@@ -1,4 +1,4 @@
-"""What readers of the online store can see: publish checks, load verification, the
+"""What readers of the online store can see: partition checks, load verification, the
 pointer flip, rollback, retention and cleanup of partial loads. Plain redis-py; no Beam."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import time
 from pathlib import Path
 
-from pipelines.core.serving import (decode_list, encode_list, history_key, list_key, loading_key,
+from pipelines.core.serving import (decode_list, encode_list, history_key, list_key, loading_key, loads_key,
                                     pointer_key, version_prefix)
 from pipelines.files import sha256_file
 
@@ -67,24 +67,20 @@ def count_version_keys(client, ns: str, table: str, version: str) -> int:
     return sum(1 for _ in client.scan_iter(match=version_prefix(ns, table, version) + "*", count=1000))
 
 
-def _known_loads(ns: str, table: str) -> str:
-    return f"{ns}:{table}:loads"
-
-
 def begin_load(client, ns: str, table: str, version: str, lease_s: int) -> list[str]:
     """Cleans versions whose load died (no lease, never made current), then takes a lease
     for `version`. Returns the versions it cleaned."""
     cleaned = []
     history = {v.decode() for v in client.zrange(history_key(ns, table), 0, -1)}
-    for raw in client.smembers(_known_loads(ns, table)):
+    for raw in client.smembers(loads_key(ns, table)):
         other = raw.decode()
         if other in history or other == version or client.exists(loading_key(ns, table, other)):
             continue
         n = _delete_prefix(client, version_prefix(ns, table, other))
-        client.srem(_known_loads(ns, table), other)
+        client.srem(loads_key(ns, table), other)
         log.warning("removed %d keys of the partial load %s", n, other)
         cleaned.append(other)
-    client.sadd(_known_loads(ns, table), version)
+    client.sadd(loads_key(ns, table), version)
     client.set(loading_key(ns, table, version), "1", ex=lease_s)
     return cleaned
 
@@ -120,7 +116,7 @@ def flip(client, ns: str, table: str, version: str) -> str | None:
     tx.set(pointer_key(ns, table), version)
     tx.zadd(history_key(ns, table), {version: time.time()})
     tx.delete(loading_key(ns, table, version))
-    tx.srem(_known_loads(ns, table), version)
+    tx.srem(loads_key(ns, table), version)
     tx.execute()
     return previous.decode() if previous else None
 
@@ -141,7 +137,7 @@ def rollback(client, ns: str, table: str) -> str:
     tx = client.pipeline(transaction=True)
     tx.set(pointer_key(ns, table), target)
     tx.zrem(history_key(ns, table), current)  # a rolled-back version is not 'the one before'
-    tx.sadd(_known_loads(ns, table), current)  # its keys are cleaned like any partial load
+    tx.sadd(loads_key(ns, table), current)  # its keys are cleaned like any partial load
     tx.execute()
     return target
 
@@ -151,11 +147,10 @@ def apply_retention(client, ns: str, table: str, keep_days: float, now: float | 
     now = time.time() if now is None else now
     history = [(v.decode(), score) for v, score in client.zrange(history_key(ns, table), 0, -1, withscores=True)]
     current = (client.get(pointer_key(ns, table)) or b"").decode()
+    versions = [v for v, _ in history]
     protected = {current}
-    if current in [v for v, _ in history]:
-        idx = [v for v, _ in history].index(current)
-        if idx > 0:
-            protected.add(history[idx - 1][0])
+    if current in versions and versions.index(current) > 0:
+        protected.add(versions[versions.index(current) - 1])
     removed = []
     for version, became_current in history:
         if version in protected or now - became_current < keep_days * 86400:

@@ -5,6 +5,7 @@ Keys (Redis):
     <ns>:<table>:current          the version readers use (flipped by one SET)
     <ns>:<table>:versions         sorted set: version -> unix time it became current
     <ns>:<table>:loading:<version> present while an export loads that version (with a TTL)
+    <ns>:<table>:loads            set of versions whose load began and was not yet made current
 
 Value: compact JSON, version 1, evidence left out (it stays in the Parquet table for audit):
     {"v":1,"q":[[query, score, category, source], ...]}
@@ -44,6 +45,10 @@ def history_key(ns: str, table: str) -> str:
 
 def loading_key(ns: str, table: str, version: str) -> str:
     return f"{ns}:{table}:loading:{version}"
+
+
+def loads_key(ns: str, table: str) -> str:
+    return f"{ns}:{table}:loads"
 
 
 def version_of(day: str, run_id: str) -> str:
