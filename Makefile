@@ -29,7 +29,7 @@ export PYTHONDONTWRITEBYTECODE = 1
 .PHONY: help demo test test-fast venvs model redis redis-up redis-down clean
 
 help:
-	@echo "make demo   install, generate the sample world, run hintq_nightly through Airflow for $(DEMO_DATE)"
+	@echo "make demo   install, generate the sample world, run hintq_nightly (x2q, u2q, export) through Airflow for $(DEMO_DATE)"
 	@echo "make test   install what the tests need and run the whole suite"
 
 # The pipeline environment: torch's local CPU build first, then the pinned lock without
@@ -82,8 +82,16 @@ demo: venvs model redis-up
 	echo "  demo wall time      $$(( $$(date +%s) - start )) s (DAG run included)"; \
 	user=$$($(PIPE)/python -c "import pyarrow.dataset as d; \
 	    print(d.dataset('$(HINTQ_WAREHOUSE)/u2q/dt=$(DEMO_DATE)').head(1).column('user_id')[0])"); \
+	trigger=$$($(PIPE)/python -c "import pyarrow.dataset as d; \
+	    rows = d.dataset('$(HINTQ_WAREHOUSE)/x2q/dt=$(DEMO_DATE)').to_table().to_pylist(); \
+	    gen = lambda r: any(q['source'] == 'generated' for q in r['queries']); \
+	    pick = sorted(rows, key=lambda r: (r['selected_as'] != 'cold', not gen(r), r['trigger_id']))[0]; \
+	    print(pick['trigger_type'] + ':' + pick['trigger_id'])"); \
+	echo; echo "a cold-start trigger's x2q row (hintq show x2q):"; \
+	$(PIPE)/hintq show x2q --warehouse $(HINTQ_WAREHOUSE) --date $(DEMO_DATE) --trigger "$$trigger"; \
 	echo; echo "served from Redis ($(HINTQ_REDIS_URL)) through the reader library:"; \
 	$(PIPE)/hintq lookup --redis $(HINTQ_REDIS_URL) --user $$user --limit 10; \
+	$(PIPE)/hintq lookup --redis $(HINTQ_REDIS_URL) --trigger "$$trigger" --limit 10; \
 	echo "(Redis stays up on port $(REDIS_PORT); stop it with: make redis-down)"
 
 test: venvs model redis

@@ -1,4 +1,7 @@
-"""hintq_nightly: every day, wait for the day's inputs, run the u2q Beam job, export it to Redis.
+"""hintq_nightly: every day, wait for the day's inputs, run the x2q (Think) and then the u2q
+(Direct) Beam jobs, and export both tables to Redis.
+
+u2q runs after x2q because it fills short lists from the day's x2q lists.
 
 Thin by design: the schedule, the `{{ ds }}` partition, retries. The job runs in the
 pipeline environment's interpreter (HINTQ_PIPELINE_PYTHON), as a production scheduler
@@ -59,14 +62,21 @@ def hintq_nightly():
         """True once `<input>/<table>/dt=<ds>/` holds at least one Parquet file."""
         return any((Path(INPUT) / table / f"dt={ds}").glob("*.parquet"))
 
-    u2q = _beam_job("u2q", "jobs.nightly_u2q", {"dt": "{{ ds }}", "input": INPUT, "warehouse": WAREHOUSE},
-                    retries=1, timeout=timedelta(hours=6))
-    export = _beam_job("export", "jobs.export_redis",
-                       {"dt": "{{ ds }}", "warehouse": WAREHOUSE, "redis": REDIS_URL, "table": "u2q"},
-                       retries=2, timeout=timedelta(hours=2))
+    def nightly(table: str):
+        return _beam_job(table, "jobs.nightly",
+                         {"table": table, "dt": "{{ ds }}", "input": INPUT, "warehouse": WAREHOUSE},
+                         retries=1, timeout=timedelta(hours=6))
 
+    def export(table: str):
+        return _beam_job(f"export_{table}", "jobs.export_redis",
+                         {"table": table, "dt": "{{ ds }}", "warehouse": WAREHOUSE, "redis": REDIS_URL},
+                         retries=2, timeout=timedelta(hours=2))
+
+    x2q, u2q = nightly("x2q"), nightly("u2q")
     [wait_for_input.override(task_id="wait_for_events")("events"),
-     wait_for_input.override(task_id="wait_for_catalog")("catalog")] >> u2q >> export
+     wait_for_input.override(task_id="wait_for_catalog")("catalog")] >> x2q >> u2q
+    x2q >> export("x2q")
+    u2q >> export("u2q")
 
 
 hintq_nightly()

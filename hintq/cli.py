@@ -1,13 +1,14 @@
 """`hintq`: the command line of the pipeline environment.
 
     hintq sample-world --out DIR --start 2026-11-01 --days 3 --users 300 --seed 7
-    hintq run --date 2026-11-01 --input DIR --warehouse DIR [--runner DirectRunner ...]
+    hintq run --date 2026-11-01 --input DIR --warehouse DIR [--table all|x2q|u2q] [--runner ...]
     hintq show u2q --warehouse DIR --date 2026-11-01 --user U00042
+    hintq show x2q --warehouse DIR --date 2026-11-01 --trigger item:I000042
     hintq summary --warehouse DIR --date 2026-11-01
     hintq prepare-model
-    hintq export --warehouse DIR --date 2026-11-01 --redis redis://127.0.0.1:6399/0
+    hintq export --warehouse DIR --date 2026-11-01 --redis redis://127.0.0.1:6399/0 [--table all|u2q|x2q]
     hintq rollback --table u2q --redis redis://127.0.0.1:6399/0
-    hintq lookup --redis redis://127.0.0.1:6399/0 --user U00042
+    hintq lookup --redis redis://127.0.0.1:6399/0 --user U00042 | --trigger item:I000042
 """
 from __future__ import annotations
 
@@ -33,35 +34,59 @@ def cmd_sample_world(args) -> int:
     return 0
 
 
+# The DAG's order: u2q fills short lists from the same day's x2q lists.
+NIGHTLY_ORDER = ("x2q", "u2q")
+
+
+def _tables(choice: str) -> tuple[str, ...]:
+    return NIGHTLY_ORDER if choice == "all" else (choice,)
+
+
 def cmd_run(args, passthrough: list[str]) -> int:
-    from jobs import nightly_u2q
+    from jobs import nightly
 
-    argv = [f"--dt={args.date}", f"--input={args.input}", f"--warehouse={args.warehouse}",
-            f"--runner={args.runner}", *passthrough]
-    nightly_u2q.main(argv)
-    from hintq.summary import format_summary, load_manifest
-
-    print(format_summary(load_manifest(args.warehouse, "u2q", args.date),
-                         f"{args.warehouse}/u2q/dt={args.date}"))
-    return 0
+    for table in _tables(args.table):
+        nightly.main([f"--table={table}", f"--dt={args.date}", f"--input={args.input}",
+                      f"--warehouse={args.warehouse}", f"--runner={args.runner}", *passthrough])
+    return cmd_summary(args)
 
 
 def cmd_show(args) -> int:
-    from hintq.summary import format_user, user_list
+    from hintq.summary import find_row, format_trigger, format_user
 
-    row = user_list(args.warehouse, args.date, args.user)
+    if args.table == "u2q":
+        if not args.user:
+            print("show u2q needs --user", file=sys.stderr)
+            return 2
+        row = find_row(args.warehouse, "u2q", args.date, {"user_id": args.user})
+        what = f"user {args.user}"
+    else:
+        trigger_type, _, trigger_id = (args.trigger or "").partition(":")
+        if not trigger_id:
+            print("show x2q needs --trigger TYPE:ID, e.g. item:I000042", file=sys.stderr)
+            return 2
+        row = find_row(args.warehouse, "x2q", args.date, {"trigger_type": trigger_type, "trigger_id": trigger_id})
+        what = f"trigger {args.trigger}"
     if row is None:
-        print(f"user {args.user} has no u2q row on {args.date}", file=sys.stderr)
+        print(f"{what} has no {args.table} row on {args.date}", file=sys.stderr)
         return 1
-    print(format_user(row))
+    print(format_user(row) if args.table == "u2q" else format_trigger(row))
     return 0
 
 
 def cmd_summary(args) -> int:
     from hintq.summary import format_summary, load_manifest
 
-    print(format_summary(load_manifest(args.warehouse, "u2q", args.date), f"{args.warehouse}/u2q/dt={args.date}"))
-    return 0
+    printed = 0
+    for table in NIGHTLY_ORDER:
+        try:
+            manifest = load_manifest(args.warehouse, table, args.date)
+        except FileNotFoundError as exc:
+            print(f"{table}: {exc}")
+            continue
+        print(format_summary(manifest, f"{args.warehouse}/{table}/dt={args.date}"))
+        printed += 1
+    return 0 if printed else 1
 
 
 def cmd_prepare_model(args) -> int:
@@ -75,8 +100,12 @@ def cmd_prepare_model(args) -> int:
 def cmd_export(args, passthrough: list[str]) -> int:
     from jobs import export_redis
 
-    return export_redis.main([f"--dt={args.date}", f"--warehouse={args.warehouse}", f"--redis={args.redis}",
-                              *passthrough])
+    for table in _tables(args.table):
+        rc = export_redis.main([f"--table={table}", f"--dt={args.date}", f"--warehouse={args.warehouse}",
+                                f"--redis={args.redis}", *passthrough])
+        if rc:
+            return rc
+    return 0
 
 
 def cmd_rollback(args) -> int:
@@ -94,8 +123,14 @@ def cmd_rollback(args) -> int:
 def cmd_lookup(args) -> int:
     from hintq.reader import HintQReader
 
-    result = HintQReader(args.redis, namespace=args.namespace).lookup_user(args.user)
-    print(f"u2q[{args.user}] version={result.version} found={result.found}")
+    reader = HintQReader(args.redis, namespace=args.namespace)
+    if args.trigger:
+        trigger_type, _, trigger_id = args.trigger.partition(":")
+        result = reader.lookup_trigger(trigger_type, trigger_id)
+        print(f"x2q[{args.trigger}] version={result.version} found={result.found}")
+    else:
+        result = reader.lookup_user(args.user)
+        print(f"u2q[{args.user}] version={result.version} found={result.found}")
     for i, s in enumerate(result.suggestions[: args.limit], 1):
         print(f"  {i:>3}  {s.query:<42}{s.score:>7.3f}  {s.source:<18}{s.category or '-'}")
     return 0 if result.found else 1
@@ -116,8 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--bad-share", type=float, default=0.01, help="share of bad rows (default 1%%)")
     sw.add_argument("--bot-events", type=int, default=50_000, help="events of the bot-like user a day")
 
-    run = sub.add_parser("run", help="run the nightly u2q Beam job for one day (the DAG runs the same)",
+    run = sub.add_parser("run", help="run the nightly Beam jobs for one day (the DAG runs the same)",
                          description="Other flags (--model, --set k=v, Beam options) pass to the job.")
+    run.add_argument("--table", choices=["all", *NIGHTLY_ORDER], default="all",
+                     help="all (default) runs x2q, then u2q, as the DAG does")
     run.add_argument("--date", required=True, type=_date)
     run.add_argument("--input", required=True)
     run.add_argument("--warehouse", required=True)
@@ -125,10 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="DirectRunner | DataflowRunner | FlinkRunner | SparkRunner")
 
     show = sub.add_parser("show", help="print one published list")
-    show.add_argument("table", choices=["u2q"])
+    show.add_argument("table", choices=["u2q", "x2q"])
     show.add_argument("--warehouse", required=True)
     show.add_argument("--date", required=True, type=_date)
-    show.add_argument("--user", required=True)
+    show.add_argument("--user", help="u2q: the shopper id")
+    show.add_argument("--trigger", help="x2q: TYPE:ID, e.g. item:I000042, query:trail shoes")
 
     summ = sub.add_parser("summary", help="print the summary of a published night")
     summ.add_argument("--warehouse", required=True)
@@ -139,15 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--warehouse", required=True)
     exp.add_argument("--date", required=True, type=_date)
     exp.add_argument("--redis", required=True, help="e.g. redis://127.0.0.1:6399/0")
+    exp.add_argument("--table", choices=["all", *NIGHTLY_ORDER], default="all")
 
     rb = sub.add_parser("rollback", help="flip a table's pointer back to the previous version")
-    rb.add_argument("--table", choices=["u2q"], default="u2q")
+    rb.add_argument("--table", choices=list(NIGHTLY_ORDER), default="u2q")
     rb.add_argument("--redis", required=True)
     rb.add_argument("--namespace", default="hintq")
 
     look = sub.add_parser("lookup", help="read one shopper's list from Redis, as serving does")
     look.add_argument("--redis", required=True)
-    look.add_argument("--user", required=True)
+    who = look.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user")
+    who.add_argument("--trigger", help="TYPE:ID, e.g. item:I000042")
     look.add_argument("--namespace", default="hintq")
     look.add_argument("--limit", type=int, default=30, help="print at most this many entries")
 

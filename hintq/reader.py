@@ -1,10 +1,11 @@
-"""Reader library for serving: look up a shopper's (or later, a trigger's) list in Redis.
+"""Reader library for serving: look up a shopper's (u2q) or a trigger's (x2q) list in Redis.
 
 Importable without Beam or Airflow (redis-py and the plain `pipelines.core.serving`).
 
     reader = HintQReader("redis://127.0.0.1:6399/0")
     result = reader.lookup_user("U00042")      # Lookup(suggestions=[...], found=True, version=...)
     results = reader.lookup_users(["U1", "U2"])
+    related = reader.lookup_trigger("item", "I000042")   # also "query", "category"
 
 Each call reads the pointer once (or uses it from a cache younger than `pointer_ttl_s`) and
 then only keys of that version, so a flip in the middle of a request can never mix two
@@ -17,6 +18,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from pipelines.core.normalize import canonical_query
+from pipelines.core.records import trigger_key
 from pipelines.core.serving import ServedSuggestion, decode_list, list_key, pointer_key
 
 
@@ -72,6 +75,8 @@ class HintQReader:
         return self._many("u2q", list(user_ids))
 
     def lookup_trigger(self, trigger_type: str, trigger_id: str) -> Lookup:
-        """x2q lists (the Think table) are keyed `<type>:<id>`. Until an x2q table has been
-        exported its pointer is unset, and this raises ReaderUnavailable like any table."""
-        return self._many("x2q", [f"{trigger_type}:{trigger_id}"])[0]
+        """The x2q list of a trigger: an item id, a query (as typed; normalized here the way
+        the nightly job normalizes it) or a category path."""
+        if trigger_type == "query":
+            trigger_id = canonical_query(trigger_id)
+        return self._many("x2q", [trigger_key(trigger_type, trigger_id)])[0]

@@ -1,4 +1,4 @@
-"""Human-readable views of published partitions: the night's summary and one user's list."""
+"""Human-readable views of published partitions: a night's summaries and one list."""
 from __future__ import annotations
 
 import json
@@ -15,14 +15,38 @@ def load_manifest(warehouse: str, table: str, day: str) -> dict:
     return json.loads(path.read_text())
 
 
+def _trigger_lines(st: dict) -> list[str]:
+    tr = st["triggers"]
+    sel = tr["selected"]
+    lines = [f"  triggers selected   popular {sel['popular']}  cold {sel['cold']}  "
+             f"skipped {tr['skipped'] or {}}"]
+    rows = tr["rows"]
+    verified = tr["verified_generated_by_type"]
+    for t in ("item", "query", "category"):
+        n = sum(v for k, v in rows.items() if k.endswith(f".{t}"))
+        if n:
+            lines.append(f"    {t:<10} triggers {n:>4}  verified generated queries {verified.get(t, 0):>4} "
+                         f"({verified.get(t, 0) / n:.2f} per trigger)")
+    lines.append(f"  cold-start items    {rows.get('cold.item', 0)} selected, {tr['served'].get('cold.item', 0)} served "
+                 f"(a non-empty list), {tr['with_generated'].get('cold.item', 0)} with a verified generated query")
+    lines.append(f"  no verified queries {tr['no_verified_queries']['count']} triggers (fallbacks only)")
+    return lines
+
+
 def format_summary(manifest: dict, partition: str) -> str:
     st = manifest["stages"]
-    lines = [f"HintQ nightly u2q  dt={manifest['dt']}  run={manifest['run_id']}",
+    table = manifest["table"]
+    lines = [f"HintQ nightly {table}  dt={manifest['dt']}  run={manifest['run_id']}",
              f"  published           {partition}",
              f"  model               {manifest['model']['generator']['name']} "
              f"({manifest['model']['generator']['revision']})",
              f"  users (active)      {st['profile']['active_users']}",
-             f"  u2q rows            {manifest['rows']}"]
+             f"  {table} rows            {manifest['rows']}"]
+    if table == "x2q":
+        lines += _trigger_lines(st)
+    elif manifest.get("x2q_fill"):
+        fill = manifest["x2q_fill"]
+        lines.append(f"  x2q fill            {'read ' + fill['partition'] + ' run ' + fill['run_id'] if fill['used'] else fill['reason']}")
     for table, acc in manifest["inputs"].items():
         lines.append(f"  {table:<20}read {acc['read']}  used {acc['used']}  rejected {acc['rejected']}")
     lines.append("  rejected by reason:")
@@ -42,7 +66,10 @@ def format_summary(manifest: dict, partition: str) -> str:
     rf = st["rank_fill"]
     lines.append(f"  list entries        {rf['entries']}  by source {rf['by_source']}")
     lines.append(f"  full lists (K)      {rf['full_lists']}/{manifest['rows']}  "
-                 f"users with a generated query {rf['users_with_generated']}")
+                 f"rows with a generated query {rf['rows_with_generated']}"
+                 + (f"  users filled from x2q {rf['users_with_x2q_fill']}" if "users_with_x2q_fill" in rf else ""))
+    if rf.get("discarded"):
+        lines.append(f"  set aside in rank   {rf['discarded']}")
     t = manifest.get("timings", {})
     lines.append(f"  wall time           pipeline {t.get('pipeline_s')} s; time inside each stage:")
     for stage, seconds in t.get("stage_s", {}).items():
@@ -50,20 +77,37 @@ def format_summary(manifest: dict, partition: str) -> str:
     return "\n".join(lines)
 
 
-def user_list(warehouse: str, day: str, user_id: str) -> dict | None:
-    root = Path(warehouse) / "u2q" / f"dt={day}"
+def find_row(warehouse: str, table: str, day: str, where: dict[str, str]) -> dict | None:
+    """The row of a published partition whose columns equal `where`, or None."""
+    root = Path(warehouse) / table / f"dt={day}"
     if not (root / "_SUCCESS").exists():
         raise FileNotFoundError(f"{root} is not published (no _SUCCESS)")
-    table = ds.dataset(str(root), format="parquet").to_table(filter=pc.field("user_id") == user_id)
-    rows = table.to_pylist()
+    condition = None
+    for column, value in where.items():
+        term = pc.field(column) == value
+        condition = term if condition is None else condition & term
+    rows = ds.dataset(str(root), format="parquet").to_table(filter=condition).to_pylist()
     return rows[0] if rows else None
 
 
-def format_user(row: dict) -> str:
-    lines = [f"user {row['user_id']}: {len(row['queries'])} queries "
-             f"(generated {row['n_generated']}, verified {row['n_verified']}, prompt tokens {row['prompt_tokens']})",
-             f"  {'#':>3}  {'query':<42}{'score':>7}  {'source':<18}{'category':<22}evidence"]
-    for q in row["queries"]:
-        lines.append(f"  {q['rank']:>3}  {q['query'][:41]:<42}{q['score']:>7.3f}  {q['source']:<18}"
+def _list_lines(queries: list[dict]) -> list[str]:
+    lines = [f"  {'#':>3}  {'query':<42}{'score':>7}  {'source':<24}{'category':<22}evidence"]
+    for q in queries:
+        lines.append(f"  {q['rank']:>3}  {q['query'][:41]:<42}{q['score']:>7.3f}  {q['source'][:23]:<24}"
                      f"{(q['category'] or '-')[:21]:<22}{','.join(q['evidence'][:3])}")
-    return "\n".join(lines)
+    return lines
+
+
+def format_user(row: dict) -> str:
+    return "\n".join([f"user {row['user_id']}: {len(row['queries'])} queries "
+                      f"(generated {row['n_generated']}, verified {row['n_verified']}, "
+                      f"prompt tokens {row['prompt_tokens']})", *_list_lines(row["queries"])])
+
+
+def format_trigger(row: dict) -> str:
+    return "\n".join([
+        f"trigger {row['trigger_type']}:{row['trigger_id']} ({row['selected_as']}, {row['users']} users): "
+        f"{len(row['queries'])} queries (generated {row['n_generated']}, verified {row['n_verified']})",
+        f"  text:      {row['trigger_text']}",
+        f"  reasoning: {row['reasoning'] if row['reasoning'] is not None else '(none)'}",
+        *_list_lines(row["queries"])])

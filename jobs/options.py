@@ -19,7 +19,9 @@ class HintQOptions(PipelineOptions):
         # shared
         parser.add_argument("--dt", default=None, help="partition day, YYYY-MM-DD")
         parser.add_argument("--warehouse", default=None, help="root of published tables")
-        # nightly_u2q
+        parser.add_argument("--table", default="u2q", choices=["u2q", "x2q"],
+                            help="which nightly table to build, or to export")
+        # nightly
         parser.add_argument("--input", default=None, help="root holding events/ and catalog/")
         parser.add_argument("--model", default=DEFAULT_GENERATOR, help="generator model name or folder")
         parser.add_argument("--config", default=None, help="JSON file of config overrides")
@@ -28,7 +30,6 @@ class HintQOptions(PipelineOptions):
         parser.add_argument("--blocklist", default=str(DEFAULT_BLOCKLIST))
         # export_redis
         parser.add_argument("--redis", default="redis://127.0.0.1:6399/0")
-        parser.add_argument("--table", default="u2q", choices=["u2q"])
         parser.add_argument("--namespace", default="hintq")
         parser.add_argument("--keep_days", type=float, default=7.0,
                             help="versions older than this are deleted (never current or the one before)")

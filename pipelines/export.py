@@ -9,12 +9,13 @@ from __future__ import annotations
 import apache_beam as beam
 import pyarrow.parquet as pq
 
-from pipelines.core.serving import encode_list, list_key, loading_key
+from pipelines.core.serving import ID_COLUMNS, encode_list, entity_id, list_key, loading_key
 from pipelines.progress import stage_timer
 
 
-def read_rows(path: str):
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=8192, columns=["user_id", "queries"]):
+def read_rows(path: str, table: str):
+    columns = [*ID_COLUMNS[table], "queries"]
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=8192, columns=columns):
         yield from batch.to_pylist()
 
 
@@ -31,7 +32,8 @@ class _WriteBatch(beam.DoFn):
         with stage_timer("export"):
             pipe = self.client.pipeline(transaction=False)
             for row in rows:
-                pipe.set(list_key(self.ns, self.table, self.version, row["user_id"]), encode_list(row["queries"]))
+                pipe.set(list_key(self.ns, self.table, self.version, entity_id(self.table, row)),
+                         encode_list(row["queries"]))
             # The lease says "being loaded": cleanup of partial versions leaves it alone. SET
             # (not EXPIRE) so a lease that ran out during a slow batch is taken again.
             pipe.set(loading_key(self.ns, self.table, self.version), "1", ex=self.lease_s)
@@ -57,7 +59,7 @@ class LoadPartition(beam.PTransform):
         return (
             pbegin
             | "Files" >> beam.Create(self.files)
-            | "ReadRows" >> beam.FlatMap(read_rows)
+            | "ReadRows" >> beam.FlatMap(read_rows, self.table)
             | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
             | "WriteBatches" >> beam.ParDo(_WriteBatch(self.url, self.ns, self.table, self.version,
                                                        self.lease_s))

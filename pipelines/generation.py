@@ -22,9 +22,10 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.utils import shared
 
-from pipelines.core.config import GenerateConfig, PromptConfig
-from pipelines.core.prompts import build_prompt, queries_schema
-from pipelines.core.records import Generation, Profile, Prompt
+from pipelines.core.config import GenerateConfig, PromptConfig, X2QConfig
+from pipelines.core.prompts import (TASK_DIRECT, TASK_THINK, build_prompt, build_think_prompt, queries_schema,
+                                    think_schema)
+from pipelines.core.records import Generation, Profile, Prompt, Trigger
 from pipelines.batching import SharedHolder, StableBatches
 from pipelines.progress import ProgressLine, stage_timer
 
@@ -71,8 +72,8 @@ class _HFCodec(PromptCodec):
 
 
 class _VllmEngine(Engine):
-    def __init__(self, llm: Any, sampling: Any):
-        self.llm, self.sampling = llm, sampling
+    def __init__(self, llm: Any, sampling: dict[str, Any]):
+        self.llm, self.sampling = llm, sampling  # task -> SamplingParams (its JSON schema)
 
     def _run(self, prompts: list[Prompt]) -> list[Generation]:
         # Output must not depend on what this engine generated before (another batch, an
@@ -81,11 +82,12 @@ class _VllmEngine(Engine):
         # second identical call). Resetting keeps sharing within the batch, where the
         # prompts' common prefix is, and makes every batch start from the same state.
         self.llm.reset_prefix_cache()
-        outputs = self.llm.generate([p.text for p in prompts], self.sampling, use_tqdm=False)
-        return [Generation(user_id=p.user_id, text=o.outputs[0].text,
+        outputs = self.llm.generate([p.text for p in prompts], [self.sampling[p.task] for p in prompts],
+                                    use_tqdm=False)
+        return [Generation(key=p.key, task=p.task, text=o.outputs[0].text,
                            finish_reason=o.outputs[0].finish_reason or "stop",
                            prompt_tokens=len(o.prompt_token_ids or []),
-                           output_tokens=len(o.outputs[0].token_ids), profile=p.profile)
+                           output_tokens=len(o.outputs[0].token_ids), subject=p.subject)
                 for p, o in zip(prompts, outputs)]
 
     def generate(self, prompts):
@@ -98,15 +100,19 @@ class _VllmEngine(Engine):
             try:
                 results.extend(self._run([p]))
             except Exception as exc:
-                results.append(Generation(user_id=p.user_id, text=f"{type(exc).__name__}: {exc}"[:200],
+                results.append(Generation(key=p.key, task=p.task, text=f"{type(exc).__name__}: {exc}"[:200],
                                           finish_reason="error", prompt_tokens=p.n_tokens,
-                                          output_tokens=0, profile=p.profile))
+                                          output_tokens=0, subject=p.subject))
         return results
 
 
 class VllmGeneratorSpec(GeneratorSpec):
-    def __init__(self, name: str, path: str, revision: str, cfg: GenerateConfig):
+    """The default generator: one in-process vLLM engine serving both tasks, each request
+    with its own task's JSON schema (Direct {queries}, Think {reasoning, queries})."""
+
+    def __init__(self, name: str, path: str, revision: str, cfg: GenerateConfig, x2q: X2QConfig | None = None):
         self.name, self.path, self.revision, self.cfg = name, path, revision, cfg
+        self.x2q = x2q or X2QConfig()
 
     def load_codec(self):
         from transformers import AutoTokenizer
@@ -131,15 +137,19 @@ class VllmGeneratorSpec(GeneratorSpec):
         except Exception as exc:
             raise ModelUnavailable(f"vLLM could not load {self.name} from {self.path}: {exc}") from exc
         log.info("vLLM engine for %s ready in %.1fs", self.name, time.perf_counter() - started)
-        sampling = SamplingParams(
-            temperature=self.cfg.temperature, max_tokens=self.cfg.max_tokens, seed=self.cfg.seed,
-            frequency_penalty=self.cfg.frequency_penalty,
-            structured_outputs=StructuredOutputsParams(json=queries_schema(self.cfg)))
-        # Compile the JSON-schema grammar now: on a cold engine, requests wait for it and
+        def sampling(schema: dict, max_tokens: int):
+            return SamplingParams(temperature=self.cfg.temperature, max_tokens=max_tokens, seed=self.cfg.seed,
+                                  frequency_penalty=self.cfg.frequency_penalty,
+                                  structured_outputs=StructuredOutputsParams(json=schema))
+
+        by_task = {TASK_DIRECT: sampling(queries_schema(self.cfg), self.cfg.max_tokens),
+                   TASK_THINK: sampling(think_schema(self.x2q, self.cfg.max_query_chars), self.x2q.max_tokens)}
+        # Compile each JSON-schema grammar now: on a cold engine, requests wait for it and
         # join the running batch at different steps, which changed answers of the first
         # batch (measured) and so broke byte-identical re-runs.
-        llm.generate(["warm-up"], sampling, use_tqdm=False)
-        return _VllmEngine(llm, sampling)
+        for params in by_task.values():
+            llm.generate(["warm-up"], params, use_tqdm=False)
+        return _VllmEngine(llm, by_task)
 
 
 # One engine and one codec per worker process, whatever the number of DoFn instances.
@@ -147,30 +157,49 @@ _ENGINES = shared.Shared()
 _CODECS = shared.Shared()
 
 
+class DirectPrompts:
+    """Profile → Direct (u2q) prompt."""
+
+    def __init__(self, prompt_cfg: PromptConfig, max_queries: int):
+        self.prompt_cfg, self.max_queries = prompt_cfg, max_queries
+
+    def __call__(self, profile: Profile, codec: PromptCodec) -> Prompt:
+        return build_prompt(profile, self.prompt_cfg, self.max_queries, codec.render, codec.count_tokens)
+
+
+class ThinkPrompts:
+    """Trigger → Think (x2q) prompt."""
+
+    def __init__(self, cfg: X2QConfig):
+        self.cfg = cfg
+
+    def __call__(self, trigger: Trigger, codec: PromptCodec) -> Prompt:
+        return build_think_prompt(trigger, self.cfg, codec.render, codec.count_tokens)
+
+
 class _CompressFn(beam.DoFn):
-    def __init__(self, spec: GeneratorSpec, prompt_cfg: PromptConfig, max_queries: int):
-        self.spec, self.prompt_cfg, self.max_queries = spec, prompt_cfg, max_queries
+    def __init__(self, spec: GeneratorSpec, build):
+        self.spec, self.build = spec, build
 
     def setup(self):
         tag = f"codec:{self.spec.name}:{self.spec.revision}"
         self.codec = _CODECS.acquire(lambda: SharedHolder(self.spec.load_codec()), tag=tag).value
 
-    def process(self, profile: Profile):
+    def process(self, subject):
         with stage_timer("compress"):
-            yield build_prompt(profile, self.prompt_cfg, self.max_queries, self.codec.render,
-                               self.codec.count_tokens)
+            yield self.build(subject, self.codec)
 
 
 class CompressPrompts(beam.PTransform):
-    """Profile → Prompt under the token budget, counted with the model's own tokenizer."""
+    """Profile or Trigger → Prompt under the token budget, counted with the model's own
+    tokenizer; `build` is DirectPrompts or ThinkPrompts."""
 
-    def __init__(self, spec: GeneratorSpec, prompt_cfg: PromptConfig, max_queries: int):
+    def __init__(self, spec: GeneratorSpec, build):
         super().__init__()
-        self.spec, self.prompt_cfg, self.max_queries = spec, prompt_cfg, max_queries
+        self.spec, self.build = spec, build
 
-    def expand(self, profiles):
-        return profiles | "BuildPrompt" >> beam.ParDo(_CompressFn(self.spec, self.prompt_cfg,
-                                                                  self.max_queries))
+    def expand(self, subjects):
+        return subjects | "BuildPrompt" >> beam.ParDo(_CompressFn(self.spec, self.build))
 
 
 class _GenerateFn(beam.DoFn):
@@ -202,6 +231,8 @@ class GenerateAnswers(beam.PTransform):
         total = prompts | "CountPrompts" >> beam.combiners.Count.Globally()
         return (
             prompts
-            | "StableBatches" >> StableBatches(lambda p: p.user_id, self.batch_size)
+            # Sorted by key inside a batch: Think keys start with their type, so prompts
+            # that share an opening sit together.
+            | "StableBatches" >> StableBatches(lambda p: p.key, self.batch_size)
             | "Generate" >> beam.ParDo(_GenerateFn(self.spec), beam.pvalue.AsSingleton(total))
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipelines.core.config import NormalizeConfig
-from pipelines.core.normalize import normalize_answer, normalize_query
-from pipelines.core.records import UserCandidates
+from pipelines.core.normalize import echo_texts, normalize_answer, normalize_query, normalize_think_answer
+from pipelines.core.prompts import TASK_THINK
+from pipelines.core.records import TriggerCandidates, UserCandidates
 from pipelines.core.text import text_desc_key
 from pipelines.progress import stage_timer
 
@@ -13,29 +14,40 @@ DISCARDS = "discards"
 
 
 class _NormalizeFn(beam.DoFn):
-    def __init__(self, cfg: NormalizeConfig, blocklist: frozenset[str]):
-        self.cfg, self.blocklist = cfg, blocklist
+    def __init__(self, cfg: NormalizeConfig, blocklist: frozenset[str], max_reasoning_chars: int):
+        self.cfg, self.blocklist, self.max_reasoning_chars = cfg, blocklist, max_reasoning_chars
 
     def process(self, g):
         with stage_timer("normalize"):
-            candidates, discards, n_generated = normalize_answer(
-                g.text, g.finish_reason, self.cfg, self.blocklist)
+            if g.task == TASK_THINK:
+                trigger = g.subject
+                reasoning, candidates, discards, n_generated = normalize_think_answer(
+                    g.text, g.finish_reason, self.cfg, self.max_reasoning_chars, self.blocklist,
+                    echo_texts(trigger.text, trigger.trigger_id))
+                out = TriggerCandidates(trigger=trigger, reasoning=reasoning, prompt_tokens=g.prompt_tokens,
+                                        n_generated=n_generated, candidates=tuple(candidates))
+            else:
+                candidates, discards, n_generated = normalize_answer(
+                    g.text, g.finish_reason, self.cfg, self.blocklist)
+                out = UserCandidates(user_id=g.key, profile=g.subject, prompt_tokens=g.prompt_tokens,
+                                     n_generated=n_generated, candidates=tuple(candidates))
         for d in discards:
             yield beam.pvalue.TaggedOutput(DISCARDS, d)
-        yield UserCandidates(user_id=g.user_id, profile=g.profile, prompt_tokens=g.prompt_tokens,
-                             n_generated=n_generated, candidates=tuple(candidates))
+        yield out
 
 
 class NormalizeAnswers(beam.PTransform):
-    """Generation → UserCandidates; every discarded query goes to `discards` with a reason."""
+    """Generation → UserCandidates (Direct) or TriggerCandidates (Think), by the same
+    query rules; every discarded query goes to `discards` with a reason."""
 
-    def __init__(self, cfg: NormalizeConfig, blocklist: frozenset[str]):
+    def __init__(self, cfg: NormalizeConfig, blocklist: frozenset[str], max_reasoning_chars: int):
         super().__init__()
-        self.cfg, self.blocklist = cfg, blocklist
+        self.cfg, self.blocklist, self.max_reasoning_chars = cfg, blocklist, max_reasoning_chars
 
     def expand(self, generations):
         return generations | "ParseAndClean" >> beam.ParDo(
-            _NormalizeFn(self.cfg, self.blocklist)).with_outputs(DISCARDS, main="candidates")
+            _NormalizeFn(self.cfg, self.blocklist, self.max_reasoning_chars)).with_outputs(
+            DISCARDS, main="candidates")
 
 
 class _TypedQueryFn(beam.DoFn):

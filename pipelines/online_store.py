@@ -8,7 +8,7 @@ import logging
 import time
 from pathlib import Path
 
-from pipelines.core.serving import (decode_list, encode_list, history_key, list_key, loading_key, loads_key,
+from pipelines.core.serving import (decode_list, encode_list, entity_id, history_key, list_key, loading_key, loads_key,
                                     pointer_key, version_prefix)
 from pipelines.files import sha256_file
 
@@ -96,14 +96,16 @@ def verify_load(client, ns: str, table: str, version: str, expected_rows: int, f
     # The sample comes from the first row group of each file, so checking stays cheap
     # however large the table is.
     per_file = max(1, -(-sample // max(1, len(files))))
-    rows = [r for path in files for r in itertools.islice(read_rows(path), 0, 8192, max(1, 8192 // per_file))
+    rows = [r for path in files
+            for r in itertools.islice(read_rows(path, table), 0, 8192, max(1, 8192 // per_file))
             ][: max(sample, len(files))]
     checked = 0
     for row in rows:
-        value = client.get(list_key(ns, table, version, row["user_id"]))
+        row_id = entity_id(table, row)
+        value = client.get(list_key(ns, table, version, row_id))
         if value is None or value != encode_list(row["queries"]) or \
                 [s.query for s in decode_list(value)] != [q["query"] for q in row["queries"]]:
-            raise ExportError(f"row {row['user_id']} did not round-trip in version {version}")
+            raise ExportError(f"row {row_id} did not round-trip in version {version}")
         checked += 1
     return {"keys": n, "sampled": checked}
 

@@ -1,14 +1,15 @@
 """Fakes of the model only (never of the pipeline), for narrow pipeline tests.
 
-FakeGeneratorSpec answers each prompt deterministically from the prompt's own evidence
-lines, like a model that parrots its input; a prompt naming `FAIL_USER` makes the engine
-raise, as a broken batch would.
+FakeGeneratorSpec answers each prompt deterministically from the prompt's own quoted
+lines, like a model that parrots its input (a Think prompt also gets a reasoning); a
+prompt keyed `FAIL_USER` makes the engine raise, as a broken batch would.
 """
 from __future__ import annotations
 
 import json
 import re
 
+from pipelines.core.prompts import TASK_THINK
 from pipelines.core.records import Generation
 from pipelines.generation import Engine, GeneratorSpec, PromptCodec
 
@@ -30,17 +31,21 @@ class FakeEngine(Engine):
         self.calls: list[list[str]] = []
 
     def generate(self, prompts):
-        self.calls.append([p.user_id for p in prompts])
+        self.calls.append([p.key for p in prompts])
         out = []
         for p in prompts:
-            if p.user_id == FAIL_USER:
-                out.append(Generation(p.user_id, "RuntimeError: engine failed", "error", p.n_tokens, 0, p.profile))
+            if p.key == FAIL_USER:
+                out.append(Generation(p.key, p.task, "RuntimeError: engine failed", "error", p.n_tokens, 0,
+                                      p.subject))
                 continue
-            text = self.answers.get(p.user_id)
+            text = self.answers.get(p.key)
             if text is None:
-                evidence = _QUOTED.findall(p.text)
-                text = json.dumps({"queries": [" ".join(e.split()[-2:]) for e in evidence][:5]})
-            out.append(Generation(p.user_id, text, "stop", p.n_tokens, len(text.split()), p.profile))
+                quoted = _QUOTED.findall(p.text)
+                answer = {"queries": [" ".join(e.split()[-2:]) for e in quoted][:5]}
+                if p.task == TASK_THINK:
+                    answer = {"reasoning": f"they look at {quoted[0] if quoted else 'something'}", **answer}
+                text = json.dumps(answer)
+            out.append(Generation(p.key, p.task, text, "stop", p.n_tokens, len(text.split()), p.subject))
         return out
 
 

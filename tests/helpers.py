@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipelines.io import write_parquet_bytes
 from pipelines.publish import publish
-from schemas import REJECTED_SCHEMA, U2Q_SCHEMA
+from schemas import REJECTED_SCHEMA, U2Q_SCHEMA, X2Q_SCHEMA
 
 
 def u2q_rows(n: int, tag: str = "q", k: int = 3) -> list[dict]:
@@ -17,31 +17,39 @@ def u2q_rows(n: int, tag: str = "q", k: int = 3) -> list[dict]:
             for i in range(n)]
 
 
-def stage_partition(staging: Path, rows: list[dict], counts: dict | None = None, shards: int = 2) -> Path:
+def x2q_rows(n: int, k: int = 3) -> list[dict]:
+    return [{"trigger_type": "item", "trigger_id": f"I{i:06d}", "trigger_text": f"Item {i}", "reasoning": "Why.",
+             "selected_as": "popular", "users": 2, "prompt_tokens": 10, "n_generated": k, "n_verified": k,
+             "queries": u2q_rows(1, tag=f"t{i}", k=k)[0]["queries"]} for i in range(n)]
+
+
+def stage_partition(staging: Path, rows: list[dict], counts: dict | None = None, shards: int = 2,
+                    table: str = "u2q") -> Path:
     """Writes a staged run the way the pipeline does: shards, _stats.json, _files.json."""
-    (staging / "u2q").mkdir(parents=True)
+    (staging / table).mkdir(parents=True)
     (staging / "rejected").mkdir()
     rejected = [{"table": "events", "stage": "validate", "reason": "bad_timestamp", "source_file": "f",
                  "source_row": 0, "detail": None, "original": "{}"}]
     files = []
-    parts = {"u2q": [rows[i::shards] for i in range(shards)], "rejected": [rejected]}
-    for table, chunks in parts.items():
-        schema = U2Q_SCHEMA if table == "u2q" else REJECTED_SCHEMA
+    parts = {table: [rows[i::shards] for i in range(shards)], "rejected": [rejected]}
+    schemas = {"u2q": U2Q_SCHEMA, "x2q": X2Q_SCHEMA, "rejected": REJECTED_SCHEMA}
+    for part, chunks in parts.items():
         for i, chunk in enumerate(chunks):
-            blob = write_parquet_bytes(chunk, schema)
+            blob = write_parquet_bytes(chunk, schemas[part])
             name = f"part-{i:05d}-of-{len(chunks):05d}.parquet"
-            (staging / table / name).write_bytes(blob)
-            files.append({"table": table, "path": name, "rows": len(chunk),
+            (staging / part / name).write_bytes(blob)
+            files.append({"table": part, "path": name, "rows": len(chunk),
                           "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)})
     stats = {"events.read": 10 + len(rows), "events.used": 9 + len(rows),
              "rejected.events.validate.bad_timestamp": 1, "catalog.read": 3, "catalog.used": 3,
-             "users.active": len(rows), "u2q.rows": len(rows)}
+             "users.active": len(rows), f"{table}.rows": len(rows)}
     stats.update(counts or {})
     (staging / "_stats.json").write_text(json.dumps({"counts": stats}))
     (staging / "_files.json").write_text(json.dumps(files))
     return staging
 
 
-def published_partition(warehouse: Path, day: str, rows: list[dict], run_id: str) -> dict:
-    staging = stage_partition(warehouse / "_staging" / f"dt={day}" / f"run={run_id}", rows)
-    return publish(str(staging), str(warehouse), day, 30, {"run_id": run_id})
+def published_partition(warehouse: Path, day: str, rows: list[dict], run_id: str, table: str = "u2q") -> dict:
+    counts = {"triggers.popular.item": len(rows)} if table == "x2q" else {}
+    staging = stage_partition(warehouse / "_staging" / f"dt={day}" / f"run={run_id}", rows, counts, table=table)
+    return publish(str(staging), str(warehouse), day, table, 30, {"run_id": run_id})

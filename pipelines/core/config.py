@@ -98,6 +98,36 @@ class RankConfig:
     popular_pool: int = 500
     # A generated query is never ranked below a fallback.
     generated_bonus: float = 1.0
+    # A short u2q list is filled first from the x2q lists of this many of the user's most
+    # recent triggers, at most `fill_per_trigger` queries from each.
+    fill_triggers: int = 5
+    fill_per_trigger: int = 5
+
+
+@dataclass(frozen=True)
+class X2QConfig:
+    """Think: trigger selection and the x2q lists."""
+
+    # Most frequent triggers of the day per type, by distinct users (ties: id order).
+    top_items: int = 40
+    top_queries: int = 40
+    top_categories: int = 20
+    # Cold start: items first seen in the catalog within this many days (today included)
+    # that nobody touched today; newest first, at most `max_cold_items`.
+    cold_days: int = 7
+    max_cold_items: int = 60
+    # Bounded context: per session at most this many distinct triggers pair up, and each
+    # trigger keeps its strongest `max_context` neighbours and `max_facts` facts.
+    max_session_triggers: int = 20
+    max_context: int = 5
+    max_facts: int = 3
+    # The Think answer {reasoning, queries}, bounded in its JSON schema so a full answer
+    # fits in max_tokens (about 60 tokens of reasoning + 8 queries of <= 40 chars).
+    max_queries: int = 8
+    max_reasoning_chars: int = 200
+    max_tokens: int = 256
+    max_prompt_tokens: int = 256
+    k: int = 10
 
 
 @dataclass(frozen=True)
@@ -114,6 +144,7 @@ class HintQConfig:
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     rank: RankConfig = field(default_factory=RankConfig)
+    x2q: X2QConfig = field(default_factory=X2QConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
 
     def to_dict(self) -> dict:

@@ -42,8 +42,7 @@ def load_blocklist(path: str | Path | None) -> frozenset[str]:
     return frozenset(terms)
 
 
-def parse_answer(text: str, finish_reason: str) -> tuple[list[object] | None, str | None]:
-    """The list of raw queries in a Direct answer, or (None, reason)."""
+def _load_answer(text: str, finish_reason: str) -> tuple[dict | None, str | None]:
     if not text or not text.strip():
         return None, "empty_answer"
     try:
@@ -52,7 +51,38 @@ def parse_answer(text: str, finish_reason: str) -> tuple[list[object] | None, st
         return None, "truncated_answer" if finish_reason == "length" else "invalid_json"
     if not isinstance(data, dict) or not isinstance(data.get("queries"), list):
         return None, "wrong_shape"
-    return data["queries"], None
+    return data, None
+
+
+def parse_answer(text: str, finish_reason: str) -> tuple[list[object] | None, str | None]:
+    """The list of raw queries in a Direct answer, or (None, reason)."""
+    data, problem = _load_answer(text, finish_reason)
+    return (None, problem) if data is None else (data["queries"], None)
+
+
+def parse_think_answer(text: str, finish_reason: str, max_reasoning_chars: int
+                       ) -> tuple[list[object] | None, str | None, list[str]]:
+    """A Think answer {reasoning, queries} → (raw queries, reasoning, problems).
+
+    Reasoning is kept for audit, never served: reasoning that is missing or not a string
+    is None (`missing_reasoning`); longer than the bound it is cut there
+    (`reasoning_over_bound`). Either way the queries are still used. An answer that is not
+    the JSON object at all gives (None, None, [reason]).
+    """
+    data, problem = _load_answer(text, finish_reason)
+    if data is None:
+        return None, None, [problem]
+    problems = []
+    reasoning = data.get("reasoning")
+    if not isinstance(reasoning, str) or not clean_text(reasoning):
+        reasoning = None
+        problems.append("missing_reasoning")
+    else:
+        reasoning = clean_text(reasoning)
+        if len(reasoning) > max_reasoning_chars:
+            reasoning = reasoning[:max_reasoning_chars]
+            problems.append("reasoning_over_bound")
+    return data["queries"], reasoning, problems
 
 
 def pii_reason(query: str) -> str | None:
@@ -69,9 +99,13 @@ def pii_reason(query: str) -> str | None:
     return None
 
 
-def normalize_query(raw: object, cfg: NormalizeConfig,
-                    blocklist: frozenset[str] = frozenset()) -> tuple[str | None, str | None]:
-    """Returns (query, None) or (None, reason). Lower-cased, NFKC, trimmed, spaces collapsed."""
+def normalize_query(raw: object, cfg: NormalizeConfig, blocklist: frozenset[str] = frozenset(),
+                    echo: frozenset[str] = frozenset()) -> tuple[str | None, str | None]:
+    """Returns (query, None) or (None, reason). Lower-cased, NFKC, trimmed, spaces collapsed.
+
+    `echo` holds normalized texts the answer must not simply repeat (a Think trigger's own
+    text): such a query is `trigger_echo`.
+    """
     if not isinstance(raw, str):
         return None, "not_a_string"
     cleaned = clean_text(unicodedata.normalize("NFKC", raw)).lower()
@@ -79,7 +113,7 @@ def normalize_query(raw: object, cfg: NormalizeConfig,
         return None, "empty"
     if not any(ch.isalnum() for ch in cleaned):
         return None, "only_punctuation"
-    query = " ".join(cleaned.strip(_EDGE_PUNCT).split())
+    query = canonical_query(raw)
     reason = pii_reason(query)
     if reason:
         return None, reason
@@ -96,6 +130,8 @@ def normalize_query(raw: object, cfg: NormalizeConfig,
         return None, "blocked_term"
     if set(query.split()) <= _PROMPT_WORDS:
         return None, "prompt_echo"
+    if query in echo:
+        return None, "trigger_echo"
     return query, None
 
 
@@ -111,22 +147,14 @@ def _split_lists(raw_queries: list[object]) -> list[object]:
     return out
 
 
-def normalize_answer(text: str, finish_reason: str, cfg: NormalizeConfig,
-                     blocklist: frozenset[str] = frozenset()
-                     ) -> tuple[list[Candidate], list[Discard], int]:
-    """Parses one answer into ranked, distinct candidates.
-
-    Returns (candidates, discards, n_generated) where n_generated counts the raw queries
-    the model wrote (0 when the answer itself could not be parsed; that is one discard).
-    """
-    raw_queries, problem = parse_answer(text, finish_reason)
-    if raw_queries is None:
-        return [], [Discard(reason=problem, text=(text or "")[:200])], 0
+def normalize_queries(raw_queries: list[object], cfg: NormalizeConfig, blocklist: frozenset[str] = frozenset(),
+                      echo: frozenset[str] = frozenset()) -> tuple[list[Candidate], list[Discard]]:
+    """Raw queries of one answer → ranked, distinct candidates and the discards."""
     candidates: list[Candidate] = []
     discards: list[Discard] = []
     seen: set[str] = set()
     for raw in _split_lists(raw_queries):
-        query, reason = normalize_query(raw, cfg, blocklist)
+        query, reason = normalize_query(raw, cfg, blocklist, echo)
         if query is not None and query in seen:
             reason, query = "duplicate", None
         if query is None:
@@ -134,4 +162,43 @@ def normalize_answer(text: str, finish_reason: str, cfg: NormalizeConfig,
             continue
         seen.add(query)
         candidates.append(Candidate(query=query, rank=len(candidates) + 1))
+    return candidates, discards
+
+
+def normalize_answer(text: str, finish_reason: str, cfg: NormalizeConfig,
+                     blocklist: frozenset[str] = frozenset()
+                     ) -> tuple[list[Candidate], list[Discard], int]:
+    """Parses one Direct answer into ranked, distinct candidates.
+
+    Returns (candidates, discards, n_generated) where n_generated counts the raw queries
+    the model wrote (0 when the answer itself could not be parsed; that is one discard).
+    """
+    raw_queries, problem = parse_answer(text, finish_reason)
+    if raw_queries is None:
+        return [], [Discard(reason=problem, text=(text or "")[:200])], 0
+    candidates, discards = normalize_queries(raw_queries, cfg, blocklist)
     return candidates, discards, len(raw_queries)
+
+
+def echo_texts(trigger_text: str, trigger_id: str) -> frozenset[str]:
+    """The normalized forms of a trigger's own text and id, and of a category path's leaf."""
+    texts = {trigger_text, trigger_id, trigger_id.split(" > ")[-1]}
+    return frozenset(canonical_query(t) for t in texts if t)
+
+
+def canonical_query(text: str) -> str:
+    """The form normalize_query gives a text before its checks."""
+    return " ".join(clean_text(unicodedata.normalize("NFKC", text)).lower().strip(_EDGE_PUNCT).split())
+
+
+def normalize_think_answer(text: str, finish_reason: str, cfg: NormalizeConfig, max_reasoning_chars: int,
+                           blocklist: frozenset[str] = frozenset(), echo: frozenset[str] = frozenset()
+                           ) -> tuple[str | None, list[Candidate], list[Discard], int]:
+    """Parses one Think answer: (reasoning, candidates, discards, n_generated). The same
+    query rules as Direct, plus `trigger_echo` for a query that only repeats the trigger."""
+    raw_queries, reasoning, problems = parse_think_answer(text, finish_reason, max_reasoning_chars)
+    discards = [Discard(reason=p, text=(text or "")[:200]) for p in problems]
+    if raw_queries is None:
+        return None, [], discards, 0
+    candidates, query_discards = normalize_queries(raw_queries, cfg, blocklist, echo)
+    return reasoning, candidates, discards + query_discards, len(raw_queries)

@@ -81,7 +81,7 @@ def item_proxy(e: EnrichedEvent, n_terms: int) -> str:
 
 def build_profile(user_id: str, events: list[EnrichedEvent], day_end_us: int,
                   cfg: SessionConfig, n_terms: int = 3,
-                  clean_query: Callable[[str], str | None] = str.lower) -> Profile:
+                  clean_query: Callable[[str], str | None] = str.lower, max_triggers: int = 10) -> Profile:
     """Weights every event by type and recency (half-life within the day) and folds them
     into category, brand, query and evidence weights.
 
@@ -93,6 +93,7 @@ def build_profile(user_id: str, events: list[EnrichedEvent], day_end_us: int,
     brands: dict[str, float] = defaultdict(float)
     evidence: dict[tuple[str, str], list] = {}  # (kind, text) -> [weight, last_ts, action]
     query_last: dict[str, int] = {}
+    trigger_last: dict[tuple[str, str], int] = {}
     intents: list[str] = []
     for session in sessions:
         session_cats: dict[str, float] = defaultdict(float)
@@ -106,7 +107,10 @@ def build_profile(user_id: str, events: list[EnrichedEvent], day_end_us: int,
                     continue
                 key = ("query", text)
                 query_last[text] = ev.ts_us
+                trigger_last[("query", text)] = ev.ts_us
             else:
+                trigger_last[("item", e.item.item_id)] = ev.ts_us
+                trigger_last[("category", e.item.category_path)] = ev.ts_us
                 cats[e.item.leaf] += w
                 session_cats[e.item.leaf] += w
                 if e.item.brand:
@@ -128,6 +132,8 @@ def build_profile(user_id: str, events: list[EnrichedEvent], day_end_us: int,
          for k, v in evidence.items()),
         key=lambda x: (-x.weight, -x.last_ts_us, x.kind, x.text))
     recent = tuple(q for q, _ in sorted(query_last.items(), key=lambda kv: (-kv[1], kv[0])))
+    triggers = tuple(k for k, _ in sorted(trigger_last.items(), key=lambda kv: (-kv[1], kv[0])))
     return Profile(user_id=user_id, categories=ranked(cats), brands=ranked(brands),
                    recent_queries=recent, session_intents=tuple(reversed(intents)),
-                   evidence=tuple(ev_list), n_events=len(events), n_sessions=len(sessions))
+                   evidence=tuple(ev_list), n_events=len(events), n_sessions=len(sessions),
+                   recent_triggers=triggers[:max_triggers])

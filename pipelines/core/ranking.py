@@ -3,21 +3,26 @@
 score = generated_bonus + w_rank * rank_term + w_support * support_term
         + w_consistency * consistency, minus an MMR-style penalty per earlier pick of the
 same category. The bonus keeps every verified generated query above every fallback.
-Fallbacks, in order: popular queries of the user's own categories (strongest interest
-first), then the day's popular queries overall; each entry names its source.
+Fallbacks for a u2q list, in order: the x2q lists of the user's most recent triggers
+(source `x2q:<type>:<id>`), popular queries of the user's own categories (strongest
+interest first), then the day's popular queries overall. An x2q list falls back only to
+popular queries of the trigger's own categories. Each entry names its source.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable, Sequence
 
 from pipelines.core.config import RankConfig, VerifyConfig
-from pipelines.core.records import Suggestion, UserCandidates, VerifiedQuery
+from pipelines.core.normalize import echo_texts
+from pipelines.core.records import Candidate, Suggestion, TriggerCandidates, UserCandidates, VerifiedQuery
 from pipelines.core.text import text_desc_key
 
 SOURCE_GENERATED = "generated"
 SOURCE_POPULAR_CATEGORY = "popular:category"
 SOURCE_POPULAR_GLOBAL = "popular:global"
 SOURCES = (SOURCE_GENERATED, SOURCE_POPULAR_CATEGORY, SOURCE_POPULAR_GLOBAL)
+SOURCE_X2Q_PREFIX = "x2q:"
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,28 @@ def _support_term(v: VerifiedQuery, floor: float) -> float:
     return min(1.0, max(0.0, (v.support - floor) / max(1e-6, 1.0 - floor)))
 
 
-def rank_and_fill(user: UserCandidates, verified: dict[str, VerifiedQuery], pool: FallbackPool,
-                  cfg: RankConfig, verify_cfg: VerifyConfig, max_queries: int) -> list[Suggestion]:
-    """The user's final list: at most K entries, ranks 1..n, scores non-increasing."""
-    weights = user.profile.category_weights()
+Fill = tuple[str, str, VerifiedQuery]  # query, source, its verification
+
+
+def popular_fills(leaves: Iterable[str], pool: FallbackPool, include_global: bool = True) -> list[Fill]:
+    """Popular queries of these leaf categories in order, then (optionally) overall."""
+    fills = [(p.query, SOURCE_POPULAR_CATEGORY, p.verified) for leaf in leaves
+             for p in pool.by_category.get(leaf, ())]
+    if include_global:
+        fills += [(p.query, SOURCE_POPULAR_GLOBAL, p.verified) for p in pool.overall]
+    return fills
+
+
+def rank_and_fill(candidates: Sequence[Candidate], weights: dict[str, float], verified: dict[str, VerifiedQuery],
+                  fills: Iterable[Fill], k: int, cfg: RankConfig, verify_cfg: VerifyConfig,
+                  max_queries: int) -> list[Suggestion]:
+    """One list: at most `k` entries, ranks 1..n, scores non-increasing.
+
+    Verified candidates first (scored, MMR over categories), then `fills` in their order,
+    skipping queries already listed; a fill's score never exceeds the one above it.
+    """
     scored = []
-    for c in user.candidates:
+    for c in candidates:
         v = verified.get(c.query)
         if v is None or not v.passed:
             continue
@@ -76,7 +97,7 @@ def rank_and_fill(user: UserCandidates, verified: dict[str, VerifiedQuery], pool
     chosen: list[tuple[float, str, str, VerifiedQuery]] = []
     per_category: dict[str | None, int] = {}
     remaining = list(scored)
-    while remaining and len(chosen) < cfg.k:
+    while remaining and len(chosen) < k:
         best = max(remaining, key=lambda t: (
             t[0] - cfg.category_repeat_penalty * per_category.get(t[2].category, 0), text_desc_key(t[1])))
         remaining.remove(best)
@@ -87,21 +108,49 @@ def rank_and_fill(user: UserCandidates, verified: dict[str, VerifiedQuery], pool
     chosen.sort(key=lambda t: (-t[0], t[1]))
 
     seen = {t[1] for t in chosen}
-    fills = [(p, SOURCE_POPULAR_CATEGORY) for leaf, _ in user.profile.categories
-             for p in pool.by_category.get(leaf, ())]
-    fills += [(p, SOURCE_POPULAR_GLOBAL) for p in pool.overall]
     ceiling = chosen[-1][0] if chosen else 1.0
-    for p, source in fills:
-        if len(chosen) >= cfg.k:
+    for query, source, v in fills:
+        if len(chosen) >= k:
             break
-        if p.query in seen:
+        if query in seen or not v.passed:
             continue
-        seen.add(p.query)
-        v = p.verified
+        seen.add(query)
         score = (cfg.w_support * _support_term(v, verify_cfg.similarity_floor)
                  + cfg.w_consistency * consistency(v, weights))
         ceiling = min(ceiling, score)
-        chosen.append((ceiling, p.query, source, v))
+        chosen.append((ceiling, query, source, v))
 
     return [Suggestion(query=q, score=round(s, 4), rank=i + 1, category=v.category, source=src,
                        evidence=v.evidence) for i, (s, q, src, v) in enumerate(chosen)]
+
+
+def rank_user(user: UserCandidates, verified: dict[str, VerifiedQuery], pool: FallbackPool, cfg: RankConfig,
+              verify_cfg: VerifyConfig, max_queries: int) -> list[Suggestion]:
+    """A u2q list: generated queries, then the x2q lists of the user's recent triggers,
+    then popular queries of the user's categories, then popular overall."""
+    fills: list[Fill] = [(q, src, verified[q]) for q, src in user.trigger_fills if q in verified]
+    fills += popular_fills([leaf for leaf, _ in user.profile.categories], pool)
+    return rank_and_fill(user.candidates, user.profile.category_weights(), verified, fills, cfg.k, cfg,
+                         verify_cfg, max_queries)
+
+
+def rank_trigger(trigger: TriggerCandidates, verified: dict[str, VerifiedQuery], pool: FallbackPool,
+                 cfg: RankConfig, verify_cfg: VerifyConfig, k: int, max_queries: int) -> list[Suggestion]:
+    """An x2q list: verified related queries, then popular queries of the trigger's own
+    categories only (popular-overall queries are not related to a trigger), never the
+    trigger's own text."""
+    t = trigger.trigger
+    weights = dict(t.categories)
+    echo = echo_texts(t.text, t.trigger_id)
+    fills = [f for f in popular_fills([leaf for leaf, _ in t.categories], pool, include_global=False)
+             if f[0] not in echo]
+    return rank_and_fill(trigger.candidates, weights, verified, fills, k, cfg, verify_cfg, max_queries)
+
+
+def is_known_source(source: str) -> bool:
+    """generated, popular:*, or x2q:<type>:<id> (a u2q entry filled from an x2q list)."""
+    return source in SOURCES or (source.startswith(SOURCE_X2Q_PREFIX) and source.count(":") >= 2)
+
+
+def x2q_source(trigger_type: str, trigger_id: str) -> str:
+    return f"{SOURCE_X2Q_PREFIX}{trigger_type}:{trigger_id}"

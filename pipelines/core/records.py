@@ -52,6 +52,7 @@ class Item:
     price: float | None
     source_file: str
     source_row: int
+    first_seen: str | None = None  # ISO date the item entered the catalog, if known
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class Profile:
     evidence: tuple[Evidence, ...]  # strongest and most recent first
     n_events: int
     n_sessions: int
+    # (trigger_type, trigger_id) the shopper touched, most recent first: the keys of the
+    # x2q lists that fill a short u2q list.
+    recent_triggers: tuple[tuple[str, str], ...] = ()
 
     def category_weights(self) -> dict[str, float]:
         """Leaf weights scaled so the strongest interest is 1.0."""
@@ -91,24 +95,57 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """Something a shopper touches that x2q keys a list on: an item, a query or a category.
+
+    `text` is what the trigger says (item title, query text, category path); `facts` what
+    else is known of it (item: leaf category and brand; query: its top co-engaged
+    categories; category: its top items); `context` its co-engaged neighbours of the day.
+    """
+
+    trigger_type: str  # "item" | "query" | "category"
+    trigger_id: str  # item id, normalized query, category path
+    text: str
+    facts: tuple[str, ...]
+    context: tuple[str, ...]
+    categories: tuple[tuple[str, float], ...]  # leaf, weight (strongest 1.0): for ranking
+    users: int  # distinct users who touched it today (0 for a cold item)
+    selected_as: str  # "popular" | "cold"
+
+    @property
+    def key(self) -> str:
+        return trigger_key(self.trigger_type, self.trigger_id)
+
+
+def trigger_key(trigger_type: str, trigger_id: str) -> str:
+    """`<type>:<id>`: the trigger's key in prompts, batches and the online store."""
+    return f"{trigger_type}:{trigger_id}"
+
+
+@dataclass(frozen=True)
 class Prompt:
-    user_id: str
+    """One generation request. `task` picks the answer schema ("direct" for u2q, "think"
+    for x2q); `subject` is the Profile or Trigger it was built from, carried through."""
+
+    key: str  # user id or trigger key
+    task: str
     text: str
     n_tokens: int
     n_evidence: int
-    profile: Profile
+    subject: "Profile | Trigger"
 
 
 @dataclass(frozen=True)
 class Generation:
     """What the generator returned for one prompt: plain data, never a vLLM object."""
 
-    user_id: str
+    key: str
+    task: str
     text: str
     finish_reason: str  # "stop" | "length" | "error"
     prompt_tokens: int
     output_tokens: int
-    profile: Profile
+    subject: "Profile | Trigger"
 
 
 @dataclass(frozen=True)
@@ -132,6 +169,18 @@ class UserCandidates:
     prompt_tokens: int
     n_generated: int
     candidates: tuple[Candidate, ...]
+    # Queries of the x2q lists of the user's recent triggers, in fill order, with their
+    # source `x2q:<type>:<id>`; attached after normalize when an x2q partition exists.
+    trigger_fills: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class TriggerCandidates:
+    trigger: Trigger
+    reasoning: str | None
+    prompt_tokens: int
+    n_generated: int
+    candidates: tuple[Candidate, ...]
 
 
 @dataclass(frozen=True)
@@ -145,6 +194,7 @@ class VerifiedQuery:
     category: str | None  # dominant leaf of the hits
     hit_categories: tuple[tuple[str, float], ...]  # leaf, share of hits
     evidence: tuple[str, ...]  # item ids, best first
+    n_hits: int = 0  # items at or above the similarity floor
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The online store's layout and value encoding, shared by the export job and the reader.
 
 Keys (Redis):
-    <ns>:<table>:<version>:<id>   one list, e.g. hintq:u2q:2026-11-01.r20261123T011817-3835:U00042
+    <ns>:<table>:<version>:<id>   one list, e.g. hintq:u2q:2026-11-01.r20261123T011817-3835:U00042;
+                                  x2q ids are `<trigger_type>:<trigger_id>`, e.g. ...:item:I000042
     <ns>:<table>:current          the version readers use (flipped by one SET)
     <ns>:<table>:versions         sorted set: version -> unix time it became current
     <ns>:<table>:loading:<version> present while an export loads that version (with a TTL)
@@ -25,6 +26,14 @@ class ServedSuggestion:
     score: float
     category: str | None
     source: str
+
+
+# The columns that make a row's id in each table, joined by ":".
+ID_COLUMNS = {"u2q": ("user_id",), "x2q": ("trigger_type", "trigger_id")}
+
+
+def entity_id(table: str, row: dict) -> str:
+    return ":".join(row[c] for c in ID_COLUMNS[table])
 
 
 def list_key(ns: str, table: str, version: str, entity_id: str) -> str:

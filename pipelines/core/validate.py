@@ -13,7 +13,8 @@ Documented rules (BAD_INPUTS.md):
 - Catalog titles are cleaned and cut to `max_title_chars`; an empty title keeps the item
   (its id is valid for events) but leaves it out of the retrieval index. A missing or
   empty category path becomes `unknown`. A price that is not a non-negative number is set
-  to null and counted.
+  to null and counted. `first_seen` may be a date or an ISO date string; anything else
+  is set to null and counted (the item then cannot be a cold-start trigger).
 """
 from __future__ import annotations
 
@@ -131,6 +132,20 @@ def _parse_price(value: object) -> float | None:
     return price if math.isfinite(price) and price >= 0 else None
 
 
+def _parse_date(value: object) -> str | None:
+    """A date, a timestamp or an ISO date string (documented cast) as YYYY-MM-DD."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10]).isoformat()
+        except ValueError:
+            return None
+    return None
+
+
 def validate_item(row: dict, cfg: ValidateConfig) -> tuple[Item, tuple[str, ...]] | Rejection:
     """Checks one raw catalog row. Returns the item and the field fixes applied to it
     (each fix is counted in the manifest), or a Rejection."""
@@ -157,8 +172,12 @@ def validate_item(row: dict, cfg: ValidateConfig) -> tuple[Item, tuple[str, ...]
     price = _parse_price(row.get("price"))
     if price is None and row.get("price") is not None:
         fixes.append("bad_price")
+    first_seen = _parse_date(row.get("first_seen"))
+    if first_seen is None and row.get("first_seen") is not None:
+        fixes.append("bad_first_seen")
     item = Item(item_id=item_id, title=title, category_path=path, leaf=leaf_of(path), brand=brand,
-                price=price, source_file=row.get("_file", "?"), source_row=int(row.get("_row", -1)))
+                price=price, source_file=row.get("_file", "?"), source_row=int(row.get("_row", -1)),
+                first_seen=first_seen)
     return item, tuple(fixes)
 
 

@@ -34,4 +34,11 @@ def judge_retrieval(query: str, scores: list[float], item_ids: list[str], leaves
     return VerifiedQuery(
         query=query, passed=passed, reason="ok" if passed else "too_few_hits",
         support=round(sum(s for s, _, _ in hits) / len(hits), 4), category=ranked[0],
-        hit_categories=shares, evidence=tuple(i for _, i, _ in hits[: cfg.evidence_items]))
+        hit_categories=shares, evidence=tuple(i for _, i, _ in hits[: cfg.evidence_items]),
+        n_hits=len(hits))
+
+
+def retrieves_beyond(v: VerifiedQuery, item_id: str, min_hits: int) -> bool:
+    """Whether `v` retrieves at least `min_hits` items other than `item_id`: a query for an
+    item trigger that finds only the trigger item itself is not a *related* query."""
+    return v.n_hits - (item_id in v.evidence) >= min_hits

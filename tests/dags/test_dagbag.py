@@ -13,17 +13,21 @@ def test_every_dag_imports_and_hintq_nightly_is_wired():
     print(f"parsed {len(bag.dags)} DAG(s) in {time.perf_counter() - started:.2f}s")  # measured, not asserted
     assert bag.import_errors == {}
     dag = bag.dags["hintq_nightly"]
-    assert {t.task_id for t in dag.tasks} == {"wait_for_events", "wait_for_catalog", "u2q", "export"}
-    assert dag.get_task("u2q").downstream_task_ids == {"export"}
-    assert dag.get_task("export").py_file == "jobs.export_redis"
-    assert dag.get_task("wait_for_events").downstream_task_ids == {"u2q"}
-    assert dag.get_task("wait_for_catalog").downstream_task_ids == {"u2q"}
+    assert {t.task_id for t in dag.tasks} == {"wait_for_events", "wait_for_catalog", "x2q", "u2q",
+                                              "export_x2q", "export_u2q"}
+    # Think before Direct: u2q fills short lists from the day's x2q lists.
+    assert dag.get_task("wait_for_events").downstream_task_ids == {"x2q"}
+    assert dag.get_task("wait_for_catalog").downstream_task_ids == {"x2q"}
+    assert dag.get_task("x2q").downstream_task_ids == {"u2q", "export_x2q"}
+    assert dag.get_task("u2q").downstream_task_ids == {"export_u2q"}
     assert dag.catchup is False and dag.max_active_runs == 1
-    u2q = dag.get_task("u2q")
-    assert u2q.py_file == "jobs.nightly_u2q" and u2q.py_options == ["-m"]
-    assert u2q.pipeline_options["dt"] == "{{ ds }}"
-    assert u2q.retries >= 1
-    assert u2q.py_interpreter.endswith("python")
+    for table in ("x2q", "u2q"):
+        job = dag.get_task(table)
+        assert job.py_file == "jobs.nightly" and job.py_options == ["-m"]
+        assert job.pipeline_options["table"] == table and job.pipeline_options["dt"] == "{{ ds }}"
+        assert job.retries >= 1 and job.py_interpreter.endswith("python")
+        export = dag.get_task(f"export_{table}")
+        assert export.py_file == "jobs.export_redis" and export.pipeline_options["table"] == table
 
 
 def test_dag_file_imports_nothing_from_the_pipeline_environment():

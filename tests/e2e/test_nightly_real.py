@@ -8,56 +8,79 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.nightly_u2q import run
-from pipelines.core.ranking import SOURCE_GENERATED, SOURCES
+from jobs.nightly import run
+from pipelines.core.ranking import SOURCE_GENERATED, SOURCES, is_known_source
 from tests.conftest import REPO, TINY_DAY
 
 pytestmark = pytest.mark.slow
 
 
-def _argv(world, warehouse):
-    return [f"--dt={TINY_DAY}", f"--input={world}", f"--warehouse={warehouse}"]
+def _argv(world, warehouse, table="u2q"):
+    return [f"--table={table}", f"--dt={TINY_DAY}", f"--input={world}", f"--warehouse={warehouse}"]
 
 
-def _run_job_process(world, warehouse) -> dict:
-    """One nightly run in a process of its own, as the DAG and `hintq run` start it."""
-    subprocess.run([sys.executable, "-m", "jobs.nightly_u2q", *_argv(world, warehouse)], cwd=REPO, check=True,
-                   capture_output=True, timeout=600)
-    return json.loads((warehouse / "u2q" / f"dt={TINY_DAY}" / "_MANIFEST.json").read_text())
+def _night_in_processes(world, warehouse) -> dict:
+    """One night as the DAG runs it: x2q, then u2q, each in a process of its own."""
+    manifests = {}
+    for table in ("x2q", "u2q"):
+        subprocess.run([sys.executable, "-m", "jobs.nightly", *_argv(world, warehouse, table)], cwd=REPO,
+                       check=True, capture_output=True, timeout=600)
+        manifests[table] = json.loads((warehouse / table / f"dt={TINY_DAY}" / "_MANIFEST.json").read_text())
+    return manifests
 
 
-def test_real_model_night_publishes_verified_lists_and_reruns_byte_identical(tiny_world, tmp_path):
-    first = _run_job_process(tiny_world, tmp_path / "wh1")
-    part = tmp_path / "wh1" / "u2q" / f"dt={TINY_DAY}"
-    assert (part / "_SUCCESS").exists()
-    rows = pq.read_table(part).to_pylist()
-    assert len(rows) == first["rows"] == first["stages"]["profile"]["active_users"] > 0
-    generated = [q for r in rows for q in r["queries"] if q["source"] == SOURCE_GENERATED]
-    assert generated, "the real model produced at least one verified query"
-    assert all(q["source"] in SOURCES and q["evidence"] for r in rows for q in r["queries"])
-    gen = first["stages"]["generate"]
-    assert sum(gen["finish"].values()) == first["rows"] and gen["output_tokens"] > 0
-    assert first["model"]["generator"]["name"] == "smollm2-135m-instruct"
+def _item_ids_with_events(world) -> set:
+    events = pq.read_table(world / "events" / f"dt={TINY_DAY}", columns=["item_id"])
+    return set(events.column("item_id").to_pylist())
 
-    # The same day again, in a new process like every nightly run: the same bytes.
-    second = _run_job_process(tiny_world, tmp_path / "wh2")
-    again = pq.read_table(tmp_path / "wh2" / "u2q" / f"dt={TINY_DAY}").to_pylist()
-    assert again == rows
-    assert [f["sha256"] for f in first["files"]] == [f["sha256"] for f in second["files"]]
-    assert first["rejected"]["files"] == second["rejected"]["files"]
-    assert first["run_id"] != second["run_id"]
+
+def test_real_model_night_publishes_both_tables_and_reruns_byte_identical(tiny_world, tmp_path):
+    first = _night_in_processes(tiny_world, tmp_path / "wh1")
+
+    # x2q: a row per selected trigger, reasoning kept, every entry verified or a fallback.
+    x2q = pq.read_table(tmp_path / "wh1" / "x2q" / f"dt={TINY_DAY}").to_pylist()
+    assert len(x2q) == first["x2q"]["rows"] > 0
+    assert {r["trigger_type"] for r in x2q} == {"item", "query", "category"}
+    assert all(q["source"] in SOURCES and q["evidence"] for r in x2q for q in r["queries"])
+    assert any(r["reasoning"] for r in x2q), "the Think answers kept their reasoning"
+    assert any(q["source"] == SOURCE_GENERATED for r in x2q for q in r["queries"])
+    # Cold start: items new in the catalog that no event touches still get an x2q row.
+    cold = [r for r in x2q if r["selected_as"] == "cold"]
+    touched = _item_ids_with_events(tiny_world)
+    assert cold and all(r["trigger_type"] == "item" and r["trigger_id"] not in touched for r in cold)
+    assert any(r["n_generated"] > 0 for r in cold), "the model wrote queries from the item's own text"
+
+    # u2q: verified lists, filled from x2q before popular queries, and says which x2q it read.
+    u2q = pq.read_table(tmp_path / "wh1" / "u2q" / f"dt={TINY_DAY}").to_pylist()
+    manifest = first["u2q"]
+    assert len(u2q) == manifest["rows"] == manifest["stages"]["profile"]["active_users"] > 0
+    assert any(q["source"] == SOURCE_GENERATED for r in u2q for q in r["queries"])
+    assert all(is_known_source(q["source"]) and q["evidence"] for r in u2q for q in r["queries"])
+    assert manifest["x2q_fill"] == {"used": True, "partition": f"x2q/dt={TINY_DAY}",
+                                    "run_id": first["x2q"]["run_id"], "rows": first["x2q"]["rows"]}
+    gen = manifest["stages"]["generate"]
+    assert sum(gen["finish"].values()) == manifest["rows"] and gen["output_tokens"] > 0
+    assert manifest["model"]["generator"]["name"] == "smollm2-135m-instruct"
+
+    # The same night again, in new processes like every nightly run: the same bytes.
+    second = _night_in_processes(tiny_world, tmp_path / "wh2")
+    for table in ("x2q", "u2q"):
+        assert [f["sha256"] for f in first[table]["files"]] == [f["sha256"] for f in second[table]["files"]], table
+        assert first[table]["run_id"] != second[table]["run_id"]
+    assert pq.read_table(tmp_path / "wh2" / "x2q" / f"dt={TINY_DAY}").to_pylist() == x2q
+    assert first["u2q"]["rejected"]["files"] == second["u2q"]["rejected"]["files"]
 
 
 def test_killed_job_publishes_nothing_and_the_next_run_publishes(tiny_world, tmp_path, real_generator):
     warehouse = tmp_path / "wh"
     log = open(tmp_path / "job.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.nightly_u2q", *_argv(tiny_world, warehouse)],
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.nightly", *_argv(tiny_world, warehouse)],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     try:
         # Kill once the run has written into its staging folder, i.e. mid-pipeline.
         while time.time() < deadline and proc.poll() is None:
-            if any(f.is_file() for f in warehouse.glob("_staging/*/run=*/**/*")):
+            if any(f.is_file() for f in warehouse.glob("_staging/*/*/run=*/**/*")):
                 break
             time.sleep(0.1)
         proc.send_signal(signal.SIGKILL)
@@ -68,11 +91,11 @@ def test_killed_job_publishes_nothing_and_the_next_run_publishes(tiny_world, tmp
     assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
     assert not (warehouse / "u2q").exists()
     assert not list(warehouse.rglob("_SUCCESS"))
-    assert list((warehouse / "_staging").glob("*/run=*")), "the killed run left debris behind"
+    assert list((warehouse / "_staging").glob("*/*/run=*")), "the killed run left debris behind"
 
     _, manifest = run(_argv(tiny_world, warehouse), generator=real_generator)
     assert (warehouse / "u2q" / f"dt={TINY_DAY}" / "_SUCCESS").exists() and manifest["rows"] > 0
-    assert not list((warehouse / "_staging").glob("*/run=*")), "debris removed by the next run"
+    assert not list((warehouse / "_staging").glob("*/*/run=*")), "debris removed by the next run"
 
 
 def test_cli_show_prints_a_readable_list(tiny_world, tmp_path, real_generator):

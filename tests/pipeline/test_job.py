@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.nightly_u2q import StagingLock, run
+from jobs.nightly import StagingLock, run
 from pipelines.core.ranking import SOURCES
 from pipelines.model_store import ModelUnavailable
 from tests.conftest import TINY_DAY
@@ -55,7 +55,7 @@ def test_job_publishes_a_complete_partition_and_reruns_identically(tiny_world, t
     _, second = run(_argv(tiny_world, warehouse), generator=FakeGeneratorSpec())
     assert _checksums(first) == _checksums(second)
     assert second["run_id"] != first["run_id"]
-    assert not list((warehouse / "_staging").glob("*/run=*"))
+    assert not list((warehouse / "_staging").glob("*/*/run=*"))
 
 
 def test_model_that_fails_to_load_publishes_nothing_and_debris_is_cleaned(tiny_world, tmp_path):
@@ -63,18 +63,20 @@ def test_model_that_fails_to_load_publishes_nothing_and_debris_is_cleaned(tiny_w
     with pytest.raises(Exception, match="weights are corrupt"):
         run(_argv(tiny_world, warehouse), generator=BrokenGeneratorSpec())
     assert not (warehouse / "u2q").exists()
-    assert list((warehouse / "_staging").glob("*/run=*")), "the failed run left its staging folder"
+    assert list((warehouse / "_staging").glob("*/*/run=*")), "the failed run left its staging folder"
     run(_argv(tiny_world, warehouse), generator=FakeGeneratorSpec())
     assert (warehouse / "u2q" / f"dt={TINY_DAY}" / "_SUCCESS").exists()
-    assert not list((warehouse / "_staging").glob("*/run=*"))
+    assert not list((warehouse / "_staging").glob("*/*/run=*"))
     assert issubclass(ModelUnavailable, RuntimeError)
 
 
 def test_a_second_run_of_the_same_day_is_refused_while_one_runs(tmp_path):
-    with StagingLock(str(tmp_path), TINY_DAY):
+    with StagingLock(str(tmp_path), "u2q", TINY_DAY):
         with pytest.raises(RuntimeError, match="in progress"):
-            with StagingLock(str(tmp_path), TINY_DAY):
+            with StagingLock(str(tmp_path), "u2q", TINY_DAY):
                 pass
+        with StagingLock(str(tmp_path), "x2q", TINY_DAY):
+            pass  # the other table of the same day has a lock of its own
 
 
 def test_missing_input_partition_fails_clearly(tmp_path):
@@ -82,3 +84,40 @@ def test_missing_input_partition_fails_clearly(tmp_path):
         run([f"--dt=2030-01-01", f"--input={tmp_path}", f"--warehouse={tmp_path / 'wh'}"],
             generator=FakeGeneratorSpec())
     assert not (Path(tmp_path) / "wh" / "u2q").exists()
+
+
+def test_x2q_job_gives_every_trigger_a_row_even_with_broken_answers_and_u2q_reads_it(tiny_world, tmp_path):
+    warehouse = tmp_path / "wh"
+    # Without an x2q partition u2q still publishes, filled from popular queries, and says so.
+    _, alone = run(_argv(tiny_world, tmp_path / "alone"), generator=FakeGeneratorSpec())
+    assert alone["x2q_fill"] == {"used": False, "reason": f"x2q/dt={TINY_DAY} is not published"}
+
+    broken = {"query:phone case": "I'd suggest cases!", "category:Toys > Building > Model Kits": '{"reasoning": "Th',
+              "item:I000024": json.dumps({"reasoning": "Long. " * 100, "queries": ["phone case"] * 30})}
+    argv = [*_argv(tiny_world, warehouse), "--table=x2q"]
+    _, first = run(argv, generator=FakeGeneratorSpec(broken))
+    part = warehouse / "x2q" / f"dt={TINY_DAY}"
+    rows = {f"{r['trigger_type']}:{r['trigger_id']}": r for r in pq.read_table(part).to_pylist()}
+    triggers = first["stages"]["triggers"]
+    assert len(rows) == first["rows"] == sum(n for sel in triggers["selected"].values() for n in sel.values())
+    assert triggers["selected"]["cold"]["item"] > 0
+    # Broken answers: counted with their reason, and the trigger still has its row.
+    discarded = first["stages"]["normalize"]["discarded"]
+    for reason in ("invalid_json", "reasoning_over_bound", "duplicate"):
+        assert discarded.get(reason, 0) >= 1, reason
+    assert {"query:phone case", "category:Toys > Building > Model Kits", "item:I000024"} <= set(rows)
+    assert rows["query:phone case"]["reasoning"] is None
+    assert len(rows["item:I000024"]["reasoning"]) == 200 and rows["item:I000024"]["n_generated"] == 30
+    # A cold item without a title gets no prompt, and a row from fallbacks; it is listed.
+    assert triggers["skipped"]["empty_trigger_text"] >= 1
+    blank = [r for r in rows.values() if r["trigger_text"] == ""]
+    assert blank and all(r["n_generated"] == 0 and r["reasoning"] is None for r in blank)
+    assert all(f"{r['trigger_type']}:{r['trigger_id']}" in triggers["no_verified_queries"]["triggers"] for r in blank)
+    assert not (warehouse / "rejected").exists(), "input rejections are published by u2q"
+
+    _, again = run(argv, generator=FakeGeneratorSpec(broken))
+    assert _checksums(first) == _checksums(again)
+
+    _, u2q = run(_argv(tiny_world, warehouse), generator=FakeGeneratorSpec())
+    assert u2q["x2q_fill"]["used"] and u2q["x2q_fill"]["run_id"] == again["run_id"]
+    assert u2q["inputs"] == again["inputs"], "both tables account for the same input rows"

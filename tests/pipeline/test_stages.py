@@ -10,12 +10,12 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.core.config import HintQConfig
-from pipelines.core.records import EnrichedEvent, Event, Generation, Item, Profile
-from pipelines.generation import CompressPrompts, GenerateAnswers
+from pipelines.core.records import EnrichedEvent, Event, Generation, Item, Profile, Trigger
+from pipelines.generation import CompressPrompts, DirectPrompts, GenerateAnswers
 from pipelines.batching import StableBatches
 from pipelines.io import InputSchemaError, ReadInputPartition, WriteShardedParquet
 from pipelines.normalize import NormalizeAnswers, PopularQueries
-from pipelines.profiles import BuildProfiles
+from pipelines.profiles import BuildProfiles, UserDays
 from pipelines.routing import CheckRows
 from pipelines.validate import JoinCatalog, ValidateCatalog, ValidateEvents
 from schemas import U2Q_SCHEMA
@@ -83,9 +83,11 @@ def _enriched(user, minute, row, etype="view", query=None):
 def test_build_profiles_folds_duplicates_and_counts_used_events():
     events = [_enriched("U1", 0, 0), _enriched("U1", 0, 1), _enriched("U2", 5, 2, "search", "trail shoes")]
     with TestPipeline() as p:
-        out = p | beam.Create(events) | BuildProfiles("2026-11-01", CFG, frozenset())
-        assert_that(out.profiles | beam.Map(lambda pr: (pr.user_id, pr.n_events)),
-                    equal_to([("U1", 1), ("U2", 1)]), label="profiles")
+        out = p | beam.Create(events) | UserDays(CFG.validate)
+        profiles = out.users | BuildProfiles("2026-11-01", CFG, frozenset())
+        assert_that(profiles | beam.Map(lambda pr: (pr.user_id, pr.n_events, pr.recent_triggers)),
+                    equal_to([("U1", 1, (("category", "Sports > Running Shoes"), ("item", "I1"))),
+                              ("U2", 1, (("query", "trail shoes"),))]), label="profiles")
         assert_that(out.rejected | beam.Map(lambda r: (r.reason, r.source_row)),
                     equal_to([("duplicate_event", 1)]), label="rejected")
         assert_that(out.used_events | beam.CombineGlobally(sum), equal_to([2]), label="used")
@@ -99,9 +101,9 @@ def test_compress_and_generate_with_a_fake_model_keep_every_user():
     users = ["U1", "U2", FAIL_USER]
     with TestPipeline() as p:
         gens = (p | beam.Create([_profile(u) for u in users])
-                | CompressPrompts(FakeGeneratorSpec(), CFG.prompt, 10)
+                | CompressPrompts(FakeGeneratorSpec(), DirectPrompts(CFG.prompt, 10))
                 | GenerateAnswers(FakeGeneratorSpec(), batch_size=2))
-        assert_that(gens | beam.Map(lambda g: (g.user_id, g.finish_reason)),
+        assert_that(gens | beam.Map(lambda g: (g.key, g.finish_reason)),
                     equal_to([("U1", "stop"), ("U2", "stop"), (FAIL_USER, "error")]))
 
 
@@ -121,17 +123,24 @@ def test_stable_batches_do_not_depend_on_input_order():
 
 
 def test_normalize_answers_and_popular_queries():
-    gens = [Generation("U1", json.dumps({"queries": ["Trail Shoes", "trail shoes", "x@y.com"]}), "stop", 5, 9,
-                       _profile("U1")),
-            Generation("U2", '{"queries": ["cut', "length", 5, 9, _profile("U2"))]
+    trigger = Trigger("query", "trail shoes", "trail shoes", (), (), (("Running Shoes", 1.0),), 2, "popular")
+    gens = [Generation("U1", "direct", json.dumps({"queries": ["Trail Shoes", "trail shoes", "x@y.com"]}), "stop",
+                       5, 9, _profile("U1")),
+            Generation("U2", "direct", '{"queries": ["cut', "length", 5, 9, _profile("U2")),
+            Generation(trigger.key, "think", json.dumps({"reasoning": "They run.", "queries": [
+                "Trail Shoes", "running socks"]}), "stop", 5, 9, trigger)]
     searches = [_enriched("U1", 0, 0, "search", "Trail Shoes"), _enriched("U2", 1, 1, "search", "trail shoes"),
                 _enriched("U3", 2, 2, "search", "tent"), _enriched("U3", 3, 3, "search", "jane@x.com")]
     with TestPipeline() as p:
-        out = p | "G" >> beam.Create(gens) | NormalizeAnswers(CFG.normalize, frozenset())
-        assert_that(out.candidates | beam.Map(lambda u: (u.user_id, [c.query for c in u.candidates], u.n_generated)),
-                    equal_to([("U1", ["trail shoes"], 3), ("U2", [], 0)]), label="candidates")
+        out = p | "G" >> beam.Create(gens) | NormalizeAnswers(CFG.normalize, frozenset(), 200)
+        # The same rules for both tasks; a Think answer keeps its reasoning, drops its echo.
+        assert_that(out.candidates | beam.Map(lambda c: (
+            getattr(c, "user_id", None) or c.trigger.key, [x.query for x in c.candidates], c.n_generated,
+            getattr(c, "reasoning", None))),
+            equal_to([("U1", ["trail shoes"], 3, None), ("U2", [], 0, None),
+                      ("query:trail shoes", ["running socks"], 2, "They run.")]), label="candidates")
         assert_that(out.discards | beam.Map(lambda d: d.reason),
-                    equal_to(["duplicate", "pii_email", "truncated_answer"]), label="discards")
+                    equal_to(["duplicate", "pii_email", "truncated_answer", "trigger_echo"]), label="discards")
         pop = p | "S" >> beam.Create(searches) | PopularQueries(CFG.normalize, frozenset(), pool=10)
         assert_that(pop["popular"], equal_to([[("trail shoes", 2), ("tent", 1)]]), label="popular")
         assert_that(pop["discards"], equal_to(["pii_email"]), label="popular_discards")

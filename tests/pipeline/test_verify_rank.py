@@ -5,7 +5,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.core.config import HintQConfig
 from pipelines.core.records import Candidate, Item, Profile, UserCandidates
-from pipelines.ranking import BuildFallbackPool, RankAndFill
+from pipelines.ranking import AttachTriggerFills, BuildFallbackPool, RankAndFill
 from pipelines.verification import BuildCatalogIndex, VerifyQueries
 
 CFG = HintQConfig()
@@ -53,3 +53,65 @@ def test_rank_and_fill_joins_queries_back_to_every_user(tmp_path, embedder_spec)
                                                r["n_verified"])),
                     equal_to([("U1", [("running shoes", "generated"), ("coffee mug", "popular:global")], 1),
                               ("U2", [("coffee mug", "popular:global"), ("running shoes", "popular:global")], 0)]))
+
+
+def _entry(query, source):
+    return {"query": query, "score": 1.0, "rank": 1, "category": None, "source": source, "evidence": ["I1"]}
+
+
+def test_short_u2q_lists_fill_first_from_the_x2q_lists_of_recent_triggers(tmp_path, embedder_spec):
+    profile = Profile("U1", (("Running Shoes", 1.0),), (), (), (), (), 2, 1,
+                      recent_triggers=(("query", "mug"), ("item", "I1")))
+    x2q_rows = [
+        {"trigger_type": "item", "trigger_id": "I1", "queries": [
+            _entry("trail running shoes", "generated"), _entry("running shoes", "popular:category")]},
+        {"trigger_type": "query", "trigger_id": "mug", "queries": [
+            _entry("travel coffee mug", "generated"), _entry("xqzt vbnm", "generated")]},
+        {"trigger_type": "item", "trigger_id": "I9", "queries": [_entry("ceramic coffee mug", "generated")]},
+    ]
+    with TestPipeline() as p:
+        users = (p | "U" >> beam.Create([UserCandidates("U1", profile, 10, 0, ())]),
+                 p | "X" >> beam.Create(x2q_rows)) | AttachTriggerFills(CFG.rank)
+        index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path))
+        queries = users | beam.FlatMap(lambda u: [q for q, _ in u.trigger_fills] + ["running shoes"])
+        verified = queries | VerifyQueries(embedder_spec, CFG.verify, index)
+        pool = (p | "Pop" >> beam.Create([[("running shoes", 2)]]), verified) | BuildFallbackPool(k=30)
+        rows = (users, verified, pool) | RankAndFill(CFG.rank, CFG.verify, 10)
+        # Most recent trigger first; only the x2q lists' generated entries; the nonsense one
+        # fails verification; then popular queries of the user's categories.
+        assert_that(rows | beam.Map(lambda r: [(q["query"], q["source"]) for q in r["queries"]]), equal_to([[
+            ("travel coffee mug", "x2q:query:mug"), ("trail running shoes", "x2q:item:I1"),
+            ("running shoes", "popular:category")]]))
+
+
+def test_x2q_rows_for_every_trigger_and_self_only_queries_set_aside(tmp_path, embedder_spec):
+    import dataclasses
+
+    from pipelines.core.records import Trigger, TriggerCandidates
+    from pipelines.ranking import RankTriggers
+
+    # One hit is enough here, so "nordia waterproof trail" (only I1 above the floor, 0.77)
+    # passes verification and is then set aside as retrieving nothing but the trigger item.
+    verify = dataclasses.replace(CFG.verify, min_hits=1)
+
+    shoe = Trigger("item", "I1", "Nordia Waterproof Trail Running Shoes", ("Running Shoes",), (),
+                   (("Running Shoes", 1.0),), 3, "popular")
+    mugs = Trigger("category", "X > Coffee Mugs", "X > Coffee Mugs", (), (), (("Coffee Mugs", 1.0),), 2, "popular")
+    blank = Trigger("item", "I6", "", ("Coffee Mugs",), (), (("Coffee Mugs", 1.0),), 0, "cold")
+    answers = [TriggerCandidates(shoe, "They run.", 40, 3, (
+        Candidate("nordia waterproof trail", 1), Candidate("running shoes", 2), Candidate("xqzt vbnm", 3)))]
+    with TestPipeline() as p:
+        index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path))
+        verified = (p | "Q" >> beam.Create(["nordia waterproof trail", "running shoes", "xqzt vbnm", "coffee mug"])
+                    | VerifyQueries(embedder_spec, verify, index))
+        pool = (p | "Pop" >> beam.Create([[("coffee mug", 3), ("running shoes", 2)]]), verified) \
+            | BuildFallbackPool(k=10)
+        out = (p | "T" >> beam.Create([shoe, mugs, blank]), p | "A" >> beam.Create(answers), verified, pool) \
+            | RankTriggers(CFG.rank, verify, CFG.x2q)
+        assert_that(out.rows | beam.Map(lambda r: (r["trigger_id"], r["reasoning"],
+                                                   [(q["query"], q["source"]) for q in r["queries"]])),
+                    equal_to([("I1", "They run.", [("running shoes", "generated")]),
+                              ("X > Coffee Mugs", None, [("coffee mug", "popular:category")]),
+                              ("I6", None, [("coffee mug", "popular:category")])]), label="rows")
+        assert_that(out.discards | beam.Map(lambda d: (d.reason, d.text)),
+                    equal_to([("only_retrieves_trigger_item", "nordia waterproof trail")]), label="discards")

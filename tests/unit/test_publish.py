@@ -3,7 +3,7 @@ import json
 import pytest
 
 from pipelines.publish import PublishCheckFailed, publish
-from tests.helpers import stage_partition, u2q_rows
+from tests.helpers import stage_partition, u2q_rows, x2q_rows
 
 
 def _stage(tmp_path, rows=2, active=2, extra_counts=None):
@@ -13,7 +13,7 @@ def _stage(tmp_path, rows=2, active=2, extra_counts=None):
 
 
 def test_publish_writes_manifest_and_success_and_replaces_atomically(tmp_path):
-    manifest = publish(str(_stage(tmp_path)), str(tmp_path), "2026-11-01", 30, {"run_id": "r1"})
+    manifest = publish(str(_stage(tmp_path)), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r1"})
     part = tmp_path / "u2q" / "dt=2026-11-01"
     assert (part / "_SUCCESS").exists() and (tmp_path / "rejected" / "dt=2026-11-01" / "_SUCCESS").exists()
     on_disk = json.loads((part / "_MANIFEST.json").read_text())
@@ -21,7 +21,7 @@ def test_publish_writes_manifest_and_success_and_replaces_atomically(tmp_path):
                                            "rejected_by_stage_reason": {"validate.bad_timestamp": 1}}
     assert on_disk["rows"] == 2 and manifest["files"][0]["rows"] == 2
     assert not (tmp_path / "_staging" / "run=1").exists()
-    publish(str(_stage(tmp_path, rows=3, active=3)), str(tmp_path), "2026-11-01", 30, {"run_id": "r2"})
+    publish(str(_stage(tmp_path, rows=3, active=3)), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r2"})
     assert json.loads((part / "_MANIFEST.json").read_text())["run_id"] == "r2"
 
 
@@ -32,7 +32,7 @@ def test_publish_writes_manifest_and_success_and_replaces_atomically(tmp_path):
 ])
 def test_failed_checks_publish_nothing(tmp_path, kwargs, needle):
     with pytest.raises(PublishCheckFailed) as err:
-        publish(str(_stage(tmp_path, **kwargs)), str(tmp_path), "2026-11-01", 30, {"run_id": "r"})
+        publish(str(_stage(tmp_path, **kwargs)), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r"})
     assert any(needle in f for f in err.value.failures)
     assert not (tmp_path / "u2q").exists() and not (tmp_path / "rejected").exists()
 
@@ -41,4 +41,18 @@ def test_tampered_file_is_caught(tmp_path):
     staging = _stage(tmp_path)
     (staging / "u2q" / "part-00000-of-00001.parquet").write_bytes(b"garbage")
     with pytest.raises(PublishCheckFailed):
-        publish(str(staging), str(tmp_path), "2026-11-01", 30, {"run_id": "r"})
+        publish(str(staging), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r"})
+
+
+def test_x2q_publishes_its_table_only_and_checks_one_row_per_selected_trigger(tmp_path):
+    staged = stage_partition(tmp_path / "_staging" / "run=1", x2q_rows(3),
+                             {"triggers.popular.item": 2, "triggers.cold.item": 1}, shards=1, table="x2q")
+    manifest = publish(str(staged), str(tmp_path), "2026-11-01", "x2q", 10, {"run_id": "r1"})
+    assert (tmp_path / "x2q" / "dt=2026-11-01" / "_SUCCESS").exists()
+    assert not (tmp_path / "rejected").exists(), "input rejections are u2q's to publish"
+    assert manifest["rows"] == 3 and manifest["stages"]["triggers"]["selected"]["cold"] == {"item": 1}
+    short = stage_partition(tmp_path / "_staging" / "run=2", x2q_rows(2), {"triggers.popular.item": 3},
+                            shards=1, table="x2q")
+    with pytest.raises(PublishCheckFailed, match="x2q rows 2 == selected triggers 3"):
+        publish(str(short), str(tmp_path), "2026-11-02", "x2q", 10, {"run_id": "r2"})
+    assert not (tmp_path / "x2q" / "dt=2026-11-02").exists()

@@ -1,8 +1,10 @@
 from pipelines.core.config import RankConfig, VerifyConfig
+import dataclasses
+
 from pipelines.core.ranking import (SOURCE_GENERATED, SOURCE_POPULAR_CATEGORY, SOURCE_POPULAR_GLOBAL,
-                                    build_fallback_pool, rank_and_fill)
-from pipelines.core.records import Candidate, Profile, UserCandidates
-from pipelines.core.verify import judge_retrieval
+                                    build_fallback_pool, is_known_source, rank_trigger, rank_user)
+from pipelines.core.records import Candidate, Profile, Trigger, TriggerCandidates, UserCandidates
+from pipelines.core.verify import judge_retrieval, retrieves_beyond
 
 VCFG = VerifyConfig(similarity_floor=0.5, min_hits=2)
 
@@ -31,7 +33,7 @@ def _user(queries, cats=(("Shoes", 2.0), ("Mugs", 1.0))):
                           tuple(Candidate(q, i + 1) for i, q in enumerate(queries)))
 
 
-def test_rank_and_fill_orders_fills_and_bounds():
+def test_rank_user_orders_fills_and_bounds():
     verified = {"trail shoes": _v("trail shoes", "Shoes"), "mug": _v("mug", "Mugs", 0.6),
                 "junk": _v("junk", "Shoes", passed=False)}
     popular = [("running shoes", 9), ("coffee mug", 5), ("tent", 7), ("trail shoes", 3), ("junk", 99)]
@@ -41,7 +43,7 @@ def test_rank_and_fill_orders_fills_and_bounds():
     pool = build_fallback_pool(popular, pop_verified)
     assert [p.query for p in pool.overall] == ["running shoes", "tent", "coffee mug", "trail shoes"]
 
-    out = rank_and_fill(_user(["junk", "mug", "trail shoes"]), verified, pool, RankConfig(k=5), VCFG, 10)
+    out = rank_user(_user(["junk", "mug", "trail shoes"]), verified, pool, RankConfig(k=5), VCFG, 10)
     assert [(s.query, s.source) for s in out] == [
         ("trail shoes", SOURCE_GENERATED), ("mug", SOURCE_GENERATED),
         ("running shoes", SOURCE_POPULAR_CATEGORY), ("coffee mug", SOURCE_POPULAR_CATEGORY),
@@ -49,9 +51,54 @@ def test_rank_and_fill_orders_fills_and_bounds():
     assert [s.rank for s in out] == [1, 2, 3, 4, 5]
     assert all(a.score >= b.score for a, b in zip(out, out[1:]))
     assert all(s.evidence for s in out)
-    short = rank_and_fill(_user([]), {}, pool, RankConfig(k=2), VCFG, 10)
+    short = rank_user(_user([]), {}, pool, RankConfig(k=2), VCFG, 10)
     assert [s.query for s in short] == ["running shoes", "trail shoes"]
 
 
 def test_empty_pool_and_no_candidates_give_an_empty_list():
-    assert rank_and_fill(_user([]), {}, build_fallback_pool([], {}), RankConfig(), VCFG, 10) == []
+    assert rank_user(_user([]), {}, build_fallback_pool([], {}), RankConfig(), VCFG, 10) == []
+
+
+def _pool():
+    popular = [("running shoes", 9), ("coffee mug", 5), ("tent", 7)]
+    checks = {q: _v(q, c) for q, c in (("running shoes", "Shoes"), ("coffee mug", "Mugs"), ("tent", "Tents"))}
+    return build_fallback_pool(popular, checks)
+
+
+def test_x2q_fills_come_before_popular_and_keep_their_source():
+    user = dataclasses.replace(_user(["trail shoes"]), trigger_fills=(
+        ("hiking socks", "x2q:item:I7"), ("trail shoes", "x2q:item:I7"), ("bad fill", "x2q:query:tent"),
+        ("tent stakes", "x2q:query:tent")))
+    verified = {"trail shoes": _v("trail shoes", "Shoes"), "hiking socks": _v("hiking socks", "Shoes"),
+                "bad fill": _v("bad fill", "Shoes", passed=False), "tent stakes": _v("tent stakes", "Tents")}
+    out = rank_user(user, verified, _pool(), RankConfig(k=5), VCFG, 10)
+    assert [(s.query, s.source) for s in out] == [
+        ("trail shoes", SOURCE_GENERATED), ("hiking socks", "x2q:item:I7"), ("tent stakes", "x2q:query:tent"),
+        ("running shoes", SOURCE_POPULAR_CATEGORY), ("coffee mug", SOURCE_POPULAR_CATEGORY)]
+    assert all(a.score >= b.score for a, b in zip(out, out[1:]))
+    assert all(is_known_source(s.source) for s in out)
+    assert not is_known_source("x2q:") and not is_known_source("made-up")
+
+
+def _trigger(trigger_type="item", trigger_id="I1", text="Nordia Trail Shoe", leaf="Shoes"):
+    return Trigger(trigger_type, trigger_id, text, (leaf,), (), ((leaf, 1.0),), 3, "popular")
+
+
+def test_rank_trigger_fills_only_from_its_own_category_and_never_echoes_itself():
+    trigger = _trigger("query", "running shoes", "running shoes")
+    tc = TriggerCandidates(trigger, "they run", 50, 2, (Candidate("trail shoes", 1),))
+    out = rank_trigger(tc, {"trail shoes": _v("trail shoes", "Shoes")}, _pool(), RankConfig(), VCFG, k=10,
+                       max_queries=8)
+    # "running shoes" is popular in Shoes but it is the trigger itself; Mugs/Tents are unrelated.
+    assert [(s.query, s.source) for s in out] == [("trail shoes", SOURCE_GENERATED)]
+    empty = TriggerCandidates(_trigger(leaf="Tents"), None, 0, 0, ())
+    assert [(s.query, s.source) for s in rank_trigger(empty, {}, _pool(), RankConfig(), VCFG, 10, 8)] == [
+        ("tent", SOURCE_POPULAR_CATEGORY)]
+
+
+def test_a_query_that_retrieves_only_the_trigger_item_is_not_related():
+    only_self = judge_retrieval("nordia trail shoe", [0.9, 0.55, 0.3], ["I1", "I2", "I3"], ["S", "S", "S"],
+                                VerifyConfig(similarity_floor=0.5, min_hits=2))
+    assert only_self.passed and only_self.n_hits == 2
+    assert not retrieves_beyond(only_self, "I1", min_hits=2)
+    assert retrieves_beyond(only_self, "I9", min_hits=2)

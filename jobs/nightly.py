@@ -1,8 +1,11 @@
-"""The nightly u2q job: validate → … → rank & fill → staged write, then publish.
+"""The nightly jobs: one table of one day, validate → … → rank & fill → staged write, then publish.
 
-    python -m jobs.nightly_u2q --dt 2026-11-01 --input data/input --warehouse data/warehouse
+    python -m jobs.nightly --table x2q --dt 2026-11-01 --input data/input --warehouse data/warehouse
+    python -m jobs.nightly --table u2q --dt 2026-11-01 --input data/input --warehouse data/warehouse
 
-Unknown flags (the Airflow Beam operator always adds `--labels=...`) are ignored.
+x2q (Think) runs first: u2q fills short lists from the day's published x2q lists, and
+records which x2q partition it read. Unknown flags (the Airflow Beam operator always adds
+`--labels=...`) are ignored.
 """
 from __future__ import annotations
 
@@ -29,9 +32,11 @@ from pipelines.generation import GeneratorSpec, VllmGeneratorSpec
 from pipelines.io import partition_glob
 from pipelines.model_store import resolve_embedder, resolve_generator
 from pipelines.progress import STAGE_US
-from pipelines.publish import publish
-from pipelines.u2q import StagingLayout, build_u2q
+from pipelines.publish import SUCCESS, publish
+from pipelines.staging import StagingLayout
+from pipelines.u2q import build_u2q
 from pipelines.verification import EmbedderSpec
+from pipelines.x2q import build_x2q
 
 log = logging.getLogger("hintq.job")
 
@@ -42,6 +47,7 @@ class InputPartitionMissing(FileNotFoundError):
 
 @dataclass(frozen=True)
 class NightlyRun:
+    table: str
     dt: str
     input: str
     warehouse: str
@@ -87,12 +93,12 @@ def code_version() -> str:
 
 
 class StagingLock:
-    """One run per day at a time: a second run of the same day fails fast instead of
-    mixing files. While the lock is held, any other staging folder of that day is debris
-    of a killed run and is removed."""
+    """One run per table and day at a time: a second run fails fast instead of mixing
+    files. While the lock is held, any other staging folder of that table and day is
+    debris of a killed run and is removed."""
 
-    def __init__(self, warehouse: str, day: str):
-        self.dir = Path(warehouse) / "_staging" / f"dt={day}"
+    def __init__(self, warehouse: str, table: str, day: str):
+        self.dir = staging_dir(warehouse, table, day)
         self.fd = None
 
     def __enter__(self):
@@ -113,9 +119,13 @@ class StagingLock:
         os.close(self.fd)
 
 
+def staging_dir(warehouse: str, table: str, day: str) -> Path:
+    return Path(warehouse) / "_staging" / table / f"dt={day}"
+
+
 def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) -> NightlyRun:
     o = options.view_as(HintQOptions)
-    o.require("dt", "input", "warehouse")
+    o.require("dt", "input", "warehouse", "table")
     dt.date.fromisoformat(o.dt)
     for table in ("events", "catalog"):
         pattern = partition_glob(str(Path(o.input).resolve()), table, o.dt)
@@ -125,12 +135,12 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     cfg = cfg.with_overrides({"generate.model": o.model}) if o.model != cfg.generate.model else cfg
     if generator is None:
         model = resolve_generator(cfg.generate.model)
-        generator = VllmGeneratorSpec(model.name, model.path, model.revision, cfg.generate)
+        generator = VllmGeneratorSpec(model.name, model.path, model.revision, cfg.generate, cfg.x2q)
     emb = resolve_embedder(cfg.verify.embedder)
     embedder = EmbedderSpec(emb.name, emb.path, emb.revision, cfg.verify.embed_batch_size)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
-    staging = StagingLayout(str(Path(o.warehouse).resolve() / "_staging" / f"dt={o.dt}" / f"run={run_id}"))
-    return NightlyRun(dt=o.dt, input=str(Path(o.input).resolve()), warehouse=str(Path(o.warehouse).resolve()),
+    staging = StagingLayout(str(staging_dir(str(Path(o.warehouse).resolve()), o.table, o.dt) / f"run={run_id}"))
+    return NightlyRun(table=o.table, dt=o.dt, input=str(Path(o.input).resolve()), warehouse=str(Path(o.warehouse).resolve()),
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
                       blocklist=load_blocklist(o.blocklist), blocklist_path=o.blocklist)
 
@@ -147,23 +157,52 @@ def _stage_timings(result) -> dict:
     return {stage: round(us / 1e6, 2) for stage, us in sorted(out.items())}
 
 
+def _x2q_input(p, night: NightlyRun) -> tuple[object, dict]:
+    """The day's published x2q rows for u2q's fill step, and what the manifest says of them."""
+    root = Path(night.warehouse) / "x2q" / f"dt={night.dt}"
+    if not (root / SUCCESS).exists():
+        log.warning("x2q/dt=%s is not published: u2q lists are filled from popular queries only", night.dt)
+        return None, {"used": False, "reason": f"x2q/dt={night.dt} is not published"}
+    manifest = json.loads((root / "_MANIFEST.json").read_text())
+    files = [str(root / f["path"]) for f in manifest["files"]]
+    rows = (p | "X2QFiles" >> beam.Create(files)
+            | "ReadX2Q" >> beam.FlatMap(_read_x2q_rows))
+    return rows, {"used": True, "partition": f"x2q/dt={night.dt}", "run_id": manifest["run_id"],
+                  "rows": manifest["rows"]}
+
+
+def _read_x2q_rows(path: str):
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(columns=["trigger_type", "trigger_id", "queries"]):
+        yield from batch.to_pylist()
+
+
 def run(argv=None, save_main_session=True, test_pipeline=None, generator: GeneratorSpec | None = None):
-    """Runs the night for one day and publishes it. Returns (PipelineResult, manifest)."""
+    """Runs one table of one day and publishes it. Returns (PipelineResult, manifest)."""
     options = PipelineOptions(argv)
     options.view_as(SetupOptions).save_main_session = save_main_session
     night = prepare(options, generator)
     started = time.time()
-    with StagingLock(night.warehouse, night.dt):
+    with StagingLock(night.warehouse, night.table, night.dt):
         p = test_pipeline or beam.Pipeline(options=options)
-        build_u2q(p, input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
-                  generator=night.generator, embedder=night.embedder, blocklist=night.blocklist)
-        log.info("run %s: pipeline for dt=%s starting", night.run_id, night.dt)
+        graph = dict(input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
+                     generator=night.generator, embedder=night.embedder, blocklist=night.blocklist)
+        extra = {}
+        if night.table == "x2q":
+            build_x2q(p, **graph)
+            k = night.cfg.x2q.k
+        else:
+            x2q_rows, extra["x2q_fill"] = _x2q_input(p, night)
+            build_u2q(p, **graph, x2q_rows=x2q_rows)
+            k = night.cfg.rank.k
+        log.info("run %s: %s pipeline for dt=%s starting", night.run_id, night.table, night.dt)
         result = p.run()
         state = result.wait_until_finish()
         if state not in (PipelineState.DONE, None):
             raise RuntimeError(f"pipeline ended in state {state}; nothing published")
         pipeline_s = time.time() - started
-        manifest = publish(night.staging.root, night.warehouse, night.dt, night.cfg.rank.k, {
+        manifest = publish(night.staging.root, night.warehouse, night.dt, night.table, k, {
             "run_id": night.run_id,
             "model": {"generator": {"name": night.generator.name, "revision": night.generator.revision},
                       "embedder": {"name": night.embedder.name, "revision": night.embedder.revision}},
@@ -171,6 +210,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             "config": night.cfg.to_dict(),
             "blocklist": {"path": night.blocklist_path, "terms": len(night.blocklist)},
             "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": _stage_timings(result)},
+            **extra,
         })
     return result, manifest
 
@@ -183,7 +223,7 @@ def main(argv=None) -> int:
     for noisy in ("transformers", "sentence_transformers", "apache_beam", "faiss", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _, manifest = run(argv)
-    print(json.dumps({"published": f"u2q/dt={manifest['dt']}", "rows": manifest["rows"],
+    print(json.dumps({"published": f"{manifest['table']}/dt={manifest['dt']}", "rows": manifest["rows"],
                       "run_id": manifest["run_id"]}))
     return 0
 
