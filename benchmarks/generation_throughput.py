@@ -3,6 +3,11 @@ prompts (built from the sample world by the real core code). Prints one JSON lin
 variant; measured, never asserted.
 
     .venv/pipeline/bin/python benchmarks/generation_throughput.py --input data/input --date 2026-11-01
+    .venv/pipeline/bin/python benchmarks/generation_throughput.py --task think
+
+`--task think` measures Think (x2q) prompts: grouped by trigger type (as GenerateAnswers
+sorts them, so prompts that share an opening sit together) against a shuffled order, and
+against an engine with prefix caching switched off.
 """
 from __future__ import annotations
 
@@ -21,17 +26,14 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 
-def build_prompts(input_root: str, day: str, limit: int):
+def read_day(input_root: str, day: str):
+    """The day's valid items and each user's kept events, by the real core code."""
     import pyarrow.parquet as pq
 
     from pipelines.core.config import HintQConfig
-    from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist, normalize_query
-    from pipelines.core.profile import build_profile, dedupe_and_cap
-    from pipelines.core.prompts import build_prompt
-    from pipelines.core.records import EnrichedEvent, Event, Item
-    from pipelines.core.validate import partition_bounds_us, validate_event, validate_item
-    from pipelines.generation import VllmGeneratorSpec
-    from pipelines.model_store import resolve_generator
+    from pipelines.core.profile import dedupe_and_cap
+    from pipelines.core.records import EnrichedEvent, Event
+    from pipelines.core.validate import validate_event, validate_item
 
     cfg = HintQConfig()
     date = dt.date.fromisoformat(day)
@@ -48,13 +50,55 @@ def build_prompts(input_root: str, day: str, limit: int):
         ev = validate_event({**row, "_file": path.name, "_row": i}, date, cfg.validate)
         if isinstance(ev, Event) and (ev.item_id is None or ev.item_id in items):
             by_user[ev.user_id].append(EnrichedEvent(ev, items.get(ev.item_id)))
+    users = {u: dedupe_and_cap(events, cfg.validate)[0] for u, events in sorted(by_user.items())}
+    return cfg, items, users
+
+
+def build_think_prompts(input_root: str, day: str, limit: int):
+    """The day's most touched triggers (the selection rule of SelectTriggers, in plain
+    Python), described and turned into Think prompts."""
+    from collections import Counter
+
+    from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist, normalize_query
+    from pipelines.core.prompts import build_think_prompt
+    from pipelines.core.triggers import describe, user_signals
+    from pipelines.generation import VllmGeneratorSpec
+    from pipelines.model_store import resolve_generator
+
+    cfg, items, users = read_day(input_root, day)
+    blocklist = load_blocklist(DEFAULT_BLOCKLIST)
+    touched, pairs = Counter(), defaultdict(Counter)
+    for events in users.values():
+        keys, user_pairs = user_signals(events, cfg.session.gap_s,
+                                        lambda q: normalize_query(q, cfg.normalize, blocklist)[0], cfg.x2q)
+        touched.update(keys)
+        for key, nb in user_pairs:
+            pairs[key][nb] += 1
+    top = sorted(touched.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    model = resolve_generator(cfg.generate.model)
+    spec = VllmGeneratorSpec(model.name, model.path, model.revision, cfg.generate, cfg.x2q)
+    codec = spec.load_codec()
+    triggers = [describe(t, tid, items.get(tid) if t == "item" else None, n, "popular", pairs[(t, tid)].items(),
+                         cfg.x2q) for (t, tid), n in top]
+    return spec, [build_think_prompt(t, cfg.x2q, codec.render, codec.count_tokens) for t in triggers if t.text]
+
+
+def build_prompts(input_root: str, day: str, limit: int):
+    from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist, normalize_query
+    from pipelines.core.profile import build_profile
+    from pipelines.core.prompts import build_prompt
+    from pipelines.core.validate import partition_bounds_us
+    from pipelines.generation import VllmGeneratorSpec
+    from pipelines.model_store import resolve_generator
+
+    cfg, _, users = read_day(input_root, day)
+    date = dt.date.fromisoformat(day)
     model = resolve_generator(cfg.generate.model)
     spec = VllmGeneratorSpec(model.name, model.path, model.revision, cfg.generate)
     codec = spec.load_codec()
     blocklist = load_blocklist(DEFAULT_BLOCKLIST)
     prompts = []
-    for user, events in sorted(by_user.items())[:limit]:
-        kept, _ = dedupe_and_cap(events, cfg.validate)
+    for user, kept in list(users.items())[:limit]:
         profile = build_profile(user, kept, partition_bounds_us(date)[1], cfg.session,
                                 clean_query=lambda q: normalize_query(q, cfg.normalize, blocklist)[0])
         prompts.append(build_prompt(profile, cfg.prompt, cfg.generate.max_queries, codec.render, codec.count_tokens))
@@ -66,13 +110,16 @@ def main() -> None:
     parser.add_argument("--input", default="data/input")
     parser.add_argument("--date", default="2026-11-01")
     parser.add_argument("--prompts", type=int, default=128)
+    parser.add_argument("--task", choices=["direct", "think"], default="direct")
     args = parser.parse_args()
-    spec, prompts = build_prompts(args.input, args.date, args.prompts)
+    build = build_think_prompts if args.task == "think" else build_prompts
+    spec, prompts = build(args.input, args.date, args.prompts)
+    prompts.sort(key=lambda p: p.key)  # the order GenerateAnswers gives a batch
     started = time.perf_counter()
     engine = spec.load_engine()
     load_s = time.perf_counter() - started
-    llm, sampling = engine.llm, engine.sampling
-    common = {"model": spec.name, "revision": spec.revision, "prompts": len(prompts),
+    llm, sampling = engine.llm, engine.sampling[args.task]
+    common = {"task": args.task, "model": spec.name, "revision": spec.revision, "prompts": len(prompts),
               "mean_prompt_tokens": round(sum(p.n_tokens for p in prompts) / len(prompts), 1),
               "hardware": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
               "engine_load_s": round(load_s, 1),
@@ -90,6 +137,9 @@ def main() -> None:
                           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, **common}))
 
     texts = [p.text for p in prompts]
+    if args.task == "think":
+        measure_think(prompts, engine, llm, sampling, measure, spec)
+        return
     measure("raw vllm.LLM.generate, one call",
             lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(texts, sampling, use_tqdm=False)))
     measure("hintq engine (reset cache, fallback wrapper), one batch",
@@ -100,6 +150,35 @@ def main() -> None:
     measure("raw vllm, batches of 16",
             lambda: sum(len(o.outputs[0].token_ids) for i in range(0, len(texts), 16)
                         for o in llm.generate(texts[i:i + 16], sampling, use_tqdm=False)))
+
+
+def measure_think(prompts, engine, llm, sampling, measure, spec) -> None:
+    import random
+
+    texts = [p.text for p in prompts]
+    shuffled = list(texts)
+    random.Random(0).shuffle(shuffled)
+    measure("raw vllm, Think prompts grouped by trigger type, one call",
+            lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(texts, sampling, use_tqdm=False)))
+    measure("raw vllm, Think prompts shuffled, one call",
+            lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(shuffled, sampling, use_tqdm=False)))
+    measure("hintq engine, Think prompts, batches of 64 (the default batch_size)",
+            lambda: sum(g.output_tokens for i in range(0, len(prompts), 64)
+                        for g in engine.generate(prompts[i:i + 64])))
+    del engine, llm
+    from vllm import LLM
+
+    cfg = spec.cfg
+    plain = LLM(model=spec.path, dtype=cfg.dtype, enforce_eager=cfg.enforce_eager, max_model_len=cfg.max_model_len,
+                seed=cfg.seed, enable_prefix_caching=False,
+                structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True})
+    plain.generate(["warm-up"], sampling, use_tqdm=False)
+    t = time.perf_counter()
+    tokens = sum(len(o.outputs[0].token_ids) for o in plain.generate(texts, sampling, use_tqdm=False))
+    s = time.perf_counter() - t
+    print(json.dumps({"stage": "generate", "variant": "raw vllm, Think prompts grouped, prefix caching OFF",
+                      "seconds": round(s, 2), "output_tokens": tokens, "tokens_per_s": round(tokens / s, 1),
+                      "prompts_per_s": round(len(prompts) / s, 2), "task": "think"}))
 
 
 if __name__ == "__main__":

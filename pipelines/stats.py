@@ -67,3 +67,17 @@ class WriteFileList(beam.PTransform):
                 | "ToList" >> beam.combiners.ToList()
                 | "Write" >> beam.Map(lambda fs, p=self.path: write_json_file(
                     p, sorted(fs, key=lambda f: (f["table"], f["path"])))))
+
+
+def generation_counts(prompts, generations, normalized, popular_discards, verified) -> list:
+    """The counters of stages 4–7 that both nightly tables report the same way."""
+    return [
+        prompts | "CountPromptTokens" >> SumBy(lambda pr: ("prompts.tokens", pr.n_tokens)),
+        generations | "CountFinish" >> CountBy(lambda g: f"generate.finish.{g.finish_reason}"),
+        generations | "CountOutputTokens" >> SumBy(lambda g: ("generate.output_tokens", g.output_tokens)),
+        normalized.candidates | "CountGenerated" >> SumBy(lambda c: ("normalize.raw_queries", c.n_generated)),
+        normalized.candidates | "CountKept" >> SumBy(lambda c: ("normalize.kept", len(c.candidates))),
+        normalized.discards | "CountDiscards" >> CountBy(lambda d: f"normalize.discarded.{d.reason}"),
+        popular_discards | "CountPopularDiscards" >> CountBy(lambda r: f"popular.discarded.{r}"),
+        verified | "CountVerified" >> CountBy(lambda v: f"verify.{'passed' if v.passed else 'failed.' + v.reason}"),
+    ]

@@ -15,7 +15,7 @@ from pipelines.normalize import NormalizeAnswers, PopularQueries
 from pipelines.profiles import BuildProfiles
 from pipelines.ranking import AttachTriggerFills, BuildFallbackPool, RankAndFill
 from pipelines.staging import StagingLayout, list_checks, list_counts, tag_files
-from pipelines.stats import CountBy, SumBy, WriteFileList, WriteStats
+from pipelines.stats import CountBy, SumBy, WriteFileList, WriteStats, generation_counts
 from pipelines.verification import BuildCatalogIndex, EmbedderSpec, VerifyQueries
 from schemas import REJECTED_SCHEMA, U2Q_SCHEMA
 
@@ -77,15 +77,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     counts = [
         day["counts"],
         profiles | "CountUsers" >> CountBy(lambda _: "users.active"),
-        prompts | "CountPromptTokens" >> SumBy(lambda pr: ("prompts.tokens", pr.n_tokens)),
-        generations | "CountFinish" >> CountBy(lambda g: f"generate.finish.{g.finish_reason}"),
-        generations | "CountOutputTokens" >> SumBy(lambda g: ("generate.output_tokens", g.output_tokens)),
-        normalized.candidates | "CountGenerated" >> SumBy(lambda u: ("normalize.raw_queries", u.n_generated)),
-        normalized.candidates | "CountKept" >> SumBy(lambda u: ("normalize.kept", len(u.candidates))),
-        normalized.discards | "CountDiscards" >> CountBy(lambda d: f"normalize.discarded.{d.reason}"),
-        popular["discards"] | "CountPopularDiscards" >> CountBy(lambda r: f"popular.discarded.{r}"),
+        *generation_counts(prompts, generations, normalized, popular["discards"], verified),
         users | "CountUsersWithTriggerFills" >> SumBy(lambda u: ("fill.users_with_x2q", int(bool(u.trigger_fills)))),
-        verified | "CountVerified" >> CountBy(lambda v: f"verify.{'passed' if v.passed else 'failed.' + v.reason}"),
         rows | "CountRows" >> beam.FlatMap(list_counts, "u2q", k),
         rows | "CheckRows" >> beam.FlatMap(list_checks, k, "user_id"),
     ]

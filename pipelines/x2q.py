@@ -17,7 +17,7 @@ from pipelines.io import WriteShardedParquet
 from pipelines.normalize import NormalizeAnswers, PopularQueries
 from pipelines.ranking import DISCARDS, BuildFallbackPool, RankTriggers
 from pipelines.staging import StagingLayout, list_checks, list_counts, tag_files
-from pipelines.stats import CountBy, SumBy, WriteFileList, WriteStats
+from pipelines.stats import CountBy, SumBy, WriteFileList, WriteStats, generation_counts
 from pipelines.triggers import SelectTriggers
 from pipelines.verification import BuildCatalogIndex, EmbedderSpec, VerifyQueries
 from schemas import X2Q_SCHEMA
@@ -89,14 +89,7 @@ def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
         triggers | "CountTriggers" >> CountBy(lambda t: f"triggers.{t.selected_as}.{t.trigger_type}"),
         triggers | "CountEmptyText" >> beam.FlatMap(
             lambda t: [("triggers.skipped.empty_trigger_text", 1)] if not t.text else []),
-        prompts | "CountPromptTokens" >> SumBy(lambda pr: ("prompts.tokens", pr.n_tokens)),
-        generations | "CountFinish" >> CountBy(lambda g: f"generate.finish.{g.finish_reason}"),
-        generations | "CountOutputTokens" >> SumBy(lambda g: ("generate.output_tokens", g.output_tokens)),
-        normalized.candidates | "CountGenerated" >> SumBy(lambda tc: ("normalize.raw_queries", tc.n_generated)),
-        normalized.candidates | "CountKept" >> SumBy(lambda tc: ("normalize.kept", len(tc.candidates))),
-        normalized.discards | "CountDiscards" >> CountBy(lambda d: f"normalize.discarded.{d.reason}"),
-        popular["discards"] | "CountPopularDiscards" >> CountBy(lambda r: f"popular.discarded.{r}"),
-        verified | "CountVerified" >> CountBy(lambda v: f"verify.{'passed' if v.passed else 'failed.' + v.reason}"),
+        *generation_counts(prompts, generations, normalized, popular["discards"], verified),
         ranked[DISCARDS] | "CountRankDiscards" >> CountBy(lambda d: f"rank.discarded.{d.reason}"),
         rows | "CountRows" >> beam.FlatMap(list_counts, "x2q", x2q.k),
         rows | "CountBySelection" >> beam.FlatMap(_selection_counts),

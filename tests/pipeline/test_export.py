@@ -12,7 +12,7 @@ from jobs.export_redis import run as export
 from pipelines.core.serving import loading_key, pointer_key, version_of
 from pipelines.online_store import ExportError, apply_retention, connect, count_version_keys, flip, rollback
 from tests.conftest import REPO, free_port, start_redis
-from tests.helpers import published_partition, u2q_rows
+from tests.helpers import published_partition, u2q_rows, x2q_rows
 
 DAY = "2026-11-01"
 
@@ -38,6 +38,26 @@ def test_every_row_round_trips_and_the_pointer_flips(tmp_path, redis_url):
     missing = reader.lookup_user("NOBODY")
     assert missing.found is False and missing.suggestions == []
     assert connect(redis_url).get(pointer_key("hintq", "u2q")).decode() == report["version"]
+
+
+def test_x2q_rows_round_trip_under_their_trigger_keys_beside_u2q(tmp_path, redis_url):
+    rows = x2q_rows(40)
+    rows[0] = {**rows[0], "trigger_type": "query", "trigger_id": "trail shoes"}
+    rows[1] = {**rows[1], "trigger_type": "category", "trigger_id": "Sports > Running > Shoes"}
+    published_partition(tmp_path, DAY, rows, "x1", table="x2q")
+    published_partition(tmp_path, DAY, u2q_rows(5), "u1")
+    x2q = export(_argv(tmp_path, redis_url, "--table=x2q"))
+    u2q = export(_argv(tmp_path, redis_url, "--table=u2q"))
+    assert x2q["verified"]["keys"] == 40 and u2q["verified"]["keys"] == 5
+    reader = HintQReader(redis_url)
+    for row in rows:
+        got = reader.lookup_trigger(row["trigger_type"], row["trigger_id"])
+        assert got.found and got.version == x2q["version"]
+        assert [s.query for s in got.suggestions] == [q["query"] for q in row["queries"]]
+    # Serving passes the query as the shopper typed it; the reader normalizes it.
+    assert reader.lookup_trigger("query", "  Trail  SHOES ").found
+    assert reader.lookup_trigger("item", "NOPE").found is False
+    assert reader.lookup_user("U000001").version == u2q["version"], "each table has its own pointer"
 
 
 def test_refuses_unpublished_or_tampered_partitions(tmp_path, redis_url):

@@ -1,5 +1,7 @@
 """The whole job on the tiny world with a fake model: accounting, publish rules, re-runs."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -8,7 +10,7 @@ import pytest
 from jobs.nightly import StagingLock, run
 from pipelines.core.ranking import SOURCES
 from pipelines.model_store import ModelUnavailable
-from tests.conftest import TINY_DAY
+from tests.conftest import REPO, TINY_DAY
 from tests.fakes import BrokenGeneratorSpec, FakeGeneratorSpec
 
 
@@ -121,3 +123,15 @@ def test_x2q_job_gives_every_trigger_a_row_even_with_broken_answers_and_u2q_read
     _, u2q = run(_argv(tiny_world, warehouse), generator=FakeGeneratorSpec())
     assert u2q["x2q_fill"]["used"] and u2q["x2q_fill"]["run_id"] == again["run_id"]
     assert u2q["inputs"] == again["inputs"], "both tables account for the same input rows"
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "hintq.cli", *args, "--warehouse", str(warehouse),
+                               "--date", TINY_DAY], cwd=REPO, capture_output=True, text=True)
+
+    shown = cli("show", "x2q", "--trigger", "item:I000024")
+    assert shown.returncode == 0 and "trigger item:I000024" in shown.stdout and "reasoning: Long. Long." in shown.stdout
+    assert cli("show", "x2q", "--trigger", "item:NOPE").returncode == 1
+    assert cli("show", "x2q").returncode == 2, "a trigger is required"
+    summary = cli("summary").stdout
+    assert "HintQ nightly x2q" in summary and "HintQ nightly u2q" in summary
+    assert "cold-start items" in summary and f"x2q fill            read x2q/dt={TINY_DAY}" in summary
