@@ -32,9 +32,11 @@ RUNNER = os.environ.get("HINTQ_RUNNER", "DirectRunner")
 REDIS_URL = os.environ.get("HINTQ_REDIS_URL", "redis://127.0.0.1:6399/0")
 
 
-def _beam_job(task_id: str, module: str, options: dict, retries: int, timeout: timedelta):
+def _beam_job(task_id: str, module: str, options: dict, retries: int, timeout: timedelta,
+              depends_on_past: bool = False):
     """One Beam job, launched as `python -m <module>` in the pipeline environment."""
     return BeamRunPythonPipelineOperator(
+        depends_on_past=depends_on_past,
         task_id=task_id,
         py_file=module,
         py_options=["-m"],
@@ -63,9 +65,11 @@ def hintq_nightly():
         return any((Path(INPUT) / table / f"dt={ds}").glob("*.parquet"))
 
     def nightly(table: str):
+        # u2q of day D reads the profile memory u2q of D-1 published, so it waits for it:
+        # a backfill (`airflow backfill create`) then runs the days in date order.
         return _beam_job(table, "jobs.nightly",
                          {"table": table, "dt": "{{ ds }}", "input": INPUT, "warehouse": WAREHOUSE},
-                         retries=1, timeout=timedelta(hours=6))
+                         retries=1, timeout=timedelta(hours=6), depends_on_past=table == "u2q")
 
     def export(table: str):
         return _beam_job(f"export_{table}", "jobs.export_redis",

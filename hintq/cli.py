@@ -2,6 +2,7 @@
 
     hintq sample-world --out DIR --start 2026-11-01 --days 3 --users 300 --seed 7
     hintq run --date 2026-11-01 --input DIR --warehouse DIR [--table all|x2q|u2q] [--runner ...]
+    hintq backfill --start 2026-11-01 --end 2026-11-03 --input DIR --warehouse DIR [--cascade] [--bootstrap]
     hintq show u2q --warehouse DIR --date 2026-11-01 --user U00042
     hintq show x2q --warehouse DIR --date 2026-11-01 --trigger item:I000042
     hintq summary --warehouse DIR --date 2026-11-01
@@ -49,6 +50,19 @@ def cmd_run(args, passthrough: list[str]) -> int:
         nightly.main([f"--table={table}", f"--dt={args.date}", f"--input={args.input}",
                       f"--warehouse={args.warehouse}", f"--runner={args.runner}", *passthrough])
     return cmd_summary(args)
+
+
+def cmd_backfill(args, passthrough: list[str]) -> int:
+    from jobs import backfill
+
+    report = backfill.backfill(args.start, args.end, args.input, args.warehouse, cascade=args.cascade,
+                               bootstrap=args.bootstrap, extra_args=[f"--runner={args.runner}", *passthrough])
+    for entry in report["ran"]:
+        print(f"{entry['table']}/dt={entry['dt']}  run {entry['run_id']}  rows {entry['rows']}  "
+              f"sha256 {' '.join(h[:12] for h in entry['sha256'])}")
+    if report["stale"]:
+        print(f"stale (read the memory this re-run replaced; rebuild with --cascade): {', '.join(report['stale'])}")
+    return 0
 
 
 def cmd_show(args) -> int:
@@ -161,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runner", default="DirectRunner",
                      help="DirectRunner | DataflowRunner | FlinkRunner | SparkRunner")
 
+    bf = sub.add_parser("backfill", help="run a range of days in date order (x2q, then u2q, each day)",
+                        description="Other flags (--model, --set k=v, Beam options) pass to every job.")
+    bf.add_argument("--start", required=True, type=_date)
+    bf.add_argument("--end", required=True, type=_date)
+    bf.add_argument("--input", required=True)
+    bf.add_argument("--warehouse", required=True)
+    bf.add_argument("--cascade", action="store_true",
+                    help="also re-run every later published day, in order (their memory changed)")
+    bf.add_argument("--bootstrap", action="store_true",
+                    help="let the first day start from empty profile memory if the day before has none")
+    bf.add_argument("--runner", default="DirectRunner")
+
     show = sub.add_parser("show", help="print one published list")
     show.add_argument("table", choices=["u2q", "x2q"])
     show.add_argument("--warehouse", required=True)
@@ -204,6 +230,8 @@ def main(argv=None) -> int:
         return cmd_run(args, rest)
     if args.command == "export":
         return cmd_export(args, rest)
+    if args.command == "backfill":
+        return cmd_backfill(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"sample-world": cmd_sample_world, "show": cmd_show, "summary": cmd_summary,

@@ -25,8 +25,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
-from pipelines.core.config import HintQConfig
 from jobs.options import HintQOptions
+from pipelines.core.config import HintQConfig
+from pipelines.core.memory import CarriedProfile
 from pipelines.core.normalize import load_blocklist
 from pipelines.generation import GeneratorSpec, VllmGeneratorSpec
 from pipelines.io import partition_glob
@@ -157,25 +158,73 @@ def _stage_timings(result) -> dict:
     return {stage: round(us / 1e6, 2) for stage, us in sorted(out.items())}
 
 
+class ProfileMemoryMissing(RuntimeError):
+    """Yesterday's profiles are not published though earlier days are: today would start
+    from empty memory without anyone asking for it. Nothing is published."""
+
+
+def published(warehouse: str, table: str, day: str) -> tuple[dict, list[str]] | None:
+    """The manifest and file paths of a published partition, or None."""
+    root = Path(warehouse) / table / f"dt={day}"
+    if not (root / SUCCESS).exists():
+        return None
+    manifest = json.loads((root / "_MANIFEST.json").read_text())
+    return manifest, [str(root / f["path"]) for f in manifest["files"]]
+
+
+def _read_rows(path: str, columns: list[str] | None = None):
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(columns=columns):
+        yield from batch.to_pylist()
+
+
 def _x2q_input(p, night: NightlyRun) -> tuple[object, dict]:
     """The day's published x2q rows for u2q's fill step, and what the manifest says of them."""
-    root = Path(night.warehouse) / "x2q" / f"dt={night.dt}"
-    if not (root / SUCCESS).exists():
+    found = published(night.warehouse, "x2q", night.dt)
+    if found is None:
         log.warning("x2q/dt=%s is not published: u2q lists are filled from popular queries only", night.dt)
         return None, {"used": False, "reason": f"x2q/dt={night.dt} is not published"}
-    manifest = json.loads((root / "_MANIFEST.json").read_text())
-    files = [str(root / f["path"]) for f in manifest["files"]]
+    manifest, files = found
     rows = (p | "X2QFiles" >> beam.Create(files)
-            | "ReadX2Q" >> beam.FlatMap(_read_x2q_rows))
+            | "ReadX2Q" >> beam.FlatMap(_read_rows, ["trigger_type", "trigger_id", "queries"]))
     return rows, {"used": True, "partition": f"x2q/dt={night.dt}", "run_id": manifest["run_id"],
                   "rows": manifest["rows"]}
 
 
-def _read_x2q_rows(path: str):
-    import pyarrow.parquet as pq
+def published_days(warehouse: str, table: str) -> list[str]:
+    return sorted(d.name[3:] for d in (Path(warehouse) / table).glob("dt=*") if (d / SUCCESS).exists())
 
-    for batch in pq.ParquetFile(path).iter_batches(columns=["trigger_type", "trigger_id", "queries"]):
-        yield from batch.to_pylist()
+
+def _memory_input(p, night: NightlyRun, bootstrap: bool) -> tuple[object, dict]:
+    """Yesterday's profile memory, and what the manifest says of it.
+
+    Day D reads profiles/dt=D-1. If that is missing while an earlier day has profiles, the
+    run fails (ProfileMemoryMissing) rather than start from empty memory, unless
+    `--bootstrap` asks for exactly that; a warehouse with no earlier profiles at all is a
+    first day, which starts empty and says so.
+    """
+    previous = (dt.date.fromisoformat(night.dt) - dt.timedelta(days=1)).isoformat()
+    found = published(night.warehouse, "profiles", previous)
+    if found is not None:
+        manifest, files = found
+        carried = (p | "MemoryFiles" >> beam.Create(files)
+                   | "ReadMemory" >> beam.FlatMap(_read_rows)
+                   | "ToCarried" >> beam.Map(CarriedProfile.from_row))
+        return carried, {"read": f"profiles/dt={previous}", "run_id": manifest["run_id"],
+                         "rows": sum(f["rows"] for f in manifest["files"]),
+                         "sha256": [f["sha256"] for f in manifest["files"]]}
+    earlier = [d for d in published_days(night.warehouse, "profiles") if d < night.dt]
+    if earlier and not bootstrap:
+        raise ProfileMemoryMissing(
+            f"profiles/dt={previous} is not published (the latest earlier profiles are dt={earlier[-1]}): "
+            f"day {night.dt} would start from empty memory. Run {previous} first "
+            f"(hintq backfill --start {previous} --end {night.dt}) or pass --bootstrap to start from "
+            f"empty memory on purpose. Nothing was published.")
+    reason = ("--bootstrap: started from empty memory on purpose" if earlier
+              else "no earlier profiles in the warehouse: a first day starts from empty memory")
+    log.warning("profile memory for dt=%s: %s", night.dt, reason)
+    return None, {"read": None, "reason": reason}
 
 
 def run(argv=None, save_main_session=True, test_pipeline=None, generator: GeneratorSpec | None = None):
@@ -193,8 +242,9 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             build_x2q(p, **graph)
             k = night.cfg.x2q.k
         else:
+            carried, extra["profile_memory"] = _memory_input(p, night, options.view_as(HintQOptions).bootstrap)
             x2q_rows, extra["x2q_fill"] = _x2q_input(p, night)
-            build_u2q(p, **graph, x2q_rows=x2q_rows)
+            build_u2q(p, **graph, x2q_rows=x2q_rows, carried=carried)
             k = night.cfg.rank.k
         log.info("run %s: %s pipeline for dt=%s starting", night.run_id, night.table, night.dt)
         result = p.run()

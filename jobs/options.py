@@ -28,6 +28,8 @@ class HintQOptions(PipelineOptions):
         parser.add_argument("--set", dest="overrides", action="append", default=[],
                             help="one config override, e.g. --set rank.k=20 (repeatable)")
         parser.add_argument("--blocklist", default=str(DEFAULT_BLOCKLIST))
+        parser.add_argument("--bootstrap", action="store_true",
+                            help="u2q: start from empty profile memory when the day before has none")
         # export_redis
         parser.add_argument("--redis", default="redis://127.0.0.1:6399/0")
         parser.add_argument("--namespace", default="hintq")

@@ -1,11 +1,12 @@
-"""Stages 2–3, sessionize and profile, per user."""
+"""Stages 2–3, sessionize and profile, per user, with the profile memory of earlier days."""
 from __future__ import annotations
 
 import datetime as dt
 
 import apache_beam as beam
 
-from pipelines.core.config import HintQConfig, ValidateConfig
+from pipelines.core.config import HintQConfig, MemoryConfig, ValidateConfig
+from pipelines.core.memory import recall, remember
 from pipelines.core.normalize import normalize_query
 from pipelines.core.profile import build_profile, dedupe_and_cap
 from pipelines.core.validate import partition_bounds_us
@@ -86,3 +87,40 @@ class BuildProfiles(beam.PTransform):
         return user_days | "SessionizeAndProfile" >> beam.ParDo(_ProfileUser(
             self.day_end_us, self.cfg.session, self.cfg.prompt.key_terms_per_item,
             QueryCleaner(self.cfg.normalize, self.blocklist)))
+
+
+MEMORY = "memory"
+
+
+class _RecallFn(beam.DoFn):
+    def __init__(self, day: dt.date, cfg: MemoryConfig):
+        self.day, self.cfg = day, cfg
+
+    def process(self, element):
+        user_id, grouped = element
+        today = next(iter(grouped["today"]), None)
+        carried = next(iter(grouped["carried"]), None)
+        recalled = recall(today, carried, self.day, self.cfg) if today is not None else None
+        if recalled is not None:
+            yield recalled
+        kept = remember(user_id, recalled, carried, self.day, self.cfg)
+        if kept is not None:
+            yield beam.pvalue.TaggedOutput(MEMORY, kept)
+
+
+class RecallProfiles(beam.PTransform):
+    """(today's Profiles, yesterday's CarriedProfiles) → `profiles`: today's active users
+    with their memory folded in; `memory`: what this day passes on to the next."""
+
+    def __init__(self, dt_str: str, cfg: MemoryConfig):
+        super().__init__()
+        self.day, self.cfg = dt.date.fromisoformat(dt_str), cfg
+
+    def expand(self, inputs):
+        profiles, carried = inputs
+        return (
+            {"today": profiles | "KeyToday" >> beam.Map(lambda pr: (pr.user_id, pr)),
+             "carried": carried | "KeyCarried" >> beam.Map(lambda c: (c.user_id, c))}
+            | "JoinByUser" >> beam.CoGroupByKey()
+            | "Recall" >> beam.ParDo(_RecallFn(self.day, self.cfg)).with_outputs(MEMORY, main="profiles")
+        )

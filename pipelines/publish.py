@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "_MANIFEST.json"
 SUCCESS = "_SUCCESS"
 # What each nightly table publishes, in rename order: the table itself last.
-TABLES = {"u2q": ("rejected", "u2q"), "x2q": ("x2q",)}
+TABLES = {"u2q": ("rejected", "profiles", "u2q"), "x2q": ("x2q",)}
 MAX_LISTED = 200
 
 
@@ -46,6 +46,14 @@ def _group(counts: dict, prefix: str) -> dict:
 
 def _triggers_selected(counts: dict) -> int:
     return sum(v for k, v in counts.items() if k.startswith(("triggers.popular.", "triggers.cold.")))
+
+
+def _expected_rows(part: str, table: str, counts: dict) -> int:
+    if part == table:
+        return counts.get(f"{table}.rows", 0)
+    if part == "profiles":
+        return sum(_group(counts, "profiles.rows.").values())
+    return sum(_input_accounting(counts, t)["rejected"] for t in ("events", "catalog"))
 
 
 def run_checks(staging: Path, counts: dict, files: list[dict], table: str, k: int) -> tuple[list[str], list[str]]:
@@ -79,8 +87,7 @@ def run_checks(staging: Path, counts: dict, files: list[dict], table: str, k: in
                 and pq.ParquetFile(path).metadata.num_rows == f["rows"]
             check(ok, f"{part}/{f['path']}: exists, sha256 and {f['rows']} rows match")
         total = sum(f["rows"] for f in part_files)
-        expected = rows if part == table else sum(
-            _input_accounting(counts, t)["rejected"] for t in ("events", "catalog"))
+        expected = _expected_rows(part, table, counts)
         check(total == expected, f"{part} files hold {total} rows == {expected}")
     return passed, failed
 
@@ -155,7 +162,8 @@ def _files_of(files: list[dict], part: str) -> list[dict]:
 
 
 def publish(staging_root: str, warehouse: str, dt: str, table: str, k: int, manifest_extra: dict) -> dict:
-    """Checks the staged run and publishes `<table>/dt=<dt>` (u2q also `rejected/dt=<dt>`).
+    """Checks the staged run and publishes `<table>/dt=<dt>` (u2q also `rejected/dt=<dt>` and
+    the profile memory `profiles/dt=<dt>`), the table itself last.
 
     Returns the manifest. Raises PublishCheckFailed (nothing published) if a check fails.
     """
@@ -178,12 +186,14 @@ def publish(staging_root: str, warehouse: str, dt: str, table: str, k: int, mani
         **manifest_extra,
     }
     bodies = {table: manifest}
-    if "rejected" in TABLES[table]:
-        rejected_files = _files_of(files, "rejected")
-        manifest["rejected"] = {"path": f"rejected/dt={dt}", "files": rejected_files}
-        bodies["rejected"] = {"table": "rejected", "dt": dt, "files": rejected_files,
-                              "run_id": manifest_extra.get("run_id")}
-    else:
+    for part in TABLES[table]:
+        if part != table:
+            part_files = _files_of(files, part)
+            manifest[part] = {"path": f"{part}/dt={dt}", "files": part_files}
+            bodies[part] = {"table": part, "dt": dt, "files": part_files, "run_id": manifest_extra.get("run_id")}
+    if "profiles" in manifest:
+        manifest["profiles"]["rows"] = _group(counts, "profiles.rows.")
+    if "rejected" not in manifest:
         manifest["rejected"] = {"path": f"rejected/dt={dt}", "written_by": "u2q",
                                 "note": "the same input rows; counted above"}
     for part, body in bodies.items():

@@ -12,28 +12,34 @@ from pipelines.day import ReadDay
 from pipelines.generation import CompressPrompts, DirectPrompts, GenerateAnswers, GeneratorSpec
 from pipelines.io import WriteShardedParquet
 from pipelines.normalize import NormalizeAnswers, PopularQueries
-from pipelines.profiles import BuildProfiles
+from pipelines.profiles import MEMORY, BuildProfiles, RecallProfiles
 from pipelines.ranking import AttachTriggerFills, BuildFallbackPool, RankAndFill
 from pipelines.staging import StagingLayout, list_checks, list_counts, tag_files
 from pipelines.stats import CountBy, SumBy, WriteFileList, WriteStats, generation_counts
 from pipelines.verification import BuildCatalogIndex, EmbedderSpec, VerifyQueries
-from schemas import REJECTED_SCHEMA, U2Q_SCHEMA
+from schemas import PROFILES_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA
 
 
 def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
-              x2q_rows=None) -> None:
+              x2q_rows=None, carried=None) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
 
     `x2q_rows` (the day's published x2q rows, a PCollection of dicts) fill short lists
     before popular queries do; without it lists are filled from popular queries only.
+    `carried` (CarriedProfiles of the day before) is folded into today's profiles; the
+    memory this day passes on is written as the `profiles` table.
     """
     k = cfg.rank.k
     # 1–2 read, validate, join, dedupe & cap
     day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
 
-    # 3 profile
-    profiles = day["users"] | "BuildProfiles" >> BuildProfiles(dt, cfg, blocklist)
+    # 3 profile, with the memory of earlier days
+    todays = day["users"] | "BuildProfiles" >> BuildProfiles(dt, cfg, blocklist)
+    if carried is None:
+        carried = p | "NoMemory" >> beam.Create([])
+    recalled = (todays, carried) | "RecallProfiles" >> RecallProfiles(dt, cfg.memory)
+    profiles = recalled.profiles
 
     # 4–5 compress, generate
     prompts = profiles | "CompressPrompts" >> CompressPrompts(
@@ -71,12 +77,17 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
         staging.table("rejected"), REJECTED_SCHEMA, cfg.publish.shards,
         key=lambda r: f"{r.table}/{r.source_file}", sort_key=lambda r: r.sort_key(),
         to_row=lambda r: r.to_row())
-    (tag_files(u2q_files, "u2q"), tag_files(rejected_files, "rejected")) \
+    memory_files = recalled[MEMORY] | "WriteProfiles" >> WriteShardedParquet(
+        staging.table("profiles"), PROFILES_SCHEMA, cfg.publish.shards, key=lambda m: m.user_id,
+        sort_key=lambda m: m.user_id, to_row=lambda m: m.to_row())
+    (tag_files(u2q_files, "u2q"), tag_files(rejected_files, "rejected"), tag_files(memory_files, "profiles")) \
         | "AllFiles" >> beam.Flatten() | "WriteFileList" >> WriteFileList(staging.files)
 
     counts = [
         day["counts"],
         profiles | "CountUsers" >> CountBy(lambda _: "users.active"),
+        recalled[MEMORY] | "CountMemory" >> CountBy(
+            lambda m: "profiles.rows.active" if m.last_active == dt else "profiles.rows.carried"),
         *generation_counts(prompts, generations, normalized, popular["discards"], verified),
         users | "CountUsersWithTriggerFills" >> SumBy(lambda u: ("fill.users_with_x2q", int(bool(u.trigger_fills)))),
         rows | "CountRows" >> beam.FlatMap(list_counts, "u2q", k),

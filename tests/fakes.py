@@ -38,14 +38,16 @@ class FakeEngine(Engine):
                 out.append(Generation(p.key, p.task, "RuntimeError: engine failed", "error", p.n_tokens, 0,
                                       p.subject))
                 continue
-            text = self.answers.get(p.key)
+            text, finish = self.answers.get(p.key), "stop"
+            if isinstance(text, tuple):  # (answer, finish_reason), e.g. cut at max_tokens
+                text, finish = text
             if text is None:
                 quoted = _QUOTED.findall(p.text)
                 answer = {"queries": [" ".join(e.split()[-2:]) for e in quoted][:5]}
                 if p.task == TASK_THINK:
                     answer = {"reasoning": f"they look at {quoted[0] if quoted else 'something'}", **answer}
                 text = json.dumps(answer)
-            out.append(Generation(p.key, p.task, text, "stop", p.n_tokens, len(text.split()), p.subject))
+            out.append(Generation(p.key, p.task, text, finish, p.n_tokens, len(text.split()), p.subject))
         return out
 
 

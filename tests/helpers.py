@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipelines.io import write_parquet_bytes
 from pipelines.publish import publish
-from schemas import REJECTED_SCHEMA, U2Q_SCHEMA, X2Q_SCHEMA
+from schemas import PROFILES_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA, X2Q_SCHEMA
 
 
 def u2q_rows(n: int, tag: str = "q", k: int = 3) -> list[dict]:
@@ -32,7 +32,10 @@ def stage_partition(staging: Path, rows: list[dict], counts: dict | None = None,
                  "source_row": 0, "detail": None, "original": "{}"}]
     files = []
     parts = {table: [rows[i::shards] for i in range(shards)], "rejected": [rejected]}
-    schemas = {"u2q": U2Q_SCHEMA, "x2q": X2Q_SCHEMA, "rejected": REJECTED_SCHEMA}
+    if table == "u2q":
+        (staging / "profiles").mkdir()
+        parts["profiles"] = [[]]  # no memory carried in these hand-made partitions
+    schemas = {"u2q": U2Q_SCHEMA, "x2q": X2Q_SCHEMA, "rejected": REJECTED_SCHEMA, "profiles": PROFILES_SCHEMA}
     for part, chunks in parts.items():
         for i, chunk in enumerate(chunks):
             blob = write_parquet_bytes(chunk, schemas[part])

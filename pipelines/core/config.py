@@ -131,6 +131,17 @@ class X2QConfig:
 
 
 @dataclass(frozen=True)
+class MemoryConfig:
+    """Profiles carried from day to day (pipelines/core/memory.py). Judgement, not measured."""
+
+    half_life_days: float = 3.0
+    max_idle_days: int = 30
+    # Yesterday's strongest interest weighs this much against today's strongest (1.0).
+    carried_weight: float = 0.5
+    max_carried: int = 10
+
+
+@dataclass(frozen=True)
 class PublishConfig:
     shards: int = 2
 
@@ -145,6 +156,7 @@ class HintQConfig:
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     rank: RankConfig = field(default_factory=RankConfig)
     x2q: X2QConfig = field(default_factory=X2QConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
 
     def to_dict(self) -> dict:

@@ -23,8 +23,8 @@ SELECTED_COLD = "cold"
 
 
 def session_touches(session: list[EnrichedEvent], clean_query: Callable[[str], str | None],
-                    limit: int, n_terms: int = 3) -> list[tuple[str, str, str, str | None]]:
-    """The distinct triggers of one time-ordered session, the `limit` most recent ones, as
+                    n_terms: int = 3) -> list[tuple[str, str, str, str | None]]:
+    """The distinct triggers of one time-ordered session, least recent first, as
     (type, id, label, leaf); `label` is how the trigger reads as another one's neighbour.
     A typed query that normalize rejects (PII, blocked terms) is no trigger."""
     last: dict[tuple[str, str], tuple[int, str, str | None]] = {}
@@ -37,21 +37,24 @@ def session_touches(session: list[EnrichedEvent], clean_query: Callable[[str], s
             last[("item", e.item.item_id)] = (i, item_proxy(e, n_terms), e.item.leaf)
             if e.item.leaf != UNKNOWN_CATEGORY:
                 last[("category", e.item.category_path)] = (i, e.item.leaf.lower(), e.item.leaf)
-    ordered = sorted(last.items(), key=lambda kv: (kv[1][0], kv[0]))[-limit:]
+    ordered = sorted(last.items(), key=lambda kv: (kv[1][0], kv[0]))
     return [(t, tid, label, leaf) for (t, tid), (_, label, leaf) in ordered]
 
 
 def user_signals(events: list[EnrichedEvent], gap_s: int, clean_query: Callable[[str], str | None],
                  cfg: X2QConfig) -> tuple[set[tuple[str, str]], list[tuple[tuple[str, str], tuple]]]:
-    """One user's day → (triggers touched, neighbour pairs). A pair is
-    ((type, id), (neighbour type, label, leaf)), once per session it occurs in."""
+    """One user's day → (every trigger touched, neighbour pairs). A pair is
+    ((type, id), (neighbour type, label, leaf)), once per session it occurs in; only the
+    `max_session_triggers` most recent triggers of a session pair up, so a bot's endless
+    session costs no more than a shopper's."""
     touched: set[tuple[str, str]] = set()
     pairs = []
     for session in split_sessions(events, gap_s):
-        touches = session_touches(session, clean_query, cfg.max_session_triggers)
+        touches = session_touches(session, clean_query)
         touched.update((t, tid) for t, tid, _, _ in touches)
-        for t, tid, _, _ in touches:
-            for u, uid, label, leaf in touches:
+        recent = touches[-cfg.max_session_triggers:]
+        for t, tid, _, _ in recent:
+            for u, uid, label, leaf in recent:
                 if (u, uid) != (t, tid):
                     pairs.append(((t, tid), (u, label, leaf)))
     return touched, pairs

@@ -26,6 +26,7 @@ def test_every_dag_imports_and_hintq_nightly_is_wired():
         assert job.py_file == "jobs.nightly" and job.py_options == ["-m"]
         assert job.pipeline_options["table"] == table and job.pipeline_options["dt"] == "{{ ds }}"
         assert job.retries >= 1 and job.py_interpreter.endswith("python")
+        assert job.depends_on_past == (table == "u2q"), "u2q reads the day before's profile memory"
         export = dag.get_task(f"export_{table}")
         assert export.py_file == "jobs.export_redis" and export.pipeline_options["table"] == table
 

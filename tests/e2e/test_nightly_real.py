@@ -19,19 +19,26 @@ def _argv(world, warehouse, table="u2q"):
     return [f"--table={table}", f"--dt={TINY_DAY}", f"--input={world}", f"--warehouse={warehouse}"]
 
 
-def _night_in_processes(world, warehouse) -> dict:
+def _night_in_processes(world, warehouse, tables=("x2q", "u2q")) -> dict:
     """One night as the DAG runs it: x2q, then u2q, each in a process of its own."""
     manifests = {}
-    for table in ("x2q", "u2q"):
+    for table in tables:
         subprocess.run([sys.executable, "-m", "jobs.nightly", *_argv(world, warehouse, table)], cwd=REPO,
                        check=True, capture_output=True, timeout=600)
         manifests[table] = json.loads((warehouse / table / f"dt={TINY_DAY}" / "_MANIFEST.json").read_text())
     return manifests
 
 
-def _item_ids_with_events(world) -> set:
-    events = pq.read_table(world / "events" / f"dt={TINY_DAY}", columns=["item_id"])
-    return set(events.column("item_id").to_pylist())
+def _item_ids_with_used_events(world, warehouse) -> set:
+    """Items of the day's events that were used (not in rejected/, e.g. the bot's capped views)."""
+    rejected = pq.read_table(warehouse / "rejected" / f"dt={TINY_DAY}", columns=["source_file", "source_row"])
+    set_aside = set(zip(rejected.column("source_file").to_pylist(), rejected.column("source_row").to_pylist()))
+    touched = set()
+    for path in sorted((world / "events" / f"dt={TINY_DAY}").glob("*.parquet")):
+        for row, item_id in enumerate(pq.read_table(path, columns=["item_id"]).column("item_id").to_pylist()):
+            if (path.name, row) not in set_aside:
+                touched.add(item_id)
+    return touched
 
 
 def test_real_model_night_publishes_both_tables_and_reruns_byte_identical(tiny_world, tmp_path):
@@ -46,7 +53,7 @@ def test_real_model_night_publishes_both_tables_and_reruns_byte_identical(tiny_w
     assert any(q["source"] == SOURCE_GENERATED for r in x2q for q in r["queries"])
     # Cold start: items new in the catalog that no event touches still get an x2q row.
     cold = [r for r in x2q if r["selected_as"] == "cold"]
-    touched = _item_ids_with_events(tiny_world)
+    touched = _item_ids_with_used_events(tiny_world, tmp_path / "wh1")
     assert cold and all(r["trigger_type"] == "item" and r["trigger_id"] not in touched for r in cold)
     assert any(r["n_generated"] > 0 for r in cold), "the model wrote queries from the item's own text"
 
@@ -62,40 +69,43 @@ def test_real_model_night_publishes_both_tables_and_reruns_byte_identical(tiny_w
     assert sum(gen["finish"].values()) == manifest["rows"] and gen["output_tokens"] > 0
     assert manifest["model"]["generator"]["name"] == "smollm2-135m-instruct"
 
-    # The same night again, in new processes like every nightly run: the same bytes.
-    second = _night_in_processes(tiny_world, tmp_path / "wh2")
+    # The same night again, in new processes like every nightly run, with the u2q worker
+    # killed in the middle of generation and run again (as Airflow's retry does): the same bytes.
+    wh2 = tmp_path / "wh2"
+    subprocess.run([sys.executable, "-m", "jobs.nightly", *_argv(tiny_world, wh2, "x2q")], cwd=REPO, check=True,
+                   capture_output=True, timeout=600)
+    _kill_during_generation(tiny_world, wh2, tmp_path / "killed.log")
+    assert not (wh2 / "u2q").exists() and not (wh2 / "rejected").exists() and not (wh2 / "profiles").exists()
+    assert list((wh2 / "_staging").glob("u2q/*/run=*")), "the killed run left debris behind"
+    second = _night_in_processes(tiny_world, wh2, tables=("u2q",))
+    second["x2q"] = json.loads((wh2 / "x2q" / f"dt={TINY_DAY}" / "_MANIFEST.json").read_text())
+    assert not list((wh2 / "_staging").glob("*/*/run=*")), "the retry removed the debris"
     for table in ("x2q", "u2q"):
         assert [f["sha256"] for f in first[table]["files"]] == [f["sha256"] for f in second[table]["files"]], table
         assert first[table]["run_id"] != second[table]["run_id"]
-    assert pq.read_table(tmp_path / "wh2" / "x2q" / f"dt={TINY_DAY}").to_pylist() == x2q
+    assert pq.read_table(wh2 / "x2q" / f"dt={TINY_DAY}").to_pylist() == x2q
     assert first["u2q"]["rejected"]["files"] == second["u2q"]["rejected"]["files"]
+    assert first["u2q"]["profiles"]["files"] == second["u2q"]["profiles"]["files"]
 
 
-def test_killed_job_publishes_nothing_and_the_next_run_publishes(tiny_world, tmp_path, real_generator):
-    warehouse = tmp_path / "wh"
-    log = open(tmp_path / "job.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.nightly", *_argv(tiny_world, warehouse)],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 300
-    try:
-        # Kill once the run has written into its staging folder, i.e. mid-pipeline.
-        while time.time() < deadline and proc.poll() is None:
-            if any(f.is_file() for f in warehouse.glob("_staging/*/*/run=*/**/*")):
-                break
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-        log.close()
-    seen = (tmp_path / "job.log").read_text().splitlines()
-    assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
-    assert not (warehouse / "u2q").exists()
-    assert not list(warehouse.rglob("_SUCCESS"))
-    assert list((warehouse / "_staging").glob("*/*/run=*")), "the killed run left debris behind"
-
-    _, manifest = run(_argv(tiny_world, warehouse), generator=real_generator)
-    assert (warehouse / "u2q" / f"dt={TINY_DAY}" / "_SUCCESS").exists() and manifest["rows"] > 0
-    assert not list((warehouse / "_staging").glob("*/*/run=*")), "debris removed by the next run"
+def _kill_during_generation(world, warehouse, log_path):
+    """Starts u2q in a process of its own and SIGKILLs it once generation has begun."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "jobs.nightly", *_argv(world, warehouse)],
+                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        try:
+            while time.time() < deadline and proc.poll() is None:
+                if "vLLM engine for" in log_path.read_text():  # the engine is up: generation starts
+                    time.sleep(2.0)
+                    break
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(timeout=60)
+    seen = log_path.read_text()
+    assert proc.returncode == -signal.SIGKILL, seen[-2000:]
+    assert "vLLM engine for" in seen and "published" not in seen
 
 
 def test_cli_show_prints_a_readable_list(tiny_world, tmp_path, real_generator):

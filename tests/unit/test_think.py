@@ -24,17 +24,16 @@ def ev(ts_h, etype="click", it=None, query=None, row=0):
     return EnrichedEvent(e, None if etype == "search" else it)
 
 
-def test_session_touches_are_distinct_recent_and_bounded():
+def test_session_touches_are_distinct_and_in_recency_order():
     stove, tent = item("I1"), item("I2", leaf="Tents", brand="Trailhawk", title="Trailhawk Dome Tent")
     session = [ev(1, it=stove), ev(1.1, "search", query="Camping Stove", row=1), ev(1.2, it=tent, row=2),
                ev(1.3, it=stove, row=3), ev(1.4, "search", query="call 555 123 4567 now", row=4)]
-    touches = session_touches(session, lambda q: None if "555" in q else q.lower(), limit=10)
+    touches = session_touches(session, lambda q: None if "555" in q else q.lower())
     # the PII search is no trigger; the stove (touched again last) is the most recent; an
     # item and its category touched by one event sort by type.
     assert [(t, i) for t, i, _, _ in touches] == [
         ("query", "camping stove"), ("category", "Outdoors > Camping > Tents"), ("item", "I2"),
         ("category", "Outdoors > Camping > Camping Stoves"), ("item", "I1")]
-    assert len(session_touches(session, str.lower, limit=2)) == 2
 
 
 def test_user_signals_pair_triggers_within_sessions_only():
@@ -45,6 +44,14 @@ def test_user_signals_pair_triggers_within_sessions_only():
     partners = {(t, u[0], u[1]) for t, u in pairs}
     assert (("item", "I1"), "query", "tent") in partners
     assert not any(t == ("item", "I1") and u[1].endswith("tents") for t, u in pairs), "other session"
+
+
+def test_a_long_session_touches_every_trigger_but_pairs_only_its_most_recent():
+    many = [ev(1 + i / 100, it=item(f"I{i}", title=f"Stove {i}"), row=i) for i in range(30)]
+    touched, pairs = user_signals(many, gap_s=1800, clean_query=str.lower, cfg=X2QConfig(max_session_triggers=4))
+    assert {tid for t, tid in touched if t == "item"} == {f"I{i}" for i in range(30)}
+    assert {t for t, _ in pairs} == {("item", "I27"), ("item", "I28"), ("item", "I29"),
+                                     ("category", "Outdoors > Camping > Camping Stoves")}
 
 
 def test_cold_means_first_seen_within_the_window():
