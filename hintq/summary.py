@@ -44,9 +44,16 @@ def format_summary(manifest: dict, partition: str) -> str:
              f"  {table} rows            {manifest['rows']}"]
     if table == "x2q":
         lines += _trigger_lines(st)
-    elif manifest.get("x2q_fill"):
-        fill = manifest["x2q_fill"]
-        lines.append(f"  x2q fill            {'read ' + fill['partition'] + ' run ' + fill['run_id'] if fill['used'] else fill['reason']}")
+    else:
+        fill = manifest.get("x2q_fill") or {}
+        if fill:
+            lines.append(f"  x2q fill            "
+                         f"{'read ' + fill['partition'] + ' run ' + fill['run_id'] if fill['used'] else fill['reason']}")
+        memory = manifest.get("profile_memory") or {}
+        if memory:
+            lines.append(f"  profile memory      "
+                         f"{'read ' + memory['read'] + ' (' + str(memory['rows']) + ' shoppers)' if memory['read'] else memory['reason']}"
+                         f"; wrote {manifest['profiles']['rows']}")
     for table, acc in manifest["inputs"].items():
         lines.append(f"  {table:<20}read {acc['read']}  used {acc['used']}  rejected {acc['rejected']}")
     lines.append("  rejected by reason:")
