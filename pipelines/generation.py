@@ -13,6 +13,8 @@ each batch, and one `generate()` call serves one batch.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import time
@@ -27,6 +29,7 @@ from pipelines.core.prompts import (TASK_DIRECT, TASK_THINK, build_prompt, build
                                     think_schema)
 from pipelines.core.records import Generation, Profile, Prompt, Trigger
 from pipelines.batching import SharedHolder, StableBatches
+from pipelines.core.text import stable_hash
 from pipelines.progress import ProgressLine, stage_timer
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,11 @@ class GeneratorSpec(ABC):
 
     name: str
     revision: str
+
+    def engine_tag(self) -> str:
+        """The key under which a worker shares one engine: specs with the same tag get the
+        same loaded engine, so the tag covers everything `load_engine` bakes in."""
+        return f"engine:{self.name}:{self.revision}"
 
     @abstractmethod
     def load_codec(self) -> PromptCodec: ...
@@ -113,6 +121,12 @@ class VllmGeneratorSpec(GeneratorSpec):
     def __init__(self, name: str, path: str, revision: str, cfg: GenerateConfig, x2q: X2QConfig | None = None):
         self.name, self.path, self.revision, self.cfg = name, path, revision, cfg
         self.x2q = x2q or X2QConfig()
+
+    def engine_tag(self) -> str:
+        # The answer schemas and sampling are baked into the engine: a run with other
+        # settings (e.g. --set x2q.max_queries=5) must not reuse an engine built for these.
+        settings = json.dumps([dataclasses.asdict(self.cfg), dataclasses.asdict(self.x2q)], sort_keys=True)
+        return f"{super().engine_tag()}:{stable_hash(settings):016x}"
 
     def load_codec(self):
         from transformers import AutoTokenizer
@@ -207,7 +221,7 @@ class _GenerateFn(beam.DoFn):
         self.spec = spec
 
     def setup(self):
-        tag = f"engine:{self.spec.name}:{self.spec.revision}"
+        tag = self.spec.engine_tag()
         self.engine = _ENGINES.acquire(lambda: SharedHolder(self.spec.load_engine()), tag=tag).value
         self.progress = ProgressLine("generate", unit="prompts")
 

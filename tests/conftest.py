@@ -50,7 +50,7 @@ def real_generator():
     cfg = HintQConfig().generate
     m = resolve_generator(cfg.model)
     spec = VllmGeneratorSpec(m.name, m.path, m.revision, cfg)
-    holder = _ENGINES.acquire(lambda: SharedHolder(spec.load_engine()), tag=f"engine:{spec.name}:{spec.revision}")
+    holder = _ENGINES.acquire(lambda: SharedHolder(spec.load_engine()), tag=spec.engine_tag())
     _KEEP_ALIVE.append(holder)  # the pipelines' DoFns acquire this same engine by its tag
     return spec
 

@@ -140,10 +140,9 @@ def _split_lists(raw_queries: list[object]) -> list[object]:
     never belongs in a query, so each comma-separated part is a query of its own."""
     out: list[object] = []
     for raw in raw_queries:
-        if isinstance(raw, str) and "," in raw:
-            out.extend(part for part in raw.split(",") if part.strip())
-        else:
-            out.append(raw)
+        parts = [part for part in raw.split(",") if part.strip()] if isinstance(raw, str) and "," in raw else []
+        # A string of commas and spaces only stays whole, to be discarded with its reason.
+        out.extend(parts or [raw])
     return out
 
 

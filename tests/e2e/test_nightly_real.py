@@ -144,7 +144,7 @@ def test_prompt_injection_in_shopper_data_does_not_change_the_answer_format(real
     prompt = build_prompt(profile, cfg.prompt, cfg.generate.max_queries, codec.render, codec.count_tokens)
     assert "HACKED" in prompt.text.upper(), "the injected text does reach the prompt, as data"
     engine = _ENGINES.acquire(lambda: SharedHolder(real_generator.load_engine()),
-                              tag=f"engine:{real_generator.name}:{real_generator.revision}").value
+                              tag=real_generator.engine_tag()).value
     (generation,) = engine.generate([prompt])
     answer = json.loads(generation.text)  # the JSON schema holds whatever the data says
     assert set(answer) == {"queries"} and all(isinstance(q, str) for q in answer["queries"])

@@ -3,7 +3,7 @@ with a known reason; no exception escapes; what passes keeps the stated invarian
 import datetime as dt
 
 import pyarrow as pa
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.core.config import NormalizeConfig, ValidateConfig
@@ -76,6 +76,7 @@ def test_any_query_is_clean_or_discarded_with_a_reason(raw):
 @given(text=st.one_of(st.text(max_size=400), st.lists(st.text(max_size=50), max_size=40).map(
     lambda qs: '{"queries": %s}' % __import__("json").dumps(qs))),
        finish=st.sampled_from(["stop", "length", "error"]))
+@example(text='{"queries": [","]}', finish="stop")  # found by hypothesis: a comma-only query vanished
 def test_any_model_answer_gives_distinct_ranked_candidates_and_counted_discards(text, finish):
     candidates, discards, n = normalize_answer(text, finish, NormalizeConfig(), BLOCK)
     assert len({c.query for c in candidates}) == len(candidates)
