@@ -18,6 +18,8 @@ import datetime as dt
 import json
 import sys
 
+from pipelines.core.config import NIGHTLY_TABLES
+
 
 def _date(value: str) -> str:
     dt.date.fromisoformat(value)
@@ -35,12 +37,8 @@ def cmd_sample_world(args) -> int:
     return 0
 
 
-# The DAG's order: u2q fills short lists from the same day's x2q lists.
-NIGHTLY_ORDER = ("x2q", "u2q")
-
-
 def _tables(choice: str) -> tuple[str, ...]:
-    return NIGHTLY_ORDER if choice == "all" else (choice,)
+    return NIGHTLY_TABLES if choice == "all" else (choice,)
 
 
 def cmd_run(args, passthrough: list[str]) -> int:
@@ -92,7 +90,7 @@ def cmd_summary(args) -> int:
     from hintq.summary import format_summary, load_manifest
 
     printed = 0
-    for table in NIGHTLY_ORDER:
+    for table in NIGHTLY_TABLES:
         try:
             manifest = load_manifest(args.warehouse, table, args.date)
         except FileNotFoundError as exc:
@@ -167,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the nightly Beam jobs for one day (the DAG runs the same)",
                          description="Other flags (--model, --set k=v, Beam options) pass to the job.")
-    run.add_argument("--table", choices=["all", *NIGHTLY_ORDER], default="all",
+    run.add_argument("--table", choices=["all", *NIGHTLY_TABLES], default="all",
                      help="all (default) runs x2q, then u2q, as the DAG does")
     run.add_argument("--date", required=True, type=_date)
     run.add_argument("--input", required=True)
@@ -203,10 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--warehouse", required=True)
     exp.add_argument("--date", required=True, type=_date)
     exp.add_argument("--redis", required=True, help="e.g. redis://127.0.0.1:6399/0")
-    exp.add_argument("--table", choices=["all", *NIGHTLY_ORDER], default="all")
+    exp.add_argument("--table", choices=["all", *NIGHTLY_TABLES], default="all")
 
     rb = sub.add_parser("rollback", help="flip a table's pointer back to the previous version")
-    rb.add_argument("--table", choices=list(NIGHTLY_ORDER), default="u2q")
+    rb.add_argument("--table", choices=list(NIGHTLY_TABLES), default="u2q")
     rb.add_argument("--redis", required=True)
     rb.add_argument("--namespace", default="hintq")
 

@@ -1,18 +1,21 @@
 """Human-readable views of published partitions: a night's summaries and one list."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from pipelines.files import partition_dir, read_published
+
 
 def load_manifest(warehouse: str, table: str, day: str) -> dict:
-    path = Path(warehouse) / table / f"dt={day}" / "_MANIFEST.json"
-    if not (path.parent / "_SUCCESS").exists():
-        raise FileNotFoundError(f"{path.parent} is not published (no _SUCCESS)")
-    return json.loads(path.read_text())
+    return _published(warehouse, table, day)[0]
+
+
+def _published(warehouse: str, table: str, day: str) -> tuple[dict, list]:
+    found = read_published(warehouse, table, day)
+    if found is None:
+        raise FileNotFoundError(f"{partition_dir(warehouse, table, day)} is not published (no _SUCCESS)")
+    return found
 
 
 def _trigger_lines(st: dict) -> list[str]:
@@ -86,14 +89,12 @@ def format_summary(manifest: dict, partition: str) -> str:
 
 def find_row(warehouse: str, table: str, day: str, where: dict[str, str]) -> dict | None:
     """The row of a published partition whose columns equal `where`, or None."""
-    root = Path(warehouse) / table / f"dt={day}"
-    if not (root / "_SUCCESS").exists():
-        raise FileNotFoundError(f"{root} is not published (no _SUCCESS)")
+    _, files = _published(warehouse, table, day)
     condition = None
     for column, value in where.items():
         term = pc.field(column) == value
         condition = term if condition is None else condition & term
-    rows = ds.dataset(str(root), format="parquet").to_table(filter=condition).to_pylist()
+    rows = ds.dataset([str(f) for f in files], format="parquet").to_table(filter=condition).to_pylist()
     return rows[0] if rows else None
 
 

@@ -16,9 +16,10 @@ import json
 import logging
 
 from jobs import nightly
+from pipelines.core.config import NIGHTLY_TABLES
+from pipelines.files import published_days, read_published
 
 log = logging.getLogger("hintq.backfill")
-TABLES = ("x2q", "u2q")  # the DAG's order: u2q fills from the same day's x2q
 
 
 def day_range(start: str, end: str) -> list[str]:
@@ -30,16 +31,16 @@ def day_range(start: str, end: str) -> list[str]:
 
 def later_days(warehouse: str, end: str) -> list[str]:
     """Published u2q days after `end`, in date order."""
-    return [d for d in nightly.published_days(warehouse, "u2q") if d > end]
+    return [d for d in published_days(warehouse, "u2q") if d > end]
 
 
 def memory_checksums(warehouse: str, day: str) -> list[str] | None:
-    found = nightly.published(warehouse, "profiles", day)
+    found = read_published(warehouse, "profiles", day)
     return [f["sha256"] for f in found[0]["files"]] if found else None
 
 
 def backfill(start: str, end: str, input_root: str, warehouse: str, *, cascade: bool = False,
-             bootstrap: bool = False, tables=TABLES, extra_args=(), generator=None) -> dict:
+             bootstrap: bool = False, tables=NIGHTLY_TABLES, extra_args=(), generator=None) -> dict:
     """Runs every day of [start, end] (and, with `cascade`, every later published day) in
     date order. Returns {"ran": [{dt, table, run_id, rows, sha256s}], "stale": [...]}."""
     days = day_range(start, end)

@@ -33,7 +33,8 @@ from pipelines.generation import GeneratorSpec, VllmGeneratorSpec
 from pipelines.io import partition_glob
 from pipelines.model_store import resolve_embedder, resolve_generator
 from pipelines.progress import STAGE_US
-from pipelines.publish import SUCCESS, publish
+from pipelines.files import published_days, read_published
+from pipelines.publish import publish
 from pipelines.staging import StagingLayout
 from pipelines.u2q import build_u2q
 from pipelines.verification import EmbedderSpec
@@ -163,15 +164,6 @@ class ProfileMemoryMissing(RuntimeError):
     from empty memory without anyone asking for it. Nothing is published."""
 
 
-def published(warehouse: str, table: str, day: str) -> tuple[dict, list[str]] | None:
-    """The manifest and file paths of a published partition, or None."""
-    root = Path(warehouse) / table / f"dt={day}"
-    if not (root / SUCCESS).exists():
-        return None
-    manifest = json.loads((root / "_MANIFEST.json").read_text())
-    return manifest, [str(root / f["path"]) for f in manifest["files"]]
-
-
 def _read_rows(path: str, columns: list[str] | None = None):
     import pyarrow.parquet as pq
 
@@ -181,19 +173,15 @@ def _read_rows(path: str, columns: list[str] | None = None):
 
 def _x2q_input(p, night: NightlyRun) -> tuple[object, dict]:
     """The day's published x2q rows for u2q's fill step, and what the manifest says of them."""
-    found = published(night.warehouse, "x2q", night.dt)
+    found = read_published(night.warehouse, "x2q", night.dt)
     if found is None:
         log.warning("x2q/dt=%s is not published: u2q lists are filled from popular queries only", night.dt)
         return None, {"used": False, "reason": f"x2q/dt={night.dt} is not published"}
     manifest, files = found
-    rows = (p | "X2QFiles" >> beam.Create(files)
+    rows = (p | "X2QFiles" >> beam.Create([str(f) for f in files])
             | "ReadX2Q" >> beam.FlatMap(_read_rows, ["trigger_type", "trigger_id", "queries"]))
     return rows, {"used": True, "partition": f"x2q/dt={night.dt}", "run_id": manifest["run_id"],
                   "rows": manifest["rows"]}
-
-
-def published_days(warehouse: str, table: str) -> list[str]:
-    return sorted(d.name[3:] for d in (Path(warehouse) / table).glob("dt=*") if (d / SUCCESS).exists())
 
 
 def _memory_input(p, night: NightlyRun, bootstrap: bool) -> tuple[object, dict]:
@@ -205,10 +193,10 @@ def _memory_input(p, night: NightlyRun, bootstrap: bool) -> tuple[object, dict]:
     first day, which starts empty and says so.
     """
     previous = (dt.date.fromisoformat(night.dt) - dt.timedelta(days=1)).isoformat()
-    found = published(night.warehouse, "profiles", previous)
+    found = read_published(night.warehouse, "profiles", previous)
     if found is not None:
         manifest, files = found
-        carried = (p | "MemoryFiles" >> beam.Create(files)
+        carried = (p | "MemoryFiles" >> beam.Create([str(f) for f in files])
                    | "ReadMemory" >> beam.FlatMap(_read_rows)
                    | "ToCarried" >> beam.Map(CarriedProfile.from_row))
         return carried, {"read": f"profiles/dt={previous}", "run_id": manifest["run_id"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.core.config import NIGHTLY_TABLES
 from pipelines.core.normalize import DEFAULT_BLOCKLIST
 from pipelines.model_store import DEFAULT_GENERATOR
 
@@ -19,7 +20,7 @@ class HintQOptions(PipelineOptions):
         # shared
         parser.add_argument("--dt", default=None, help="partition day, YYYY-MM-DD")
         parser.add_argument("--warehouse", default=None, help="root of published tables")
-        parser.add_argument("--table", default="u2q", choices=["u2q", "x2q"],
+        parser.add_argument("--table", default="u2q", choices=list(NIGHTLY_TABLES),
                             help="which nightly table to build, or to export")
         # nightly
         parser.add_argument("--input", default=None, help="root holding events/ and catalog/")

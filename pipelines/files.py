@@ -1,8 +1,34 @@
-"""Small file helpers shared by the job's launcher-side steps (no Beam)."""
+"""Small file helpers shared by the launcher-side steps and the CLI (no Beam): checksums,
+and the layout of a published partition."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+
+# A published partition `<warehouse>/<table>/dt=<day>/` holds its files, its manifest and,
+# written last inside staging before the rename, `_SUCCESS`.
+MANIFEST = "_MANIFEST.json"
+SUCCESS = "_SUCCESS"
+
+
+def partition_dir(warehouse: str | Path, table: str, day: str) -> Path:
+    return Path(warehouse) / table / f"dt={day}"
+
+
+def read_published(warehouse: str | Path, table: str, day: str) -> tuple[dict, list[Path]] | None:
+    """The manifest and file paths of a published partition, or None if it is not
+    published (no `_SUCCESS`)."""
+    root = partition_dir(warehouse, table, day)
+    if not (root / SUCCESS).exists():
+        return None
+    manifest = json.loads((root / MANIFEST).read_text())
+    return manifest, [root / f["path"] for f in manifest["files"]]
+
+
+def published_days(warehouse: str | Path, table: str) -> list[str]:
+    """Days with a published partition of `table`, in date order."""
+    return sorted(d.name[3:] for d in (Path(warehouse) / table).glob("dt=*") if (d / SUCCESS).exists())
 
 
 def sha256_file(path: str | Path) -> str:

@@ -3,14 +3,12 @@ pointer flip, rollback, retention and cleanup of partial loads. Plain redis-py; 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import time
-from pathlib import Path
 
 from pipelines.core.serving import (decode_list, encode_list, entity_id, history_key, list_key, loading_key, loads_key,
                                     pointer_key, version_prefix)
-from pipelines.files import sha256_file
+from pipelines.files import partition_dir, read_published, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +35,15 @@ def connect(url: str):
 def verified_partition(warehouse: str, table: str, day: str) -> tuple[dict, list[str]]:
     """The manifest and file paths of a published partition, after checking `_SUCCESS` and
     every file's checksum against the manifest. Raises ExportError otherwise."""
-    root = Path(warehouse) / table / f"dt={day}"
-    if not (root / "_SUCCESS").exists():
-        raise ExportError(f"{root} is not published (no _SUCCESS); refusing to export it")
-    manifest = json.loads((root / "_MANIFEST.json").read_text())
-    paths = []
-    for f in manifest["files"]:
-        path = root / f["path"]
+    found = read_published(warehouse, table, day)
+    if found is None:
+        raise ExportError(f"{partition_dir(warehouse, table, day)} is not published (no _SUCCESS); "
+                          "refusing to export it")
+    manifest, paths = found
+    for f, path in zip(manifest["files"], paths):
         if not path.exists() or sha256_file(path) != f["sha256"]:
             raise ExportError(f"{path} does not match its manifest checksum; refusing to export")
-        paths.append(str(path))
-    return manifest, paths
+    return manifest, [str(path) for path in paths]
 
 
 def _delete_prefix(client, prefix: str) -> int:

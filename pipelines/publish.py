@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipelines.files import sha256_file
+from pipelines.files import MANIFEST, SUCCESS, sha256_file
 from pipelines.staging import FILES_FILE, LIST_CHECKS, STATS_FILE
 
 log = logging.getLogger(__name__)
-MANIFEST = "_MANIFEST.json"
-SUCCESS = "_SUCCESS"
 # What each nightly table publishes, in rename order: the table itself last.
 TABLES = {"u2q": ("rejected", "profiles", "u2q"), "x2q": ("x2q",)}
 MAX_LISTED = 200

@@ -7,9 +7,8 @@ import dataclasses
 import apache_beam as beam
 
 from pipelines.core.config import RankConfig, VerifyConfig, X2QConfig
-from pipelines.core.ranking import SOURCE_GENERATED, build_fallback_pool, rank_trigger, rank_user, x2q_source
+from pipelines.core.ranking import SOURCE_GENERATED, build_fallback_pool, rank_trigger, rank_user, related, x2q_source
 from pipelines.core.records import Discard, TriggerCandidates
-from pipelines.core.verify import retrieves_beyond
 from pipelines.progress import stage_timer
 
 DISCARDS = "discards"
@@ -168,11 +167,10 @@ class _RankTriggerFn(beam.DoFn):
         answers = list(grouped["answer"])
         tc = answers[0] if answers else TriggerCandidates(trigger, None, 0, 0, ())
         verified = {v.query: v for v in grouped["verified"]}
-        if trigger.trigger_type == "item":
-            for query, v in list(verified.items()):
-                if v.passed and not retrieves_beyond(v, trigger.trigger_id, self.verify_cfg.min_hits):
-                    yield beam.pvalue.TaggedOutput(DISCARDS, Discard("only_retrieves_trigger_item", query))
-                    del verified[query]
+        kept = {q: v for q, v in verified.items() if v.passed and related(trigger, v, self.verify_cfg.min_hits)}
+        for query, v in verified.items():
+            if v.passed and query not in kept:
+                yield beam.pvalue.TaggedOutput(DISCARDS, Discard("only_retrieves_trigger_item", query))
         with stage_timer("rank_fill"):
             suggestions = rank_trigger(tc, verified, pool, self.cfg, self.verify_cfg, self.x2q.k,
                                        self.x2q.max_queries)
@@ -186,7 +184,7 @@ class _RankTriggerFn(beam.DoFn):
             "queries": [s.to_row() for s in suggestions],
             "prompt_tokens": tc.prompt_tokens,
             "n_generated": tc.n_generated,
-            "n_verified": sum(1 for c in tc.candidates if c.query in verified and verified[c.query].passed),
+            "n_verified": sum(1 for c in tc.candidates if c.query in kept),
         }
 
 

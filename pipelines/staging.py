@@ -58,7 +58,6 @@ def list_counts(row: dict, table: str, k: int):
     yield f"{table}.rows", 1
     yield f"{table}.entries", len(row["queries"])
     yield f"{table}.full_lists", int(len(row["queries"]) == k)
-    yield f"{table}.prompt_tokens", row["prompt_tokens"]
     yield f"{table}.with_generated", int(any(q["source"] == SOURCE_GENERATED for q in row["queries"]))
     for q in row["queries"]:
         # x2q:<type>:<id> sources are counted by trigger type only.

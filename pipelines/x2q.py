@@ -11,6 +11,7 @@ import apache_beam as beam
 
 from pipelines.core.config import HintQConfig
 from pipelines.core.ranking import SOURCE_GENERATED
+from pipelines.core.records import trigger_key
 from pipelines.day import ReadDay
 from pipelines.generation import CompressPrompts, GenerateAnswers, GeneratorSpec, ThinkPrompts
 from pipelines.io import WriteShardedParquet
@@ -37,7 +38,7 @@ def _selection_counts(row: dict):
     yield f"x2q.with_generated_by.{kind}", int(has_generated)
     yield f"x2q.verified_generated.{row['trigger_type']}", row["n_verified"]
     if not has_generated:
-        yield f"no_verified.{row['trigger_type']}:{row['trigger_id']}", 1
+        yield f"no_verified.{trigger_key(row['trigger_type'], row['trigger_id'])}", 1
 
 
 def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
@@ -80,7 +81,7 @@ def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     # 9 write (staged)
     x2q_files = rows | "WriteX2Q" >> WriteShardedParquet(
         staging.table("x2q"), X2Q_SCHEMA, cfg.publish.shards,
-        key=lambda r: f"{r['trigger_type']}:{r['trigger_id']}", sort_key=_sort_key, to_row=lambda r: r)
+        key=lambda r: trigger_key(r["trigger_type"], r["trigger_id"]), sort_key=_sort_key, to_row=lambda r: r)
     tag_files(x2q_files, "x2q") | "WriteFileList" >> WriteFileList(staging.files)
 
     counts = [

@@ -10,6 +10,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 
+# The nightly tables in the order a day runs them: u2q fills from the same day's x2q.
+NIGHTLY_TABLES = ("x2q", "u2q")
+
+
 @dataclass(frozen=True)
 class ValidateConfig:
     # A timestamp may fall this far outside its partition's UTC day (late or clock-skewed

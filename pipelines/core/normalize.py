@@ -113,7 +113,7 @@ def normalize_query(raw: object, cfg: NormalizeConfig, blocklist: frozenset[str]
         return None, "empty"
     if not any(ch.isalnum() for ch in cleaned):
         return None, "only_punctuation"
-    query = canonical_query(raw)
+    query = _trimmed(cleaned)
     reason = pii_reason(query)
     if reason:
         return None, reason
@@ -187,7 +187,11 @@ def echo_texts(trigger_text: str, trigger_id: str) -> frozenset[str]:
 
 def canonical_query(text: str) -> str:
     """The form normalize_query gives a text before its checks."""
-    return " ".join(clean_text(unicodedata.normalize("NFKC", text)).lower().strip(_EDGE_PUNCT).split())
+    return _trimmed(clean_text(unicodedata.normalize("NFKC", text)).lower())
+
+
+def _trimmed(cleaned: str) -> str:
+    return " ".join(cleaned.strip(_EDGE_PUNCT).split())
 
 
 def normalize_think_answer(text: str, finish_reason: str, cfg: NormalizeConfig, max_reasoning_chars: int,

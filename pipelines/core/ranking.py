@@ -15,8 +15,10 @@ from typing import Iterable, Sequence
 
 from pipelines.core.config import RankConfig, VerifyConfig
 from pipelines.core.normalize import echo_texts
-from pipelines.core.records import Candidate, Suggestion, TriggerCandidates, UserCandidates, VerifiedQuery
+from pipelines.core.records import (Candidate, Suggestion, Trigger, TriggerCandidates, UserCandidates,
+                                    VerifiedQuery, trigger_key)
 from pipelines.core.text import text_desc_key
+from pipelines.core.verify import retrieves_beyond
 
 SOURCE_GENERATED = "generated"
 SOURCE_POPULAR_CATEGORY = "popular:category"
@@ -134,17 +136,24 @@ def rank_user(user: UserCandidates, verified: dict[str, VerifiedQuery], pool: Fa
                          verify_cfg, max_queries)
 
 
+def related(trigger: Trigger, v: VerifiedQuery, min_hits: int) -> bool:
+    """Whether a verified query is related to the trigger: for an item trigger it must
+    retrieve enough items besides the item itself (`only_retrieves_trigger_item`)."""
+    return trigger.trigger_type != "item" or retrieves_beyond(v, trigger.trigger_id, min_hits)
+
+
 def rank_trigger(trigger: TriggerCandidates, verified: dict[str, VerifiedQuery], pool: FallbackPool,
                  cfg: RankConfig, verify_cfg: VerifyConfig, k: int, max_queries: int) -> list[Suggestion]:
     """An x2q list: verified related queries, then popular queries of the trigger's own
     categories only (popular-overall queries are not related to a trigger), never the
-    trigger's own text."""
+    trigger's own text. Candidates and fills alike must be `related` to the trigger."""
     t = trigger.trigger
     weights = dict(t.categories)
     echo = echo_texts(t.text, t.trigger_id)
+    checks = {q: v for q, v in verified.items() if related(t, v, verify_cfg.min_hits)}
     fills = [f for f in popular_fills([leaf for leaf, _ in t.categories], pool, include_global=False)
-             if f[0] not in echo]
-    return rank_and_fill(trigger.candidates, weights, verified, fills, k, cfg, verify_cfg, max_queries)
+             if f[0] not in echo and related(t, f[2], verify_cfg.min_hits)]
+    return rank_and_fill(trigger.candidates, weights, checks, fills, k, cfg, verify_cfg, max_queries)
 
 
 def is_known_source(source: str) -> bool:
@@ -153,4 +162,4 @@ def is_known_source(source: str) -> bool:
 
 
 def x2q_source(trigger_type: str, trigger_id: str) -> str:
-    return f"{SOURCE_X2Q_PREFIX}{trigger_type}:{trigger_id}"
+    return SOURCE_X2Q_PREFIX + trigger_key(trigger_type, trigger_id)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from pipelines.core.records import trigger_key
+
 ENCODING_VERSION = 1
 
 
@@ -28,16 +30,17 @@ class ServedSuggestion:
     source: str
 
 
-# The columns that make a row's id in each table, joined by ":".
+# The columns that make a row's id in each table.
 ID_COLUMNS = {"u2q": ("user_id",), "x2q": ("trigger_type", "trigger_id")}
 
 
 def entity_id(table: str, row: dict) -> str:
-    return ":".join(row[c] for c in ID_COLUMNS[table])
+    """A row's id in the store: the user id, or the trigger's `<type>:<id>` key."""
+    return trigger_key(row["trigger_type"], row["trigger_id"]) if table == "x2q" else row["user_id"]
 
 
-def list_key(ns: str, table: str, version: str, entity_id: str) -> str:
-    return f"{ns}:{table}:{version}:{entity_id}"
+def list_key(ns: str, table: str, version: str, row_id: str) -> str:
+    return f"{version_prefix(ns, table, version)}{row_id}"
 
 
 def version_prefix(ns: str, table: str, version: str) -> str:
