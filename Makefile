@@ -29,7 +29,7 @@ export PYTHONDONTWRITEBYTECODE = 1
 .PHONY: help demo test test-fast venvs model redis redis-up redis-down clean
 
 help:
-	@echo "make demo   install, generate the sample world, run hintq_nightly (x2q, u2q, export) through Airflow for $(DEMO_DATE)"
+	@echo "make demo   install, generate the sample world, run hintq_nightly (x2q, u2q, export) through Airflow for $(DEMO_DATE), evaluate it"
 	@echo "make test   install what the tests need and run the whole suite"
 
 # The pipeline environment: torch's local CPU build first, then the pinned lock without
@@ -92,7 +92,10 @@ demo: venvs model redis-up
 	echo; echo "served from Redis ($(HINTQ_REDIS_URL)) through the reader library:"; \
 	$(PIPE)/hintq lookup --redis $(HINTQ_REDIS_URL) --user $$user --limit 10; \
 	$(PIPE)/hintq lookup --redis $(HINTQ_REDIS_URL) --trigger "$$trigger" --limit 10; \
-	echo "(Redis stays up on port $(REDIS_PORT); stop it with: make redis-down)"
+	echo "(Redis stays up on port $(REDIS_PORT); stop it with: make redis-down)"; \
+	echo; echo "evaluation of $(DEMO_DATE) against the next day's events, with the four baselines (hintq eval):"; \
+	$(PIPE)/hintq eval --warehouse $(HINTQ_WAREHOUSE) --date $(DEMO_DATE) --input $(HINTQ_INPUT) 2>&1 \
+	    | grep -v -i -E "warn|loading weights| INFO |^$$"
 
 test: venvs model redis
 	$(PIPE)/python -m pytest -q tests --ignore=tests/dags

@@ -1,5 +1,6 @@
 """hintq_nightly: every day, wait for the day's inputs, run the x2q (Think) and then the u2q
-(Direct) Beam jobs, and export both tables to Redis.
+(Direct) Beam jobs, and export both tables to Redis. Once the day's events are there, it
+also evaluates yesterday's tables against them (`evaluate`, writing eval/dt=<ds - 1>/).
 
 u2q runs after x2q because it fills short lists from the day's x2q lists.
 
@@ -17,11 +18,13 @@ Settings come from the environment of the Airflow worker, with these defaults:
 from __future__ import annotations
 
 import os
+import shlex
 from datetime import timedelta
 from pathlib import Path
 
 import pendulum
 from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
+from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import dag, task
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,9 +79,24 @@ def hintq_nightly():
                          {"table": table, "dt": "{{ ds }}", "warehouse": WAREHOUSE, "redis": REDIS_URL},
                          retries=2, timeout=timedelta(hours=2))
 
+    # Day D's events are the held-out behaviour of D-1's lists. Not a Beam job: one day's
+    # lists and two days of events are scored in one process. Exit 99 (skipped) when
+    # D-1 has no published u2q yet, e.g. the first scheduled day.
+    evaluate = BashOperator(
+        task_id="evaluate",
+        bash_command=" ".join(shlex.quote(a) for a in (
+            PIPELINE_PYTHON, "-m", "jobs.evaluate", "--input", INPUT, "--warehouse", WAREHOUSE))
+        + " --dt {{ macros.ds_add(ds, -1) }}",
+        cwd=str(REPO),
+        skip_on_exit_code=99,
+        retries=1,
+        execution_timeout=timedelta(hours=2),
+    )
+
     x2q, u2q = nightly("x2q"), nightly("u2q")
-    [wait_for_input.override(task_id="wait_for_events")("events"),
-     wait_for_input.override(task_id="wait_for_catalog")("catalog")] >> x2q >> u2q
+    events = wait_for_input.override(task_id="wait_for_events")("events")
+    [events, wait_for_input.override(task_id="wait_for_catalog")("catalog")] >> x2q >> u2q
+    events >> evaluate
     x2q >> export("x2q")
     u2q >> export("u2q")
 

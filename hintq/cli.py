@@ -10,6 +10,11 @@
     hintq export --warehouse DIR --date 2026-11-01 --redis redis://127.0.0.1:6399/0 [--table all|u2q|x2q]
     hintq rollback --table u2q --redis redis://127.0.0.1:6399/0
     hintq lookup --redis redis://127.0.0.1:6399/0 --user U00042 | --trigger item:I000042
+    hintq eval --warehouse DIR --date 2026-11-01 [--input DIR] [--baselines all] [--real-queries FILE]
+               [--compare NAME=OTHER_WAREHOUSE]
+    hintq import online-retail --src ../shared/data/online_retail_uci --out DIR [--users 400]
+    hintq import wands-esci --src ../shared/data/real_queries_wands_esci --out DIR
+    hintq benchmark-think --real-queries DIR/real_queries.parquet --out DIR
 """
 from __future__ import annotations
 
@@ -148,6 +153,75 @@ def cmd_lookup(args) -> int:
     return 0 if result.found else 1
 
 
+def cmd_eval(args, passthrough: list[str]) -> int:
+    import os
+
+    from jobs import evaluate
+
+    input_root = args.input or os.environ.get("HINTQ_INPUT")
+    if not input_root:
+        raise SystemExit("hintq eval: give --input (or set HINTQ_INPUT): it holds the held-out day's events")
+    argv = [f"--dt={args.date}", f"--input={input_root}", f"--warehouse={args.warehouse}",
+            f"--baselines={args.baselines}", *passthrough]
+    if args.real_queries:
+        argv.append(f"--real_queries={args.real_queries}")
+    argv.extend(f"--compare={c}" for c in args.compare)
+    code = evaluate.main(argv)
+    if code == 0:
+        from hintq.summary import print_eval
+
+        print_eval(args.warehouse, args.date)
+    return code
+
+
+def cmd_import(args) -> int:
+    from pathlib import Path
+
+    from hintq import importers
+
+    if args.format == "online-retail":
+        summary = importers.import_online_retail(Path(args.src), Path(args.out), dt.date.fromisoformat(args.day),
+                                                 users=args.users, categories=args.categories)
+    else:
+        summary = importers.import_wands_esci(Path(args.src), Path(args.out))
+    print(json.dumps({k: v for k, v in summary.items() if k != "categories"}, indent=1))
+    return 0
+
+
+def cmd_benchmark_think(args, passthrough: list[str]) -> int:
+    from pathlib import Path
+
+    from pipelines.core.config import HintQConfig
+    from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
+    from pipelines.evaluation import write_evaluation
+    from pipelines.model_store import resolve_embedder, resolve_generator
+    from pipelines.generation import VllmGeneratorSpec
+    from pipelines.report import render_report
+    from pipelines.think_benchmark import run_benchmark
+    from pipelines.verification import EmbedderSpec
+
+    if passthrough:
+        raise SystemExit(f"hintq benchmark-think: unrecognized arguments: {' '.join(passthrough)}")
+    cfg = HintQConfig().with_overrides(dict(o.split("=", 1) for o in args.overrides))
+    gen = resolve_generator(args.model)
+    generator = VllmGeneratorSpec(gen.name, gen.path, gen.revision, cfg.generate, cfg.x2q)
+    emb = resolve_embedder(cfg.verify.embedder)
+    embedder = EmbedderSpec(emb.name, emb.path, emb.revision, cfg.verify.embed_batch_size)
+    metrics, context = run_benchmark(args.real_queries, generator, embedder, cfg, load_blocklist(DEFAULT_BLOCKLIST),
+                                     classes=args.classes)
+    metrics["model"] = {"generator": f"{gen.name}@{gen.revision}", "embedder": f"{emb.name}@{emb.revision}"}
+    notes = ["Every product class of the real-queries table is a category trigger; its real shopper queries "
+             "are the targets. Rows of the side-by-side section are classes, not users.",
+             "No catalog stands behind these queries: verification and Category HR@K are undefined."]
+    html = render_report("HintQ Think benchmark: product classes as category triggers", metrics, context, notes)
+    out = write_evaluation(Path(args.out), metrics, html)
+    from hintq.summary import print_metrics
+
+    print_metrics(metrics)
+    print(f"written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hintq", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -216,6 +290,32 @@ def build_parser() -> argparse.ArgumentParser:
     look.add_argument("--namespace", default="hintq")
     look.add_argument("--limit", type=int, default=30, help="print at most this many entries")
 
+    ev = sub.add_parser("eval", help="evaluate a published day against the next day and the baselines",
+                        description="Writes <warehouse>/eval/dt=D/metrics.json and report.html.")
+    ev.add_argument("--warehouse", required=True)
+    ev.add_argument("--date", required=True, type=_date, help="the day whose lists are evaluated (D)")
+    ev.add_argument("--input", default=None, help="root of events/ and catalog/ (default $HINTQ_INPUT)")
+    ev.add_argument("--baselines", default="all", help="all, none, or a comma list")
+    ev.add_argument("--real-queries", default=None, help="imported real_queries.parquet, for query realism")
+    ev.add_argument("--compare", action="append", default=[], metavar="NAME=WAREHOUSE",
+                    help="also score another warehouse's u2q of the same day (repeatable)")
+
+    imp = sub.add_parser("import", help="convert a real public dataset into HintQ's input contracts")
+    imp.add_argument("format", choices=["online-retail", "wands-esci"])
+    imp.add_argument("--src", required=True)
+    imp.add_argument("--out", required=True)
+    imp.add_argument("--day", default="2011-12-08", type=_date,
+                     help="online-retail: the history day H (the target is H+1)")
+    imp.add_argument("--users", type=int, default=None, help="online-retail: at most this many customers")
+    imp.add_argument("--categories", type=int, default=30, help="online-retail: derived categories (k-means k)")
+
+    bt = sub.add_parser("benchmark-think", help="Think on real product classes as category triggers")
+    bt.add_argument("--real-queries", required=True, help="real_queries.parquet from hintq import wands-esci")
+    bt.add_argument("--out", required=True)
+    bt.add_argument("--model", default="smollm2-135m-instruct")
+    bt.add_argument("--classes", type=int, default=None, help="only the first N classes (by name)")
+    bt.add_argument("--set", dest="overrides", action="append", default=[], help="config override (repeatable)")
+
     prep = sub.add_parser("prepare-model", help="convert the packaged model once into the cache")
     prep.add_argument("--model", default="smollm2-135m-instruct")
     return parser
@@ -230,11 +330,15 @@ def main(argv=None) -> int:
         return cmd_export(args, rest)
     if args.command == "backfill":
         return cmd_backfill(args, rest)
+    if args.command == "eval":
+        return cmd_eval(args, rest)
+    if args.command == "benchmark-think":
+        return cmd_benchmark_think(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"sample-world": cmd_sample_world, "show": cmd_show, "summary": cmd_summary,
             "prepare-model": cmd_prepare_model, "rollback": cmd_rollback,
-            "lookup": cmd_lookup}[args.command](args)
+            "lookup": cmd_lookup, "import": cmd_import}[args.command](args)
 
 
 if __name__ == "__main__":

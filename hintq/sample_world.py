@@ -216,7 +216,8 @@ def _events_table(rows: list[dict]) -> pa.Table:
     })
 
 
-def _write(table: pa.Table, path: Path) -> None:
+def write_table_file(table: pa.Table, path: Path) -> None:
+    """Writes one Parquet file whole: a reader never sees it half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     pq.write_table(table, tmp, compression="zstd")
@@ -251,8 +252,8 @@ def write_world(out: Path, start: dt.date, days: int, n_users: int, seed: int, n
         rng.shuffle(mixed)
         half = len(mixed) // 2
         part = out / "events" / f"dt={day.isoformat()}"
-        _write(_events_table(mixed[:half]), part / "part-00000.parquet")
-        _write(_events_table(mixed[half:] + bot), part / "part-00001.parquet")
+        write_table_file(_events_table(mixed[:half]), part / "part-00000.parquet")
+        write_table_file(_events_table(mixed[half:] + bot), part / "part-00001.parquet")
         # Type drift: `ts` as ISO strings, an unknown extra column, no `query` column, and
         # one unparseable time. Only non-search rows, so no query is lost.
         drift_rows = [r for r in good if r["event_type"] != "search"][: max(10, len(good) // 50)]
@@ -264,7 +265,7 @@ def write_world(out: Path, start: dt.date, days: int, n_users: int, seed: int, n
             "client_version": ["9.1"] * (len(drift_rows) + 1),
         })
         # These rows duplicate rows of the main files on purpose: they are counted once.
-        _write(drift, part / "part-00002.parquet")
+        write_table_file(drift, part / "part-00002.parquet")
         _write_catalog(out, day, live, rng)
         summary["days"].append({"dt": day.isoformat(), "events": len(mixed) + len(bot) + len(drift),
                                 "bad_events": n_bad, "items": len(live)})
@@ -278,7 +279,7 @@ def _write_catalog(out: Path, day: dt.date, live: list[CatalogItem], rng: random
         "category_path": [i.leaf.path for i in live], "brand": [i.brand for i in live],
         "price": [i.price for i in live], "first_seen": [i.first_seen for i in live],
     }
-    _write(pa.Table.from_pydict(cols, schema=CATALOG_SCHEMA.remove_metadata()), part / "part-00000.parquet")
+    write_table_file(pa.Table.from_pydict(cols, schema=CATALOG_SCHEMA.remove_metadata()), part / "part-00000.parquet")
     first = live[0]
     bad = [
         (first.item_id, first.title + " (older title)", first.leaf.path, first.brand, "12.50"),
@@ -299,4 +300,4 @@ def _write_catalog(out: Path, day: dt.date, live: list[CatalogItem], rng: random
         "category_path": [b[2] for b in bad], "brand": [b[3] for b in bad],
         "price": [b[4] for b in bad], "first_seen": [day] * len(bad),
     })
-    _write(table, part / "part-00001.parquet")
+    write_table_file(table, part / "part-00001.parquet")

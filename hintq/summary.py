@@ -119,3 +119,38 @@ def format_trigger(row: dict) -> str:
         f"  text:      {row['trigger_text']}",
         f"  reasoning: {row['reasoning'] if row['reasoning'] is not None else '(none)'}",
         *_list_lines(row["queries"])])
+
+
+EVAL_METRICS = ("query_hr", "query_mrr", "category_hr", "semantic_similarity", "unique_categories", "coverage",
+                "verified_share")
+
+
+def format_metrics(metrics: dict) -> str:
+    """A Markdown table per K: systems as rows, the headline metrics as columns; `n/a`
+    where the data cannot define a metric."""
+    values = {(r["system"], r["metric"], r["k"]): r["value"] for r in metrics["rows"]}
+    shown = [m for m in EVAL_METRICS if any(key[1] == m for key in values)]
+    lines = []
+    for k in metrics["ks"]:
+        lines.append(f"| K={k} | " + " | ".join(shown) + " |")
+        lines.append("| --- |" + " ---: |" * len(shown))
+        for s in metrics["systems"]:
+            cells = [values.get((s, m, k)) for m in shown]
+            lines.append(f"| {s} | " + " | ".join("n/a" if v is None else f"{v:.3f}" for v in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def print_metrics(metrics: dict) -> None:
+    print(f"population {metrics['population']}")
+    print(format_metrics(metrics))
+    if metrics.get("realism"):
+        print("query realism", {k: v for k, v in metrics["realism"].items()})
+
+
+def print_eval(warehouse: str, day: str) -> None:
+    import json
+
+    root = partition_dir(warehouse, "eval", day)
+    print_metrics(json.loads((root / "metrics.json").read_text()))
+    print(f"report: {root / 'report.html'}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 # A published partition `<warehouse>/<table>/dt=<day>/` holds its files, its manifest and,
@@ -37,3 +39,17 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def swap_into_place(staged: Path, target: Path, trash: Path) -> None:
+    """Renames `staged` to `target`; an existing `target` (a re-run) is moved aside first
+    and deleted after, so the old partition is readable until the new one replaces it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if target.exists():
+        trash.mkdir(parents=True, exist_ok=True)
+        old = trash / f"{target.parent.name}-{target.name}-{os.getpid()}"
+        os.rename(target, old)
+    os.rename(staged, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -171,6 +171,16 @@ _ENGINES = shared.Shared()
 _CODECS = shared.Shared()
 
 
+def shared_codec(spec: GeneratorSpec) -> PromptCodec:
+    """The process's one codec for `spec` (loaded on first use)."""
+    return _CODECS.acquire(lambda: SharedHolder(spec.load_codec()), tag=f"codec:{spec.name}:{spec.revision}").value
+
+
+def shared_engine(spec: GeneratorSpec) -> Engine:
+    """The process's one engine for `spec`'s settings (loaded on first use)."""
+    return _ENGINES.acquire(lambda: SharedHolder(spec.load_engine()), tag=spec.engine_tag()).value
+
+
 class DirectPrompts:
     """Profile → Direct (u2q) prompt."""
 
@@ -196,8 +206,7 @@ class _CompressFn(beam.DoFn):
         self.spec, self.build = spec, build
 
     def setup(self):
-        tag = f"codec:{self.spec.name}:{self.spec.revision}"
-        self.codec = _CODECS.acquire(lambda: SharedHolder(self.spec.load_codec()), tag=tag).value
+        self.codec = shared_codec(self.spec)
 
     def process(self, subject):
         with stage_timer("compress"):
@@ -221,8 +230,7 @@ class _GenerateFn(beam.DoFn):
         self.spec = spec
 
     def setup(self):
-        tag = self.spec.engine_tag()
-        self.engine = _ENGINES.acquire(lambda: SharedHolder(self.spec.load_engine()), tag=tag).value
+        self.engine = shared_engine(self.spec)
         self.progress = ProgressLine("generate", unit="prompts")
 
     def process(self, batch, total):

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipelines.files import MANIFEST, SUCCESS, sha256_file
+from pipelines.files import MANIFEST, SUCCESS, sha256_file, swap_into_place
 from pipelines.staging import FILES_FILE, LIST_CHECKS, STATS_FILE
 
 log = logging.getLogger(__name__)
@@ -88,20 +87,6 @@ def run_checks(staging: Path, counts: dict, files: list[dict], table: str, k: in
         expected = _expected_rows(part, table, counts)
         check(total == expected, f"{part} files hold {total} rows == {expected}")
     return passed, failed
-
-
-def _swap_into_place(staged: Path, target: Path, trash: Path) -> None:
-    """Renames `staged` to `target`; an existing `target` (a re-run) is moved aside first
-    and deleted after, so the old partition is readable until the new one replaces it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if target.exists():
-        trash.mkdir(parents=True, exist_ok=True)
-        old = trash / f"{target.parent.name}-{target.name}-{os.getpid()}"
-        os.rename(target, old)
-    os.rename(staged, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _common_stages(counts: dict, stats: dict, n_prompts_of: str) -> dict:
@@ -201,7 +186,7 @@ def publish(staging_root: str, warehouse: str, dt: str, table: str, k: int, mani
     trash = root / "_trash"
     # The table itself last: its partition, published last, is the commit point of the run.
     for part in TABLES[table]:
-        _swap_into_place(staging / part, root / part / f"dt={dt}", trash)
+        swap_into_place(staging / part, root / part / f"dt={dt}", trash)
     shutil.rmtree(staging, ignore_errors=True)
     log.info("published %s", root / table / f"dt={dt}")
     return manifest

@@ -4,8 +4,9 @@ Readers, writers and tests import these constants; nothing infers a schema.
 """
 from schemas.inputs import CATALOG_SCHEMA, EVENTS_SCHEMA
 from schemas.profiles import PROFILES_SCHEMA
+from schemas.real_queries import REAL_QUERIES_SCHEMA
 from schemas.rejected import REJECTED_SCHEMA
 from schemas.u2q import SUGGESTION_TYPE, U2Q_SCHEMA
 from schemas.x2q import X2Q_SCHEMA
 
-__all__ = ["CATALOG_SCHEMA", "EVENTS_SCHEMA", "PROFILES_SCHEMA", "REJECTED_SCHEMA", "SUGGESTION_TYPE", "U2Q_SCHEMA", "X2Q_SCHEMA"]
+__all__ = ["CATALOG_SCHEMA", "EVENTS_SCHEMA", "PROFILES_SCHEMA", "REAL_QUERIES_SCHEMA", "REJECTED_SCHEMA", "SUGGESTION_TYPE", "U2Q_SCHEMA", "X2Q_SCHEMA"]

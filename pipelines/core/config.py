@@ -146,6 +146,21 @@ class MemoryConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """Stage 11 (pipelines/core/metrics.py, pipelines/core/baselines.py)."""
+
+    ks: tuple = (10, 30)
+    # Baselines count popularity and co-occurrence over this many days up to D.
+    history_days: int = 7
+    # category_popular cycles over the user's this many strongest leaf categories.
+    top_leaves: int = 3
+    # Users shown in full in the report (picked by a stable hash of the user id).
+    sample_users: int = 20
+    # A generated query this similar (cosine) to a real one counts as its near-duplicate.
+    near_duplicate: float = 0.9
+
+
+@dataclass(frozen=True)
 class PublishConfig:
     shards: int = 2
 
@@ -161,6 +176,7 @@ class HintQConfig:
     rank: RankConfig = field(default_factory=RankConfig)
     x2q: X2QConfig = field(default_factory=X2QConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
 
     def to_dict(self) -> dict:
@@ -174,7 +190,9 @@ class HintQConfig:
             if section not in sections or not hasattr(sections[section], name):
                 raise KeyError(f"unknown config key {dotted!r}")
             current = getattr(sections[section], name)
-            if not isinstance(value, type(current)) and isinstance(value, str):
+            if isinstance(current, tuple):  # "10,30" on the command line, a list in JSON
+                value = tuple(int(v) for v in (value.split(",") if isinstance(value, str) else value))
+            elif not isinstance(value, type(current)) and isinstance(value, str):
                 value = type(current)(value)
             sections[section] = dataclasses.replace(sections[section], **{name: value})
         return HintQConfig(**sections)

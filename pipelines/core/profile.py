@@ -10,7 +10,7 @@ from collections import defaultdict
 from typing import Callable
 
 from pipelines.core.config import SessionConfig, ValidateConfig
-from pipelines.core.records import EnrichedEvent, Evidence, Profile, Rejection
+from pipelines.core.records import EnrichedEvent, Event, Evidence, Profile, Rejection
 
 _ACTION_RANK = {"purchase": 5, "cart": 4, "search": 3, "click": 2, "view": 1}
 
@@ -61,6 +61,13 @@ def split_sessions(events: list[EnrichedEvent], gap_s: int) -> list[list[Enriche
     return sessions
 
 
+def event_weight(ev: Event, day_end_us: int, cfg: SessionConfig) -> float:
+    """How much one event says about the shopper: its type's weight, halved every
+    `half_life_s` before the end of the day."""
+    age_s = max(0.0, (day_end_us - ev.ts_us) / 1e6)
+    return cfg.weights.get(ev.event_type, 0.0) * math.pow(0.5, age_s / cfg.half_life_s)
+
+
 def key_terms(title: str, brand: str, leaf: str, n: int) -> str:
     """2–4 words of the title that say more than its brand and category do."""
     skip = {w.lower() for w in (brand + " " + leaf).split()}
@@ -99,8 +106,7 @@ def build_profile(user_id: str, events: list[EnrichedEvent], day_end_us: int,
         session_cats: dict[str, float] = defaultdict(float)
         for e in session:
             ev = e.event
-            age_s = max(0.0, (day_end_us - ev.ts_us) / 1e6)
-            w = cfg.weights.get(ev.event_type, 0.0) * math.pow(0.5, age_s / cfg.half_life_s)
+            w = event_weight(ev, day_end_us, cfg)
             if ev.event_type == "search":
                 text = clean_query(ev.query)
                 if text is None:

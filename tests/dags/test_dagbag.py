@@ -14,9 +14,9 @@ def test_every_dag_imports_and_hintq_nightly_is_wired():
     assert bag.import_errors == {}
     dag = bag.dags["hintq_nightly"]
     assert {t.task_id for t in dag.tasks} == {"wait_for_events", "wait_for_catalog", "x2q", "u2q",
-                                              "export_x2q", "export_u2q"}
+                                              "export_x2q", "export_u2q", "evaluate"}
     # Think before Direct: u2q fills short lists from the day's x2q lists.
-    assert dag.get_task("wait_for_events").downstream_task_ids == {"x2q"}
+    assert dag.get_task("wait_for_events").downstream_task_ids == {"x2q", "evaluate"}
     assert dag.get_task("wait_for_catalog").downstream_task_ids == {"x2q"}
     assert dag.get_task("x2q").downstream_task_ids == {"u2q", "export_x2q"}
     assert dag.get_task("u2q").downstream_task_ids == {"export_u2q"}
@@ -29,6 +29,11 @@ def test_every_dag_imports_and_hintq_nightly_is_wired():
         assert job.depends_on_past == (table == "u2q"), "u2q reads the day before's profile memory"
         export = dag.get_task(f"export_{table}")
         assert export.py_file == "jobs.export_redis" and export.pipeline_options["table"] == table
+    # Day D's events are the held-out day of D-1: the evaluation scores yesterday.
+    evaluate = dag.get_task("evaluate")
+    assert "-m jobs.evaluate" in evaluate.bash_command
+    assert "--dt {{ macros.ds_add(ds, -1) }}" in evaluate.bash_command
+    assert evaluate.skip_on_exit_code == [99], "nothing to evaluate yet is a skip, not a failure"
 
 
 def test_dag_file_imports_nothing_from_the_pipeline_environment():

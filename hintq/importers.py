@@ -1,0 +1,174 @@
+"""`hintq import <format> --src DIR --out DIR`: real public data into HintQ's contracts.
+
+- online-retail (UCI Online Retail, ../shared/data/online_retail_uci): per-customer
+  purchase histories → `events/` and `catalog/` partitions of two days: day H holds each
+  customer's history, day H+1 their last order, the held-out target. The nightly job runs
+  on H; the evaluation scores its lists against H+1.
+- wands-esci (../shared/data/real_queries_wands_esci): real shopper queries, no users →
+  one `real_queries.parquet` (schemas/real_queries.py) for query realism and the Think
+  category benchmark.
+
+Both write an `IMPORT.json` that says what was taken, how, and what the data lacks.
+Every choice is deterministic: the same source gives the same files.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+
+from hintq.sample_world import write_table_file
+from schemas.inputs import CATALOG_SCHEMA, EVENTS_SCHEMA
+from schemas.real_queries import REAL_QUERIES_SCHEMA
+
+# Words that name no kind of product: they make poor category names.
+_NAME_STOP = frozenset("""
+of the and in with for a to set sets s small large mini jumbo big little pack box assorted colour colours
+design designs vintage retro red pink blue white black green ivory cream gold silver wooden glass metal
+heart hearts love christmas retrospot polkadot spotty regency bird flower floral paisley n t/light
+""".split())
+
+
+def _sha1_rank(value: str) -> str:
+    return hashlib.sha1(value.encode()).hexdigest()
+
+
+def derive_categories(titles: dict[str, str], k: int, seed: int = 1234) -> tuple[dict[str, str], dict]:
+    """Item id → a derived leaf category, for a catalog that has none.
+
+    Method: spherical k-means (faiss, `k` clusters, fixed seed, one thread so the result
+    does not depend on thread timing) over the all-MiniLM-L6-v2 embeddings of the titles;
+    each cluster is named by its two most frequent title words that name a product kind
+    (colours, sizes, motifs and stop words skipped), suffixed with its number if two
+    clusters would share a name. The same embedder does verification, so a category is
+    what retrieval considers alike.
+    """
+    import faiss
+    import numpy as np
+
+    from pipelines.model_store import resolve_embedder
+    from pipelines.verification import EmbedderSpec
+
+    emb = resolve_embedder()
+    spec = EmbedderSpec(emb.name, emb.path, emb.revision, 256)
+    ids = sorted(titles)
+    vectors = spec.encode(spec.load(), [titles[i].lower() for i in ids])
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        kmeans = faiss.Kmeans(vectors.shape[1], k, niter=25, seed=seed, spherical=True, verbose=False)
+        kmeans.train(vectors)
+        _, assign = kmeans.index.search(vectors, 1)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    members: dict[int, list[str]] = {}
+    for item_id, c in zip(ids, assign[:, 0]):
+        members.setdefault(int(c), []).append(item_id)
+    names: dict[int, str] = {}
+    used: Counter = Counter()
+    for c in sorted(members):
+        words = Counter(w for i in members[c] for w in set(re.findall(r"[a-z][a-z'-]+", titles[i].lower()))
+                        if w not in _NAME_STOP and len(w) > 2)
+        top = [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[:2]]
+        name = " ".join(top).title() or f"Cluster {c}"
+        used[name] += 1
+        names[c] = name if used[name] == 1 else f"{name} {c}"
+    leaf = {item_id: names[c] for c, group in members.items() for item_id in group}
+    method = {"method": "spherical k-means over all-MiniLM-L6-v2 title embeddings, named by frequent title words",
+              "k": k, "seed": seed, "embedder": f"{emb.name}@{emb.revision}",
+              "clusters": {names[c]: len(members[c]) for c in sorted(members)}}
+    return leaf, method
+
+
+def import_online_retail(src: Path, out: Path, day: dt.date, users: int | None = None, history_orders: int = 5,
+                         max_history_events: int = 200, categories: int = 30) -> dict:
+    """Customers with at least two orders: their last order is the target (day H+1), the
+    `history_orders` orders before it the history (day H), at most `max_history_events`
+    lines, the most recent kept. Times are re-based, order by order, so that each order
+    is its own session (2 h apart) and the last history order is the most recent (22:00
+    on H); the target order starts at 10:00 on H+1. Purchases stay purchases; the data
+    has no searches. `users` takes that many customers in sha1(user_id) order."""
+    import polars as pl
+
+    events = pl.read_parquet(src / "events.parquet")
+    catalog = pl.read_parquet(src / "catalog.parquet")
+    orders = (events.group_by("user_id").agg(pl.col("order_seq").max().alias("orders"))
+              .filter(pl.col("orders") >= 2))
+    chosen = sorted(orders["user_id"].to_list(), key=lambda u: (_sha1_rank(u), u))
+    if users:
+        chosen = chosen[:users]
+    last = dict(zip(orders["user_id"].to_list(), orders["orders"].to_list()))
+    kept = (events.filter(pl.col("user_id").is_in(chosen))
+            .with_columns(pl.col("user_id").replace_strict(last, default=None).alias("last_seq"))
+            .filter(pl.col("order_seq") >= pl.col("last_seq") - history_orders)
+            .sort(["user_id", "order_seq", "order_id", "item_id"]))
+    history_day = dt.datetime.combine(day, dt.time(22), dt.timezone.utc)
+    target_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(10), dt.timezone.utc)
+    rows = {"history": [], "target": []}
+    for (user_id,), group in kept.group_by(["user_id"], maintain_order=True):
+        last_seq = group["last_seq"][0]
+        lines = group.select("order_seq", "item_id").rows()
+        history = [(seq, item) for seq, item in lines if seq < last_seq][-max_history_events:]
+        for i, (seq, item) in enumerate(history):
+            ts = history_day - dt.timedelta(hours=2 * (last_seq - 1 - seq)) + dt.timedelta(seconds=i)
+            rows["history"].append((user_id, ts, item))
+        for i, (_, item) in enumerate((s, it) for s, it in lines if s == last_seq):
+            rows["target"].append((user_id, target_day + dt.timedelta(seconds=i), item))
+    titles = dict(zip(catalog["item_id"].to_list(), catalog["title"].to_list()))
+    leaf, method = derive_categories({i: t for i, t in titles.items() if t}, categories)
+    cat_table = pa.table({
+        "item_id": catalog["item_id"].to_list(), "title": catalog["title"].to_list(),
+        "category_path": [f"Gifts & Home > {leaf[i]}" if i in leaf else None for i in catalog["item_id"].to_list()],
+        "brand": pa.nulls(catalog.height, pa.string()), "price": catalog["price"].to_list(),
+        "first_seen": catalog["first_seen"].to_list(),
+    }, schema=CATALOG_SCHEMA)
+    written = {}
+    for part, when in (("history", day), ("target", day + dt.timedelta(days=1))):
+        user_ids, ts, items = zip(*rows[part]) if rows[part] else ((), (), ())
+        table = pa.table({"user_id": list(user_ids), "ts": list(ts), "event_type": ["purchase"] * len(ts),
+                          "item_id": list(items), "query": pa.nulls(len(ts), pa.string())}, schema=EVENTS_SCHEMA)
+        write_table_file(table, out / "events" / f"dt={when}" / "part-00000.parquet")
+        write_table_file(cat_table, out / "catalog" / f"dt={when}" / "part-00000.parquet")
+        written[part] = {"dt": when.isoformat(), "events": len(ts), "users": len(set(user_ids))}
+    summary = {"format": "online-retail", "source": str(src), "history_day": day.isoformat(),
+               "target_day": (day + dt.timedelta(days=1)).isoformat(), "users": len(chosen),
+               "history_orders": history_orders, "max_history_events": max_history_events,
+               "written": written, "catalog_items": catalog.height, "categories": method,
+               "lacks": ["typed queries: Query HR@K and MRR are undefined",
+                         "views, clicks, carts: only purchases",
+                         "categories and brands: categories derived from titles (see categories.method)"],
+               "licence": "CC BY 4.0, Chen, D. (2015). Online Retail. UCI ML Repository. doi:10.24432/C5BW33"}
+    (out / "IMPORT.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def import_wands_esci(src: Path, out: Path) -> dict:
+    """All WANDS queries (with their product class) and all ESCI queries (no class), as typed."""
+    import polars as pl
+
+    wands = pl.read_parquet(src / "wands_queries.parquet").sort("query_id")
+    esci = pl.read_parquet(src / "esci_us_queries.parquet").sort("query")
+    n_w, n_e = wands.height, esci.height
+    table = pa.table({
+        "query": wands["query"].to_list() + esci["query"].to_list(),
+        "query_class": wands["query_class"].to_list() + [None] * n_e,
+        "source": ["wands"] * n_w + ["esci"] * n_e,
+        "n_exact": [None] * n_w + esci["n_exact"].to_list(),
+    }, schema=REAL_QUERIES_SCHEMA)
+    write_table_file(table, out / "real_queries.parquet")
+    summary = {"format": "wands-esci", "source": str(src), "queries": {"wands": n_w, "esci": n_e},
+               "classes": wands["query_class"].drop_nulls().n_unique(),
+               "lacks": ["users, sessions, timestamps: no u2q HR@K or next-day metrics",
+                         "ESCI product titles and the WANDS catalogue: generated queries cannot be verified "
+                         "against this data's products"],
+               "licence": "WANDS: MIT (Chen et al., ECIR 2022); ESCI: Apache-2.0 (Reddy et al., 2022)"}
+    (out / "IMPORT.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+IMPORTERS = ("online-retail", "wands-esci")

@@ -1,0 +1,432 @@
+"""Stage 11, evaluate: day D's published u2q and the four baselines against day D+1.
+
+Runs in one process (polars/pyarrow and numpy, no Beam): one day's lists and two days of
+events fit in memory at the scale it is run offline; at production scale the same core
+functions would run per user in a Beam job. Every input goes through the core code the
+nightly job uses (validate, catalog join, de-duplication and cap, query normalization,
+retrieval judgement), so a baseline sees exactly what HintQ saw.
+
+The metric definitions are in pipelines/core/metrics.py, the baselines in
+pipelines/core/baselines.py.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from pipelines.core import baselines as bl
+from pipelines.core.config import HintQConfig
+from pipelines.core.metrics import ListEntry, NextDay, evaluate_lists, realism, source_class
+from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
+from pipelines.core.profile import dedupe_and_cap, event_weight, split_sessions
+from pipelines.core.records import EnrichedEvent, Item, Rejection, VerifiedQuery
+from pipelines.core.text import stable_hash
+from pipelines.core.validate import UNKNOWN_CATEGORY, partition_bounds_us, pick_catalog_winner, validate_event, \
+    validate_item
+from pipelines.core.verify import judge_retrieval
+from pipelines.files import read_published, swap_into_place
+from pipelines.io import read_conformed_rows
+from pipelines.profiles import QueryCleaner
+
+log = logging.getLogger(__name__)
+
+ENGAGED = ("click", "cart", "purchase")
+HINTQ_U2Q = "hintq_u2q"
+HINTQ_GENERATED = "hintq_generated"
+
+
+class EvaluationInputMissing(RuntimeError):
+    """The published u2q of D, or the events of D+1, are not there (yet)."""
+
+
+class _LocalFile:
+    """The two attributes of a Beam ReadableFile that read_conformed_rows uses."""
+
+    class _Meta:
+        def __init__(self, path: str):
+            self.path = path
+
+    def __init__(self, path: Path):
+        self.metadata = self._Meta(str(path))
+        self._path = path
+
+    def open(self):
+        return open(self._path, "rb")
+
+
+def _rows(input_root: str, table: str, day: str) -> list[dict] | None:
+    files = sorted((Path(input_root) / table / f"dt={day}").glob("*.parquet"))
+    if not files:
+        return None
+    return [r for f in files for r in read_conformed_rows(_LocalFile(f), table) if isinstance(r, dict)]
+
+
+@dataclass
+class EvalDay:
+    """One day of inputs after validate, join and de-duplication: the nightly job's view."""
+
+    day: str
+    users: dict[str, list[EnrichedEvent]]
+    items: dict[str, Item]
+    rejected: Counter = field(default_factory=Counter)
+
+
+def load_day(input_root: str, day: str, cfg: HintQConfig) -> EvalDay | None:
+    """The day's used events per user and its catalog, or None if its events are missing."""
+    raw_events = _rows(input_root, "events", day)
+    if raw_events is None:
+        return None
+    rejected: Counter = Counter()
+    by_id: dict[str, list[Item]] = defaultdict(list)
+    for row in _rows(input_root, "catalog", day) or []:
+        checked = validate_item(row, cfg.validate)
+        if isinstance(checked, Rejection):
+            rejected[f"catalog.{checked.reason}"] += 1
+        else:
+            by_id[checked[0].item_id].append(checked[0])
+    items = {item_id: pick_catalog_winner(found)[0] for item_id, found in by_id.items()}
+    per_user: dict[str, list[EnrichedEvent]] = defaultdict(list)
+    date = dt.date.fromisoformat(day)
+    for row in raw_events:
+        ev = validate_event(row, date, cfg.validate)
+        if isinstance(ev, Rejection):
+            rejected[f"events.{ev.reason}"] += 1
+        elif ev.item_id is not None and ev.item_id not in items:
+            rejected["events.unknown_item"] += 1
+        else:
+            per_user[ev.user_id].append(EnrichedEvent(event=ev, item=items.get(ev.item_id)))
+    users = {}
+    for user_id, events in sorted(per_user.items()):
+        kept, dropped = dedupe_and_cap(events, cfg.validate)
+        rejected.update(f"events.{r.reason}" for r in dropped)
+        users[user_id] = kept
+    return EvalDay(day=day, users=users, items=items, rejected=rejected)
+
+
+class TextVectors:
+    """Embeds texts with the verification embedder, each distinct text once; called with a
+    list of texts, returns their L2-normalized rows in that order."""
+
+    def __init__(self, embedder):
+        self.spec, self.model = embedder, embedder.load()
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts) -> np.ndarray:
+        missing = sorted({t for t in texts if t not in self._cache})
+        if missing:
+            for t, v in zip(missing, self.spec.encode(self.model, missing)):
+                self._cache[t] = v
+        if not len(texts):
+            return np.zeros((0, 384), dtype="float32")
+        return np.stack([self._cache[t] for t in texts])
+
+
+class Retrieval:
+    """An exact index of the catalog's titles: stage 7's retrieval, in process."""
+
+    def __init__(self, embedder, items: dict[str, Item], cfg: HintQConfig):
+        import faiss
+
+        self.cfg = cfg
+        self.vectors = TextVectors(embedder)
+        indexed = sorted((i for i in items.values() if i.title), key=lambda i: i.item_id)
+        self.item_ids = [i.item_id for i in indexed]
+        self.leaves = [i.leaf for i in indexed]
+        vectors = self.vectors([i.title for i in indexed])
+        self.index = faiss.IndexFlatIP(vectors.shape[1] if len(vectors) else 384)
+        if len(vectors):
+            self.index.add(vectors)
+
+    def judge(self, queries) -> dict[str, VerifiedQuery]:
+        """Stage 7's verdict on each distinct query against this catalog."""
+        distinct = sorted(set(queries))
+        if not distinct or self.index.ntotal == 0:
+            return {q: judge_retrieval(q, [], [], [], self.cfg.verify) for q in distinct}
+        k = min(self.cfg.verify.top_k, self.index.ntotal)
+        scores, rows = self.index.search(self.vectors(distinct), k)
+        return {q: judge_retrieval(q, [round(float(s), 4) for s in s_row],
+                                   [self.item_ids[i] if i >= 0 else None for i in i_row],
+                                   [self.leaves[i] if i >= 0 else None for i in i_row], self.cfg.verify)
+                for q, s_row, i_row in zip(distinct, scores, rows)}
+
+
+@dataclass
+class History:
+    """What the baselines learn from: the days D-N+1..D that exist."""
+
+    days: list[str]
+    searches: list[tuple[str, str, str]]  # (day, user, normalized query)
+    sessions: list[tuple[list[bl.Anchor], list[str]]]
+    titles_as_queries: bool  # no typed query in the whole history: titles stand in
+
+
+def _touches(events: list[EnrichedEvent], clean: QueryCleaner, titles_as_queries: bool):
+    """A session's anchors and queries. With titles standing in for queries, an engaged
+    item is the search of its own title, so it is anchored as that query."""
+    anchors, queries = [], []
+    for e in events:
+        ev = e.event
+        if ev.event_type == "search":
+            q = clean(ev.query)
+        elif titles_as_queries and ev.event_type in ENGAGED and e.item is not None and e.item.title:
+            q = clean(e.item.title)
+        else:
+            q = None
+            if e.item is not None:
+                anchors.append(("item", e.item.item_id))
+        if q:
+            anchors.append(("query", q))
+            queries.append(q)
+    return anchors, queries
+
+
+def build_history(days: list[EvalDay], clean: QueryCleaner, cfg: HintQConfig) -> History:
+    has_search = any(e.event.event_type == "search" for d in days for evs in d.users.values() for e in evs)
+    searches, sessions = [], []
+    for d in days:
+        for user_id, events in d.users.items():
+            for session in split_sessions(events, cfg.session.gap_s):
+                anchors, queries = _touches(session, clean, not has_search)
+                sessions.append((anchors, queries))
+                searches.extend((d.day, user_id, q) for q in queries)
+    return History(days=[d.day for d in days], searches=searches, sessions=sessions,
+                   titles_as_queries=not has_search)
+
+
+def next_day_of(events: list[EnrichedEvent], clean: QueryCleaner) -> NextDay:
+    queries, cats, texts = [], set(), []
+    for e in events:
+        if e.event.event_type == "search":
+            q = clean(e.event.query)
+            if q:
+                queries.append(q)
+                texts.append(q)
+        elif e.event.event_type in ENGAGED and e.item is not None:
+            if e.item.leaf != UNKNOWN_CATEGORY:
+                cats.add(e.item.leaf)
+            if e.item.title:
+                texts.append(e.item.title)
+    return NextDay(queries=frozenset(queries), categories=frozenset(cats), texts=tuple(dict.fromkeys(texts)))
+
+
+def _weights(events: list[EnrichedEvent], day: str, clean: QueryCleaner, cfg: HintQConfig, titles_as_queries: bool):
+    """The user's anchors of day D and the items they engaged, each with its profile weight."""
+    end = partition_bounds_us(dt.date.fromisoformat(day))[1]
+    anchors: dict[bl.Anchor, float] = defaultdict(float)
+    items: dict[str, float] = defaultdict(float)
+    leaves: dict[str, float] = defaultdict(float)
+    for e in events:
+        w = event_weight(e.event, end, cfg.session)
+        for a in _touches([e], clean, titles_as_queries)[0]:
+            anchors[a] += w
+        if e.item is not None and e.event.event_type != "search":
+            if e.item.title:
+                items[e.item.title] += w
+            if e.item.leaf != UNKNOWN_CATEGORY:
+                leaves[e.item.leaf] += w
+    ranked_leaves = [leaf for leaf, _ in sorted(leaves.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return anchors, items, ranked_leaves
+
+
+def baseline_lists(names: list[str], users: list[str], today: EvalDay, history: History, retrieval: Retrieval,
+                   clean: QueryCleaner, cfg: HintQConfig) -> dict[str, dict[str, list[ListEntry]]]:
+    """The lists of every named baseline for every user, K = the largest evaluated K."""
+    import faiss
+
+    k = max(cfg.evaluate.ks)
+    counts = bl.popular_counts(history.searches)
+    popular = bl.popular_list(counts, k)
+    out: dict[str, dict[str, list[ListEntry]]] = {n: {} for n in names}
+    past = sorted(counts)
+    by_leaf = {}
+    if "category_popular" in names:
+        by_leaf = bl.popular_by_leaf(counts, {q: v.category for q, v in retrieval.judge(past).items()})
+    cooc = bl.cooccurrence_counts(history.sessions) if "cooccurrence" in names else {}
+    query_index = None
+    if "ebr" in names and past:
+        query_index = faiss.IndexFlatIP(retrieval.index.d)
+        query_index.add(retrieval.vectors(past))
+    for user_id in users:
+        anchors, items, leaves = _weights(today.users.get(user_id, []), today.day, clean, cfg,
+                                          history.titles_as_queries)
+        for name in names:
+            if name == "popular":
+                own = popular
+            elif name == "category_popular":
+                own = bl.category_popular_list(leaves, by_leaf, k, cfg.evaluate.top_leaves)
+            elif name == "cooccurrence":
+                own = bl.cooccurrence_list(anchors, cooc, k)
+            else:
+                titles = sorted(items)
+                vec = bl.user_vector(retrieval.vectors(titles), [items[t] for t in titles]) if titles else None
+                own = []
+                if vec is not None and query_index is not None:
+                    # Ask for more than K so ties at the cut are broken by text, not by faiss.
+                    scores, rows = query_index.search(vec[None, :], min(len(past), 2 * k))
+                    own = bl.nearest_queries([float(s) for s in scores[0]], [past[i] for i in rows[0]], k)
+            out[name][user_id] = bl.fill(own, name, popular, k)
+    return out
+
+
+def _u2q_lists(rows: list[dict]) -> dict[str, list[ListEntry]]:
+    return {r["user_id"]: [ListEntry(q["query"], q["source"], q["category"]) for q in r["queries"]] for r in rows}
+
+
+def _read_table(files) -> list[dict]:
+    return [row for f in files for row in pq.read_table(f).to_pylist()]
+
+
+def _judged(lists: dict[str, list[ListEntry]], verdicts: dict[str, VerifiedQuery]) -> dict[str, list[ListEntry]]:
+    """Every list's entries with category and verification from one uniform judgement."""
+    return {u: [ListEntry(e.query, e.source, verdicts[e.query].category, verdicts[e.query].passed) for e in entries]
+            for u, entries in lists.items()}
+
+
+def _sample(users: list[str], n: int) -> list[str]:
+    return sorted(users, key=lambda u: (stable_hash(u), u))[:n]
+
+
+def _history_lines(events: list[EnrichedEvent], limit: int = 12) -> list[str]:
+    lines = []
+    for e in events[-limit:]:
+        ts = dt.datetime.fromtimestamp(e.event.ts_us / 1e6, dt.timezone.utc).strftime("%H:%M")
+        what = e.event.query if e.event.event_type == "search" else (e.item.title if e.item else e.event.item_id)
+        lines.append(f"{ts} {e.event.event_type} {what}")
+    return lines
+
+
+def real_query_texts(path: str | None, clean: QueryCleaner) -> list[str]:
+    """Normalized real shopper queries from an imported real-queries table, or []."""
+    if not path:
+        return []
+    table = pq.read_table(path, columns=["query"])
+    return sorted({q for q in (clean(t) for t in table.column("query").to_pylist() if t) if q})
+
+
+def realism_of(generated: list[str], real: list[str], retrieval: Retrieval, threshold: float) -> dict | None:
+    if not generated or not real:
+        return None
+    best = (retrieval.vectors(generated) @ retrieval.vectors(real).T).max(axis=1)
+    return realism(generated, real, [float(s) for s in best], threshold)
+
+
+def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines: list[str],
+                 real_queries: str | None = None, cfg: HintQConfig | None = None,
+                 compare: dict[str, str] | None = None) -> tuple[dict, dict]:
+    """→ (metrics, report context). Raises EvaluationInputMissing if D's u2q is not
+    published or D+1's events are not there.
+
+    `compare` names other warehouses whose u2q of D is scored beside this one (another
+    config, model, or a run without x2q fills), on this warehouse's population."""
+    started = time.perf_counter()
+    published = read_published(warehouse, "u2q", day)
+    if published is None:
+        raise EvaluationInputMissing(f"u2q/dt={day} is not published in {warehouse}")
+    manifest, files = published
+    cfg = cfg or HintQConfig.from_dict(manifest.get("config", {}))
+    next_date = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
+    blocklist_path = (manifest.get("blocklist") or {}).get("path")
+    clean = QueryCleaner(cfg.normalize, load_blocklist(blocklist_path if blocklist_path and Path(blocklist_path).exists()
+                                                       else DEFAULT_BLOCKLIST))
+    tomorrow = load_day(input_root, next_date, cfg)
+    if tomorrow is None:
+        raise EvaluationInputMissing(f"events/dt={next_date} (the held-out day) is not in {input_root}")
+    first = dt.date.fromisoformat(day) - dt.timedelta(days=cfg.evaluate.history_days - 1)
+    days = [d for d in (load_day(input_root, (first + dt.timedelta(days=i)).isoformat(), cfg)
+                        for i in range(cfg.evaluate.history_days)) if d is not None]
+    today = days[-1] if days and days[-1].day == day else None
+    if today is None:
+        raise EvaluationInputMissing(f"events/dt={day} is not in {input_root}")
+
+    u2q_rows = _read_table(files)
+    hintq = _u2q_lists(u2q_rows)
+    systems = {HINTQ_U2Q: hintq,
+               HINTQ_GENERATED: {u: [e for e in es if e.source == "generated"] for u, es in hintq.items()}}
+    compared_runs = {}
+    for name, other in sorted((compare or {}).items()):
+        found = read_published(other, "u2q", day)
+        if found is None:
+            raise EvaluationInputMissing(f"u2q/dt={day} is not published in {other} (compared as {name})")
+        systems[name] = _u2q_lists(_read_table(found[1]))
+        compared_runs[name] = {"warehouse": str(other), "run_id": found[0].get("run_id"),
+                               "x2q_fill": found[0].get("x2q_fill")}
+    next_day = {u: next_day_of(evs, clean) for u, evs in tomorrow.users.items()}
+    population = sorted(u for u in hintq if u in next_day and next_day[u].active)
+    history = build_history(days, clean, cfg)
+    retrieval = Retrieval(embedder, today.items, cfg)
+    systems.update(baseline_lists(baselines, population, today, history, retrieval, clean, cfg))
+    verdicts = retrieval.judge({e.query for lists in systems.values() for es in lists.values() for e in es})
+    systems = {name: _judged(lists, verdicts) for name, lists in systems.items()}
+
+    rows = []
+    for name, lists in systems.items():
+        rows.extend(evaluate_lists(name, lists, next_day, population, cfg.evaluate.ks, retrieval.vectors))
+
+    real = real_query_texts(real_queries, clean)
+    generated = sorted({q["query"] for r in u2q_rows for q in r["queries"] if q["source"] == "generated"})
+    x2q = read_published(warehouse, "x2q", day)
+    if x2q is not None:
+        generated = sorted(set(generated) | {q["query"] for r in _read_table(x2q[1]) for q in r["queries"]
+                                             if q["source"] == "generated"})
+    metrics = {
+        "dt": day, "held_out_day": next_date, "systems": list(systems), "ks": list(cfg.evaluate.ks),
+        "rows": rows,
+        "population": {"users_with_list": len(hintq), "active_next_day": len(next_day),
+                       "evaluated": len(population),
+                       "with_next_day_query": sum(1 for u in population if next_day[u].queries),
+                       "with_next_day_category": sum(1 for u in population if next_day[u].categories)},
+        "inputs": {"u2q_run": manifest.get("run_id"), "x2q_fill": manifest.get("x2q_fill"), "compared": compared_runs,
+                   "history_days": history.days, "titles_as_queries": history.titles_as_queries,
+                   "past_queries": len(set(q for _, _, q in history.searches)),
+                   "rejected_next_day": dict(sorted(tomorrow.rejected.items()))},
+        "realism": realism_of(generated, real, retrieval, cfg.evaluate.near_duplicate) if real else None,
+    }
+    log.info("evaluated u2q/dt=%s in %.1fs", day, time.perf_counter() - started)
+    samples = []
+    for user_id in _sample(population, cfg.evaluate.sample_users):
+        nd = next_day[user_id]
+        samples.append({
+            "user_id": user_id,
+            "history": _history_lines(today.users.get(user_id, [])),
+            "next_day": _history_lines(tomorrow.users.get(user_id, [])),
+            "targets": sorted(nd.queries) + sorted(nd.categories),
+            "lists": {name: [(e.query, source_class(e.source), e.category) for e in lists.get(user_id, [])[:10]]
+                      for name, lists in systems.items() if name != HINTQ_GENERATED},
+        })
+    context = {
+        "samples": samples,
+        "list_lengths": {name: Counter(len(lists.get(u, [])) for u in population) for name, lists in systems.items()},
+    }
+    return metrics, context
+
+
+def write_evaluation(out_dir: str | Path, metrics: dict, html: str) -> Path:
+    """Writes `metrics.json` and `report.html` into `out_dir` all at once: both files are
+    staged beside it and swapped in, so a reader never sees one day's metrics with another
+    run's report, and a failed run leaves the previous evaluation in place."""
+    target = Path(out_dir)
+    staged = target.parent / f"_staging-{target.name}-{os.getpid()}"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    (staged / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True, default=_jsonable) + "\n")
+    (staged / "report.html").write_text(html, encoding="utf-8")
+    swap_into_place(staged, target, target.parent / "_trash")
+    return target
+
+
+def _jsonable(value):
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

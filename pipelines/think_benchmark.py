@@ -1,0 +1,132 @@
+"""The Think category benchmark on real queries (stage 11, x2q side).
+
+Every product class of an imported real-queries table (WANDS) becomes a category trigger;
+Think writes its queries with the nightly job's prompt, engine and normalize code. The
+class's real shopper queries are the targets: x2q Query HR@K (normalized exact match),
+MRR and semantic similarity, with the metric code of the u2q evaluation (a class plays
+the part of a user, its real queries the part of the next day's searches).
+
+There is no catalog behind these queries, so nothing can be verified or categorized:
+verified share and Category HR@K are undefined here, and the report says so.
+
+Baselines:
+- class_name: the class name itself as the one query (Think may not echo its trigger, so
+  this is the query Think is not allowed to write).
+- ebr_other_classes: the real queries of every *other* class and of ESCI nearest to the
+  class name's embedding (leave-one-class-out, so no target is in the index).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+
+import pyarrow.parquet as pq
+
+from pipelines.core.baselines import nearest_queries
+from pipelines.core.config import HintQConfig
+from pipelines.core.metrics import ListEntry, NextDay, evaluate_lists, realism
+from pipelines.core.normalize import echo_texts, normalize_think_answer
+from pipelines.core.records import Trigger
+from pipelines.core.triggers import describe
+from pipelines.evaluation import TextVectors
+from pipelines.generation import ThinkPrompts, shared_codec, shared_engine
+from pipelines.profiles import QueryCleaner
+
+log = logging.getLogger(__name__)
+HINTQ_THINK = "hintq_think"
+SELECTED_BENCHMARK = "benchmark"
+
+
+def class_queries(path: str, clean: QueryCleaner) -> tuple[dict[str, list[str]], list[str]]:
+    """→ (class → its distinct normalized queries, every distinct normalized query)."""
+    rows = pq.read_table(path).to_pylist()
+    by_class: dict[str, set[str]] = defaultdict(set)
+    every: set[str] = set()
+    for r in rows:
+        q = clean(r["query"]) if r["query"] else None
+        if not q:
+            continue
+        every.add(q)
+        if r["query_class"]:
+            by_class[r["query_class"]].add(q)
+    return {c: sorted(qs) for c, qs in sorted(by_class.items())}, sorted(every)
+
+
+def think_lists(triggers: list[Trigger], generator, cfg: HintQConfig, blocklist: frozenset[str]
+                ) -> tuple[dict[str, list[ListEntry]], dict[str, str | None], dict]:
+    """Think's queries for each trigger, in the model's order, after normalize. Prompts are
+    generated in key order in batches of `generate.batch_size`, as the nightly job does."""
+    codec, engine = shared_codec(generator), shared_engine(generator)
+    build = ThinkPrompts(cfg.x2q)
+    prompts = sorted((build(t, codec) for t in triggers), key=lambda p: p.key)
+    lists, reasoning, stats = {}, {}, defaultdict(int)
+    started = time.perf_counter()
+    for start in range(0, len(prompts), cfg.generate.batch_size):
+        for g in engine.generate(prompts[start:start + cfg.generate.batch_size]):
+            trigger = g.subject
+            text, candidates, discards, n_generated = normalize_think_answer(
+                g.text, g.finish_reason, cfg.normalize, cfg.x2q.max_reasoning_chars, blocklist,
+                echo_texts(trigger.text, trigger.trigger_id))
+            lists[trigger.trigger_id] = [ListEntry(c.query, "generated", verified=None) for c in candidates]
+            reasoning[trigger.trigger_id] = text
+            stats["prompts"] += 1
+            stats["output_tokens"] += g.output_tokens
+            stats["generated"] += n_generated
+            stats["kept"] += len(candidates)
+            for d in discards:
+                stats[f"discard:{d.reason}"] += 1
+    log.info("Think: %d prompts, %d output tokens in %.1fs", stats["prompts"], stats["output_tokens"],
+             time.perf_counter() - started)
+    return lists, reasoning, dict(sorted(stats.items()))
+
+
+def run_benchmark(real_queries: str, generator, embedder, cfg: HintQConfig, blocklist: frozenset[str],
+                  classes: int | None = None) -> tuple[dict, dict]:
+    """→ (metrics, report context), the shapes the u2q evaluation writes."""
+    started = time.perf_counter()
+    clean = QueryCleaner(cfg.normalize, blocklist)
+    by_class, every = class_queries(real_queries, clean)
+    names = sorted(by_class)[:classes] if classes else sorted(by_class)
+    triggers = [describe("category", name, None, 0, SELECTED_BENCHMARK, [], cfg.x2q) for name in names]
+    think, reasoning, stats = think_lists(triggers, generator, cfg, blocklist)
+
+    vectors = TextVectors(embedder)
+
+    k = max(cfg.evaluate.ks)
+    class_of = defaultdict(set)
+    for c, qs in by_class.items():
+        for q in qs:
+            class_of[q].add(c)
+    index = vectors(every)
+    ebr = {}
+    for name in names:
+        scores = index @ vectors([clean(name) or name.lower()])[0]
+        others = [(q, float(s)) for q, s in zip(every, scores) if name not in class_of[q]]
+        ebr[name] = [ListEntry(q, "ebr_other_classes", verified=None)
+                     for q in nearest_queries([s for _, s in others], [q for q, _ in others], k)]
+    systems = {HINTQ_THINK: think,
+               "class_name": {n: [ListEntry(clean(n) or n.lower(), "class_name", verified=None)] for n in names},
+               "ebr_other_classes": ebr}
+    targets = {n: NextDay(queries=frozenset(by_class[n]), texts=tuple(by_class[n])) for n in names}
+    rows = []
+    for system, lists in systems.items():
+        rows.extend(evaluate_lists(system, lists, targets, names, cfg.evaluate.ks, vectors))
+    generated = sorted({e.query for es in think.values() for e in es})
+    best = (vectors(generated) @ index.T).max(axis=1) if generated else []
+    metrics = {
+        "benchmark": "think_category_triggers", "real_queries": real_queries, "systems": list(systems),
+        "ks": list(cfg.evaluate.ks), "rows": rows,
+        "population": {"classes": len(names), "real_queries": len(every),
+                       "class_queries": sum(len(by_class[n]) for n in names)},
+        "generation": stats,
+        "realism": realism(generated, every, [float(s) for s in best], cfg.evaluate.near_duplicate)
+        if generated else None,
+    }
+    log.info("Think benchmark of %d classes in %.1fs", len(names), time.perf_counter() - started)
+    samples = [{"user_id": f"category:{n}", "history": [f"reasoning: {reasoning.get(n) or ''}"],
+                "next_day": by_class[n], "targets": by_class[n],
+                "lists": {s: [(e.query, e.source, None) for e in lists[n][:10]] for s, lists in systems.items()}}
+               for n in sorted(names, key=lambda n: (-len(by_class[n]), n))[: cfg.evaluate.sample_users]]
+    lengths = {s: Counter(len(lists.get(n, [])) for n in names) for s, lists in systems.items()}
+    return metrics, {"samples": samples, "list_lengths": lengths}

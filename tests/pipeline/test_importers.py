@@ -1,0 +1,85 @@
+"""The real-data importers, on the real files in ../shared/data (read in place, never copied
+into the repo): their output meets HintQ's input contracts, the held-out target is each
+customer's last order, and the same source gives the same bytes."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from hintq.importers import import_online_retail, import_wands_esci
+from pipelines.core.config import HintQConfig
+from pipelines.evaluation import load_day
+from schemas import CATALOG_SCHEMA, EVENTS_SCHEMA, REAL_QUERIES_SCHEMA
+from tests.conftest import SHARED_DATA
+
+RETAIL = SHARED_DATA / "online_retail_uci"
+QUERIES = SHARED_DATA / "real_queries_wands_esci"
+DAY = dt.date(2011, 12, 8)
+
+pytestmark = pytest.mark.skipif(not RETAIL.exists() or not QUERIES.exists(),
+                                reason="../shared/data is not mounted beside the repo")
+
+
+@pytest.fixture(scope="module")
+def retail(tmp_path_factory):
+    out = tmp_path_factory.mktemp("retail")
+    summary = import_online_retail(RETAIL, out, DAY, users=25, categories=8)
+    return out, summary
+
+
+def test_online_retail_meets_the_input_contracts(retail):
+    out, summary = retail
+    for day in ("2011-12-08", "2011-12-09"):
+        events = pq.read_table(out / "events" / f"dt={day}" / "part-00000.parquet")
+        catalog = pq.read_table(out / "catalog" / f"dt={day}" / "part-00000.parquet")
+        assert events.schema.equals(EVENTS_SCHEMA, check_metadata=False)
+        assert catalog.schema.equals(CATALOG_SCHEMA, check_metadata=False)
+        assert set(events.column("event_type").to_pylist()) == {"purchase"}
+        assert catalog.column("category_path").null_count == 0
+    # The nightly job's own validation takes every row: nothing outside its day, no unknown item.
+    history = load_day(str(out), "2011-12-08", HintQConfig())
+    assert sum(history.rejected.values()) == 0
+    assert len(history.users) == summary["users"] == 25
+    assert len(summary["categories"]["clusters"]) == 8
+
+
+def test_the_target_day_is_each_customers_last_order(retail):
+    out, summary = retail
+    source = pl.read_parquet(RETAIL / "events.parquet")
+    target = pl.read_parquet(out / "events" / "dt=2011-12-09" / "part-00000.parquet")
+    history = pl.read_parquet(out / "events" / "dt=2011-12-08" / "part-00000.parquet")
+    for user_id in sorted(set(target["user_id"].to_list()))[:10]:
+        mine = source.filter(pl.col("user_id") == user_id)
+        last = mine["order_seq"].max()
+        assert sorted(target.filter(pl.col("user_id") == user_id)["item_id"].to_list()) == \
+            sorted(mine.filter(pl.col("order_seq") == last)["item_id"].to_list())
+        earlier = mine.filter((pl.col("order_seq") < last) & (pl.col("order_seq") >= last - 5))
+        got = history.filter(pl.col("user_id") == user_id)
+        assert got.height == min(earlier.height, summary["max_history_events"])
+        assert set(got["item_id"].to_list()) <= set(earlier["item_id"].to_list())
+
+
+def test_online_retail_import_is_deterministic(retail, tmp_path):
+    out, _ = retail
+    import_online_retail(RETAIL, tmp_path, DAY, users=25, categories=8)
+    for rel in ("events/dt=2011-12-08/part-00000.parquet", "events/dt=2011-12-09/part-00000.parquet",
+                "catalog/dt=2011-12-08/part-00000.parquet"):
+        assert (tmp_path / rel).read_bytes() == (out / rel).read_bytes(), rel
+
+
+def test_wands_esci_keeps_every_query_and_its_class(tmp_path):
+    summary = import_wands_esci(QUERIES, tmp_path)
+    table = pq.read_table(tmp_path / "real_queries.parquet")
+    assert table.schema.equals(REAL_QUERIES_SCHEMA, check_metadata=False)
+    wands = pl.read_parquet(QUERIES / "wands_queries.parquet")
+    esci = pl.read_parquet(QUERIES / "esci_us_queries.parquet")
+    assert table.num_rows == wands.height + esci.height == summary["queries"]["wands"] + summary["queries"]["esci"]
+    rows = table.to_pylist()
+    assert {(r["query"], r["query_class"]) for r in rows if r["source"] == "wands"} == \
+        set(zip(wands["query"].to_list(), wands["query_class"].to_list()))
+    assert all(r["query_class"] is None for r in rows if r["source"] == "esci")
+    assert json.loads((tmp_path / "IMPORT.json").read_text())["classes"] == wands["query_class"].drop_nulls().n_unique()
