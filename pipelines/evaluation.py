@@ -175,18 +175,16 @@ def _touches(events: list[EnrichedEvent], clean: QueryCleaner, titles_as_queries
     item is the search of its own title, so it is anchored as that query."""
     anchors, queries = [], []
     for e in events:
-        ev = e.event
+        ev, q = e.event, None
         if ev.event_type == "search":
             q = clean(ev.query)
         elif titles_as_queries and ev.event_type in ENGAGED and e.item is not None and e.item.title:
             q = clean(e.item.title)
-        else:
-            q = None
-            if e.item is not None:
-                anchors.append(("item", e.item.item_id))
         if q:
             anchors.append(("query", q))
             queries.append(q)
+        elif e.item is not None:  # a title that is no query (PII, too long) anchors as the item
+            anchors.append(("item", e.item.item_id))
     return anchors, queries
 
 

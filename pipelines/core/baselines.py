@@ -12,8 +12,9 @@ input order.
   categories (strongest interest first, round-robin), then popular.
 - cooccurrence: queries searched in the same sessions as the user's items and queries of
   day D, scored by the sum over the user's anchors of anchor weight × sessions shared.
-- ebr: embedding-based retrieval, the user vector being the weighted mean of the user's
-  engaged items' title embeddings (weights: event type × recency, as profiles weigh them),
+- ebr: embedding-based retrieval, the user vector being the weighted mean of the title
+  embeddings of the items the user touched on D (weights: event type × recency, as
+  profiles weigh evidence, so a view counts least),
   matched by cosine against an index of the past N days' queries (the search itself is in
   pipelines/, on faiss).
 """

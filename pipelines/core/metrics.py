@@ -38,9 +38,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pipelines.core.ranking import SOURCE_GENERATED, SOURCE_X2Q_PREFIX
+from pipelines.core.ranking import SOURCE_GENERATED, SOURCE_POPULAR_PREFIX, SOURCE_X2Q_PREFIX
 
-POPULAR_PREFIX = "popular:"
 UNDEFINED_NO_SEARCHES = "no D+1 search queries in this data"
 UNDEFINED_NO_CATEGORIES = "no known leaf categories for D+1 items in this data"
 UNDEFINED_NOT_CHECKED = "no entry was checked against a catalog"
@@ -74,7 +73,7 @@ def source_class(source: str) -> str:
         return "generated"
     if source.startswith(SOURCE_X2Q_PREFIX):
         return "x2q"
-    if source.startswith(POPULAR_PREFIX):
+    if source.startswith(SOURCE_POPULAR_PREFIX):
         return "popular"
     return source
 

@@ -21,8 +21,9 @@ from pipelines.core.text import text_desc_key
 from pipelines.core.verify import retrieves_beyond
 
 SOURCE_GENERATED = "generated"
-SOURCE_POPULAR_CATEGORY = "popular:category"
-SOURCE_POPULAR_GLOBAL = "popular:global"
+SOURCE_POPULAR_PREFIX = "popular:"
+SOURCE_POPULAR_CATEGORY = SOURCE_POPULAR_PREFIX + "category"
+SOURCE_POPULAR_GLOBAL = SOURCE_POPULAR_PREFIX + "global"
 SOURCES = (SOURCE_GENERATED, SOURCE_POPULAR_CATEGORY, SOURCE_POPULAR_GLOBAL)
 SOURCE_X2Q_PREFIX = "x2q:"
 
