@@ -46,7 +46,8 @@ def _metric_table(metrics: dict) -> str:
         for k in metrics["ks"]:
             rows = [values.get((s, m, k)) for s in metrics["systems"]]
             defined = [r["value"] for r in rows if r and r["value"] is not None]
-            best = max(defined) if defined and m in HEADLINE and m != "list_length" else None
+            # Bold marks a winner: none where nobody scores (all zero) or for list length.
+            best = max(defined) if defined and m in HEADLINE and m != "list_length" and max(defined) > 0 else None
             cells = []
             for row in rows:
                 if row is None and m.startswith("share:"):  # no entry from that source
@@ -150,10 +151,11 @@ def _realism(metrics: dict) -> str:
 
 def _samples(context: dict) -> str:
     out = []
+    before, after = context.get("sample_columns", ("history", "next day"))
     for s in context.get("samples", []):
         targets = set(s.get("targets", ()))
-        cols = [f"<div class='col'><b>history</b><ol>{''.join(f'<li>{escape(h)}</li>' for h in s['history'])}</ol></div>",
-                f"<div class='col'><b>next day</b><ol>{''.join(f'<li>{escape(h)}</li>' for h in s['next_day'])}</ol></div>"]
+        cols = [f"<div class='col'><b>{escape(before)}</b><ol>{''.join(f'<li>{escape(h)}</li>' for h in s['history'])}</ol></div>",
+                f"<div class='col'><b>{escape(after)}</b><ol>{''.join(f'<li>{escape(h)}</li>' for h in s['next_day'])}</ol></div>"]
         for name, entries in s["lists"].items():
             lis = "".join(
                 f"<li class='{'hit' if q in targets or (c and c in targets) else ''}'>{escape(q)} "

@@ -129,4 +129,5 @@ def run_benchmark(real_queries: str, generator, embedder, cfg: HintQConfig, bloc
                 "lists": {s: [(e.query, e.source, None) for e in lists[n][:10]] for s, lists in systems.items()}}
                for n in sorted(names, key=lambda n: (-len(by_class[n]), n))[: cfg.evaluate.sample_users]]
     lengths = {s: Counter(len(lists.get(n, [])) for n in names) for s, lists in systems.items()}
-    return metrics, {"samples": samples, "list_lengths": lengths}
+    return metrics, {"samples": samples, "list_lengths": lengths,
+                     "sample_columns": ("Think's reasoning", "real queries of the class")}

@@ -40,8 +40,8 @@ import numpy as np
 
 from pipelines.core.ranking import SOURCE_GENERATED, SOURCE_POPULAR_PREFIX, SOURCE_X2Q_PREFIX
 
-UNDEFINED_NO_SEARCHES = "no D+1 search queries in this data"
-UNDEFINED_NO_CATEGORIES = "no known leaf categories for D+1 items in this data"
+UNDEFINED_NO_SEARCHES = "no target (D+1) search queries in this data"
+UNDEFINED_NO_CATEGORIES = "no target (D+1) item with a known leaf category in this data"
 UNDEFINED_NOT_CHECKED = "no entry was checked against a catalog"
 
 
