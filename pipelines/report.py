@@ -39,7 +39,7 @@ def _metric_table(metrics: dict) -> str:
     """Rows: metric@K; columns: systems. The best value of a headline metric is bold."""
     values = _values(metrics)
     names = [m for m in HEADLINE if any(key[1] == m for key in values)]
-    names += sorted({key[1] for key in values if key[1].startswith("share:")})
+    names += sorted({key[1] for key in values if key[1].startswith(("share:", "first_hit:"))})
     head = "".join(f"<th>{escape(s)}</th>" for s in metrics["systems"])
     body = []
     for m in names:
@@ -50,7 +50,7 @@ def _metric_table(metrics: dict) -> str:
             best = max(defined) if defined and m in HEADLINE and m != "list_length" and max(defined) > 0 else None
             cells = []
             for row in rows:
-                if row is None and m.startswith("share:"):  # no entry from that source
+                if row is None and m.startswith(("share:", "first_hit:")):  # none from that source
                     cells.append('<td class="num">0</td>')
                 elif row is None or row["value"] is None:
                     why = escape(row.get("undefined", "")) if row else "not measured"

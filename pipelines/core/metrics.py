@@ -28,6 +28,8 @@ Per K, over that population:
   not checked, for want of a catalog, leave it undefined).
 - share:<source>: share of all top-K entries from each source class (generated, x2q,
   popular, or a baseline's own name).
+- first_hit:<source>: among users with a query hit, the share whose first hit came from
+  each source class (n: those users).
 """
 from __future__ import annotations
 
@@ -145,6 +147,11 @@ def evaluate_lists(system: str, lists: Mapping[str, Sequence[ListEntry]], next_d
         no_q = None if q_users else UNDEFINED_NO_SEARCHES
         rows.append(_row(system, "query_hr", k, _mean([1.0 if r else 0.0 for r in ranks]), len(q_users), no_q))
         rows.append(_row(system, "query_mrr", k, _mean([1.0 / r if r else 0.0 for r in ranks]), len(q_users), no_q))
+        # Which source the hits come from: the entry at each user's first hit.
+        firsts = Counter(source_class(lists_k[u][r - 1].source) for u, r in zip(q_users, ranks) if r)
+        for cls in sorted(firsts):
+            rows.append(_row(system, f"first_hit:{cls}", k, round(firsts[cls] / sum(firsts.values()), 6),
+                             sum(firsts.values())))
         c_users = [u for u in population if next_day[u].categories]
         rows.append(_row(system, "category_hr", k,
                          _mean([1.0 if category_hit(lists_k[u], next_day[u].categories, k) else 0.0

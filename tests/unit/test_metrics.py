@@ -52,6 +52,11 @@ def test_query_hr_and_mrr_by_hand():
     # K=3: u1 hits at rank 3 → HR 2/2, MRR (1/3 + 1/2) / 2.
     assert value(rows, "query_hr", 3)["value"] == 1.0
     assert value(rows, "query_mrr", 3)["value"] == round((1 / 3 + 1 / 2) / 2, 6)
+    # Where the hits come from: u1's first hit c is an x2q fill, u2's y a popular fill.
+    assert value(rows, "first_hit:x2q", 3) == {"system": "s", "metric": "first_hit:x2q", "k": 3, "value": 0.5, "n": 2}
+    assert value(rows, "first_hit:popular", 3)["value"] == 0.5
+    assert value(rows, "first_hit:popular", 2) == {"system": "s", "metric": "first_hit:popular", "k": 2,
+                                                   "value": 1.0, "n": 1}
 
 
 def test_category_hr_by_hand():
