@@ -95,7 +95,7 @@ demo: venvs model redis-up
 	echo "(Redis stays up on port $(REDIS_PORT); stop it with: make redis-down)"; \
 	echo; echo "evaluation of $(DEMO_DATE) against the next day's events, with the four baselines (hintq eval):"; \
 	$(PIPE)/hintq eval --warehouse $(HINTQ_WAREHOUSE) --date $(DEMO_DATE) --input $(HINTQ_INPUT) 2>&1 \
-	    | grep -v -i -E "warn|loading weights| INFO |^$$"
+	    | grep -v -i -E "warn|loading weights| INFO "
 
 test: venvs model redis
 	$(PIPE)/python -m pytest -q tests --ignore=tests/dags
