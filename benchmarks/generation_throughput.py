@@ -63,7 +63,6 @@ def build_think_prompts(input_root: str, day: str, limit: int):
     from pipelines.core.prompts import build_think_prompt
     from pipelines.core.triggers import describe, user_signals
     from pipelines.generation import VllmGeneratorSpec
-    from pipelines.model_store import resolve_generator
 
     cfg, items, users = read_day(input_root, day)
     blocklist = load_blocklist(DEFAULT_BLOCKLIST)
@@ -75,8 +74,7 @@ def build_think_prompts(input_root: str, day: str, limit: int):
         for key, nb in user_pairs:
             pairs[key][nb] += 1
     top = sorted(touched.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    model = resolve_generator(cfg.generate.model)
-    spec = VllmGeneratorSpec(model.name, model.path, model.revision, cfg.generate, cfg.x2q)
+    spec = VllmGeneratorSpec.for_config(cfg)
     codec = spec.load_codec()
     triggers = [describe(t, tid, items.get(tid) if t == "item" else None, n, "popular", pairs[(t, tid)].items(),
                          cfg.x2q) for (t, tid), n in top]
@@ -89,12 +87,10 @@ def build_prompts(input_root: str, day: str, limit: int):
     from pipelines.core.prompts import build_prompt
     from pipelines.core.validate import partition_bounds_us
     from pipelines.generation import VllmGeneratorSpec
-    from pipelines.model_store import resolve_generator
 
     cfg, _, users = read_day(input_root, day)
     date = dt.date.fromisoformat(day)
-    model = resolve_generator(cfg.generate.model)
-    spec = VllmGeneratorSpec(model.name, model.path, model.revision, cfg.generate)
+    spec = VllmGeneratorSpec.for_config(cfg)
     codec = spec.load_codec()
     blocklist = load_blocklist(DEFAULT_BLOCKLIST)
     prompts = []

@@ -194,7 +194,6 @@ def cmd_benchmark_think(args, passthrough: list[str]) -> int:
     from pipelines.core.config import HintQConfig
     from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
     from pipelines.evaluation import write_evaluation
-    from pipelines.model_store import resolve_embedder, resolve_generator
     from pipelines.generation import VllmGeneratorSpec
     from pipelines.report import render_report
     from pipelines.think_benchmark import run_benchmark
@@ -203,13 +202,13 @@ def cmd_benchmark_think(args, passthrough: list[str]) -> int:
     if passthrough:
         raise SystemExit(f"hintq benchmark-think: unrecognized arguments: {' '.join(passthrough)}")
     cfg = HintQConfig().with_overrides(dict(o.split("=", 1) for o in args.overrides))
-    gen = resolve_generator(args.model)
-    generator = VllmGeneratorSpec(gen.name, gen.path, gen.revision, cfg.generate, cfg.x2q)
-    emb = resolve_embedder(cfg.verify.embedder)
-    embedder = EmbedderSpec(emb.name, emb.path, emb.revision, cfg.verify.embed_batch_size)
+    cfg = cfg.with_overrides({"generate.model": args.model})
+    generator = VllmGeneratorSpec.for_config(cfg)
+    embedder = EmbedderSpec.for_config(cfg.verify)
     metrics, context = run_benchmark(args.real_queries, generator, embedder, cfg, load_blocklist(DEFAULT_BLOCKLIST),
                                      classes=args.classes)
-    metrics["model"] = {"generator": f"{gen.name}@{gen.revision}", "embedder": f"{emb.name}@{emb.revision}"}
+    metrics["model"] = {"generator": f"{generator.name}@{generator.revision}",
+                        "embedder": f"{embedder.name}@{embedder.revision}"}
     notes = ["Every product class of the real-queries table is a category trigger; its real shopper queries "
              "are the targets. Rows of the side-by-side section are classes, not users.",
              "No catalog stands behind these queries: verification and Category HR@K are undefined."]

@@ -49,13 +49,11 @@ def derive_categories(titles: dict[str, str], k: int, seed: int = 1234) -> tuple
     what retrieval considers alike.
     """
     import faiss
-    import numpy as np
 
-    from pipelines.model_store import resolve_embedder
+    from pipelines.core.config import VerifyConfig
     from pipelines.verification import EmbedderSpec
 
-    emb = resolve_embedder()
-    spec = EmbedderSpec(emb.name, emb.path, emb.revision, 256)
+    spec = EmbedderSpec.for_config(VerifyConfig())
     ids = sorted(titles)
     vectors = spec.encode(spec.load(), [titles[i].lower() for i in ids])
     threads = faiss.omp_get_max_threads()
@@ -80,7 +78,7 @@ def derive_categories(titles: dict[str, str], k: int, seed: int = 1234) -> tuple
         names[c] = name if used[name] == 1 else f"{name} {c}"
     leaf = {item_id: names[c] for c, group in members.items() for item_id in group}
     method = {"method": "spherical k-means over all-MiniLM-L6-v2 title embeddings, named by frequent title words",
-              "k": k, "seed": seed, "embedder": f"{emb.name}@{emb.revision}",
+              "k": k, "seed": seed, "embedder": f"{spec.name}@{spec.revision}",
               "clusters": {names[c]: len(members[c]) for c in sorted(members)}}
     return leaf, method
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from pipelines.core.metrics import HEADLINE_METRICS
 from pipelines.files import partition_dir, read_published
 
 
@@ -121,15 +122,11 @@ def format_trigger(row: dict) -> str:
         *_list_lines(row["queries"])])
 
 
-EVAL_METRICS = ("query_hr", "query_mrr", "category_hr", "semantic_similarity", "unique_categories", "coverage",
-                "verified_share")
-
-
 def format_metrics(metrics: dict) -> str:
     """A Markdown table per K: systems as rows, the headline metrics as columns; `n/a`
     where the data cannot define a metric."""
     values = {(r["system"], r["metric"], r["k"]): r["value"] for r in metrics["rows"]}
-    shown = [m for m in EVAL_METRICS if any(key[1] == m for key in values)]
+    shown = [m for m in HEADLINE_METRICS if any(key[1] == m for key in values)]
     lines = []
     for k in metrics["ks"]:
         lines.append(f"| K={k} | " + " | ".join(shown) + " |")

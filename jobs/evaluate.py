@@ -56,7 +56,6 @@ def run(args: argparse.Namespace) -> dict:
 
     from pipelines.evaluation import evaluate_day, write_evaluation
     from pipelines.files import read_published
-    from pipelines.model_store import resolve_embedder
     from pipelines.report import render_report
     from pipelines.verification import EmbedderSpec
 
@@ -65,9 +64,7 @@ def run(args: argparse.Namespace) -> dict:
     if published is not None:
         cfg = HintQConfig.from_dict(published[0].get("config", {}))
         cfg = cfg.with_overrides(dict(o.split("=", 1) for o in args.overrides))
-    verify = (cfg or HintQConfig()).verify
-    emb = resolve_embedder(verify.embedder)
-    embedder = EmbedderSpec(emb.name, emb.path, emb.revision, verify.embed_batch_size)
+    embedder = EmbedderSpec.for_config((cfg or HintQConfig()).verify)
     metrics, context = evaluate_day(args.input, args.warehouse, args.dt, embedder, baseline_names(args.baselines),
                                     real_queries=args.real_queries, cfg=cfg,
                                     compare=dict(c.split("=", 1) for c in args.compare))

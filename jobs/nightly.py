@@ -31,7 +31,6 @@ from pipelines.core.memory import CarriedProfile
 from pipelines.core.normalize import load_blocklist
 from pipelines.generation import GeneratorSpec, VllmGeneratorSpec
 from pipelines.io import partition_glob
-from pipelines.model_store import resolve_embedder, resolve_generator
 from pipelines.progress import STAGE_US
 from pipelines.files import published_days, read_published
 from pipelines.publish import publish
@@ -135,11 +134,8 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
             raise InputPartitionMissing(f"input partition {table}/dt={o.dt} has no Parquet files ({pattern})")
     cfg = resolve_config(o.config, o.overrides)
     cfg = cfg.with_overrides({"generate.model": o.model}) if o.model != cfg.generate.model else cfg
-    if generator is None:
-        model = resolve_generator(cfg.generate.model)
-        generator = VllmGeneratorSpec(model.name, model.path, model.revision, cfg.generate, cfg.x2q)
-    emb = resolve_embedder(cfg.verify.embedder)
-    embedder = EmbedderSpec(emb.name, emb.path, emb.revision, cfg.verify.embed_batch_size)
+    generator = generator or VllmGeneratorSpec.for_config(cfg)
+    embedder = EmbedderSpec.for_config(cfg.verify)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
     staging = StagingLayout(str(staging_dir(str(Path(o.warehouse).resolve()), o.table, o.dt) / f"run={run_id}"))
     return NightlyRun(table=o.table, dt=o.dt, input=str(Path(o.input).resolve()), warehouse=str(Path(o.warehouse).resolve()),

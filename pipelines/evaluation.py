@@ -33,10 +33,10 @@ from pipelines.core.records import EnrichedEvent, Item, Rejection, VerifiedQuery
 from pipelines.core.text import stable_hash
 from pipelines.core.validate import UNKNOWN_CATEGORY, partition_bounds_us, pick_catalog_winner, validate_event, \
     validate_item
-from pipelines.core.verify import judge_retrieval
 from pipelines.files import read_published, swap_into_place
 from pipelines.io import read_conformed_rows
 from pipelines.profiles import QueryCleaner
+from pipelines.verification import flat_index, judge_queries
 
 log = logging.getLogger(__name__)
 
@@ -132,32 +132,26 @@ class TextVectors:
 
 
 class Retrieval:
-    """An exact index of the catalog's titles: stage 7's retrieval, in process."""
+    """D's catalog index and stage 7's judgement, in process. Each distinct query is
+    judged once, however many systems list it."""
 
     def __init__(self, embedder, items: dict[str, Item], cfg: HintQConfig):
-        import faiss
-
         self.cfg = cfg
         self.vectors = TextVectors(embedder)
         indexed = sorted((i for i in items.values() if i.title), key=lambda i: i.item_id)
         self.item_ids = [i.item_id for i in indexed]
         self.leaves = [i.leaf for i in indexed]
-        vectors = self.vectors([i.title for i in indexed])
-        self.index = faiss.IndexFlatIP(vectors.shape[1] if len(vectors) else 384)
-        if len(vectors):
-            self.index.add(vectors)
+        self.index = flat_index(self.vectors([i.title for i in indexed]))
+        self._verdicts: dict[str, VerifiedQuery] = {}
 
     def judge(self, queries) -> dict[str, VerifiedQuery]:
         """Stage 7's verdict on each distinct query against this catalog."""
         distinct = sorted(set(queries))
-        if not distinct or self.index.ntotal == 0:
-            return {q: judge_retrieval(q, [], [], [], self.cfg.verify) for q in distinct}
-        k = min(self.cfg.verify.top_k, self.index.ntotal)
-        scores, rows = self.index.search(self.vectors(distinct), k)
-        return {q: judge_retrieval(q, [round(float(s), 4) for s in s_row],
-                                   [self.item_ids[i] if i >= 0 else None for i in i_row],
-                                   [self.leaves[i] if i >= 0 else None for i in i_row], self.cfg.verify)
-                for q, s_row, i_row in zip(distinct, scores, rows)}
+        new = [q for q in distinct if q not in self._verdicts]
+        if new:
+            self._verdicts.update(zip(new, judge_queries(new, self.vectors(new), self.index, self.item_ids,
+                                                         self.leaves, self.cfg.verify)))
+        return {q: self._verdicts[q] for q in distinct}
 
 
 @dataclass
@@ -239,8 +233,6 @@ def _weights(events: list[EnrichedEvent], day: str, clean: QueryCleaner, cfg: Hi
 def baseline_lists(names: list[str], users: list[str], today: EvalDay, history: History, retrieval: Retrieval,
                    clean: QueryCleaner, cfg: HintQConfig) -> dict[str, dict[str, list[ListEntry]]]:
     """The lists of every named baseline for every user, K = the largest evaluated K."""
-    import faiss
-
     k = max(cfg.evaluate.ks)
     counts = bl.popular_counts(history.searches)
     popular = bl.popular_list(counts, k)
@@ -250,10 +242,7 @@ def baseline_lists(names: list[str], users: list[str], today: EvalDay, history: 
     if "category_popular" in names:
         by_leaf = bl.popular_by_leaf(counts, {q: v.category for q, v in retrieval.judge(past).items()})
     cooc = bl.cooccurrence_counts(history.sessions) if "cooccurrence" in names else {}
-    query_index = None
-    if "ebr" in names and past:
-        query_index = faiss.IndexFlatIP(retrieval.index.d)
-        query_index.add(retrieval.vectors(past))
+    query_index = flat_index(retrieval.vectors(past)) if "ebr" in names and past else None
     for user_id in users:
         anchors, items, leaves = _weights(today.users.get(user_id, []), today.day, clean, cfg,
                                           history.titles_as_queries)

@@ -122,6 +122,15 @@ class VllmGeneratorSpec(GeneratorSpec):
         self.name, self.path, self.revision, self.cfg = name, path, revision, cfg
         self.x2q = x2q or X2QConfig()
 
+    @classmethod
+    def for_config(cls, cfg) -> "VllmGeneratorSpec":
+        """The configured generator (`cfg.generate.model`, a HintQConfig), resolved from the
+        model cache or the installed packages."""
+        from pipelines.model_store import resolve_generator
+
+        m = resolve_generator(cfg.generate.model)
+        return cls(m.name, m.path, m.revision, cfg.generate, cfg.x2q)
+
     def engine_tag(self) -> str:
         # The answer schemas and sampling are baked into the engine: a run with other
         # settings (e.g. --set x2q.max_queries=5) must not reuse an engine built for these.

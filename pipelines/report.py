@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
+from pipelines.core.metrics import HEADLINE_METRICS
+
 PALETTE = ("#1b6ca8", "#e07b39", "#3a9d5d", "#b03a48", "#7b5ea7", "#8c8c8c", "#c9a227")
-HEADLINE = ("query_hr", "query_mrr", "category_hr", "semantic_similarity", "unique_categories", "list_length",
-            "coverage", "verified_share")
 CHARTS = ("query_hr", "category_hr", "semantic_similarity")
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1400px}
@@ -38,7 +38,7 @@ def _values(metrics: dict) -> dict[tuple[str, str, int], dict]:
 def _metric_table(metrics: dict) -> str:
     """Rows: metric@K; columns: systems. The best value of a headline metric is bold."""
     values = _values(metrics)
-    names = [m for m in HEADLINE if any(key[1] == m for key in values)]
+    names = [m for m in HEADLINE_METRICS if any(key[1] == m for key in values)]
     names += sorted({key[1] for key in values if key[1].startswith(("share:", "first_hit:"))})
     head = "".join(f"<th>{escape(s)}</th>" for s in metrics["systems"])
     body = []
@@ -47,7 +47,7 @@ def _metric_table(metrics: dict) -> str:
             rows = [values.get((s, m, k)) for s in metrics["systems"]]
             defined = [r["value"] for r in rows if r and r["value"] is not None]
             # Bold marks a winner: none where nobody scores (all zero) or for list length.
-            best = max(defined) if defined and m in HEADLINE and m != "list_length" and max(defined) > 0 else None
+            best = max(defined) if defined and m in HEADLINE_METRICS and m != "list_length" and max(defined) > 0 else None
             cells = []
             for row in rows:
                 if row is None and m.startswith(("share:", "first_hit:")):  # none from that source

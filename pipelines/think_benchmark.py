@@ -55,8 +55,10 @@ def class_queries(path: str, clean: QueryCleaner) -> tuple[dict[str, list[str]],
 
 def think_lists(triggers: list[Trigger], generator, cfg: HintQConfig, blocklist: frozenset[str]
                 ) -> tuple[dict[str, list[ListEntry]], dict[str, str | None], dict]:
-    """Think's queries for each trigger, in the model's order, after normalize. Prompts are
-    generated in key order in batches of `generate.batch_size`, as the nightly job does."""
+    """Think's queries for each trigger, in the model's order, after normalize. Prompts go
+    to the engine sorted by key, in batches of `generate.batch_size` (the nightly job
+    batches by a stable hash instead; here the set of triggers is fixed, so key order is
+    already stable)."""
     codec, engine = shared_codec(generator), shared_engine(generator)
     build = ThinkPrompts(cfg.x2q)
     prompts = sorted((build(t, codec) for t in triggers), key=lambda p: p.key)
@@ -92,21 +94,20 @@ def run_benchmark(real_queries: str, generator, embedder, cfg: HintQConfig, bloc
     think, reasoning, stats = think_lists(triggers, generator, cfg, blocklist)
 
     vectors = TextVectors(embedder)
-
     k = max(cfg.evaluate.ks)
     class_of = defaultdict(set)
     for c, qs in by_class.items():
         for q in qs:
             class_of[q].add(c)
     index = vectors(every)
+    as_query = {n: clean(n) or n.lower() for n in names}  # the class name, normalized like a query
     ebr = {}
-    for name in names:
-        scores = index @ vectors([clean(name) or name.lower()])[0]
+    for name, scores in zip(names, vectors([as_query[n] for n in names]) @ index.T):
         others = [(q, float(s)) for q, s in zip(every, scores) if name not in class_of[q]]
         ebr[name] = [ListEntry(q, "ebr_other_classes", verified=None)
                      for q in nearest_queries([s for _, s in others], [q for q, _ in others], k)]
     systems = {HINTQ_THINK: think,
-               "class_name": {n: [ListEntry(clean(n) or n.lower(), "class_name", verified=None)] for n in names},
+               "class_name": {n: [ListEntry(as_query[n], "class_name", verified=None)] for n in names},
                "ebr_other_classes": ebr}
     targets = {n: NextDay(queries=frozenset(by_class[n]), texts=tuple(by_class[n])) for n in names}
     rows = []

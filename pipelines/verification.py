@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils import shared
 
 from pipelines.core.config import VerifyConfig
-from pipelines.core.records import Item
+from pipelines.core.records import Item, VerifiedQuery
 from pipelines.core.verify import judge_retrieval
 from pipelines.batching import SharedHolder, StableBatches
 from pipelines.progress import ProgressLine, stage_timer
@@ -35,6 +35,14 @@ class EmbedderSpec:
 
     def acquire(self):
         return _EMBEDDERS.acquire(lambda: SharedHolder(self.load()), tag=f"{self.name}:{self.revision}").value
+
+    @classmethod
+    def for_config(cls, cfg: VerifyConfig) -> "EmbedderSpec":
+        """The configured embedder, resolved from the installed packages."""
+        from pipelines.model_store import resolve_embedder
+
+        m = resolve_embedder(cfg.embedder)
+        return cls(m.name, m.path, m.revision, cfg.embed_batch_size)
 
     def encode(self, model, texts: list[str]) -> np.ndarray:
         vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
@@ -66,6 +74,30 @@ class _EmbedItemsFn(beam.DoFn):
             yield item.item_id, item.leaf, vec
 
 
+def flat_index(vectors: np.ndarray):
+    """An exact inner-product faiss index over L2-normalized rows (cosine search). An
+    exact flat index is right for a catalog of thousands; millions of items want an
+    IVF/HNSW index built by its own job, behind the same contract."""
+    import faiss
+
+    index = faiss.IndexFlatIP(vectors.shape[1] if len(vectors) else 384)
+    if len(vectors):
+        index.add(np.asarray(vectors, dtype="float32"))
+    return index
+
+
+def judge_queries(queries: list[str], vectors: np.ndarray, index, item_ids: list[str], leaves: list[str],
+                  cfg: VerifyConfig) -> list[VerifiedQuery]:
+    """Stage 7 for a batch: each query's top-k catalog hits, judged. One function for the
+    nightly verification and the evaluation, so both give a query the same verdict."""
+    k = min(cfg.top_k, max(1, index.ntotal))
+    scores, rows = index.search(vectors, k)
+    return [judge_retrieval(query, [round(float(s), 4) for s in s_row],
+                            [item_ids[i] if i >= 0 else None for i in i_row],
+                            [leaves[i] if i >= 0 else None for i in i_row], cfg)
+            for query, s_row, i_row in zip(queries, scores, rows)]
+
+
 def _write_index(entries, out_dir: str) -> str:
     """Builds an exact inner-product index over the item vectors (sorted by id, so the
     same catalog gives the same index) and writes it with its id/leaf table."""
@@ -73,10 +105,7 @@ def _write_index(entries, out_dir: str) -> str:
 
     with stage_timer("index"):
         entries = sorted(entries, key=lambda e: e[0])
-        dim = len(entries[0][2]) if entries else 384
-        index = faiss.IndexFlatIP(dim)
-        if entries:
-            index.add(np.stack([e[2] for e in entries]).astype("float32"))
+        index = flat_index(np.stack([e[2] for e in entries]) if entries else np.zeros((0, 384), dtype="float32"))
         index_path = posixpath.join(out_dir, "catalog.faiss")
         with FileSystems.create(index_path) as f:
             f.write(faiss.serialize_index(index).tobytes())
@@ -88,11 +117,8 @@ def _write_index(entries, out_dir: str) -> str:
 
 
 class BuildCatalogIndex(beam.PTransform):
-    """Items with a title → a faiss index file in `out_dir`; returns its path (one element).
-
-    An exact flat index is right for a catalog of thousands; millions of items want an
-    IVF/HNSW index built by its own job, behind the same path contract.
-    """
+    """Items with a title → a faiss index file in `out_dir` (see flat_index); returns its
+    path (one element)."""
 
     def __init__(self, spec: EmbedderSpec, out_dir: str):
         super().__init__()
@@ -135,13 +161,9 @@ class _VerifyFn(beam.DoFn):
             self._loaded_path = index_path
         loaded = self._loaded
         with stage_timer("verify"):
-            vectors = self.spec.encode(self.model, list(queries))
-            k = min(self.cfg.top_k, max(1, loaded.index.ntotal))
-            scores, rows = loaded.index.search(vectors, k)
-            for query, s_row, i_row in zip(queries, scores, rows):
-                ids = [loaded.item_ids[i] if i >= 0 else None for i in i_row]
-                leaves = [loaded.leaves[i] if i >= 0 else None for i in i_row]
-                yield judge_retrieval(query, [round(float(s), 4) for s in s_row], ids, leaves, self.cfg)
+            queries = list(queries)
+            yield from judge_queries(queries, self.spec.encode(self.model, queries), loaded.index,
+                                     loaded.item_ids, loaded.leaves, self.cfg)
         self.progress.add(len(queries), total=total, force=True)
 
 

@@ -45,11 +45,8 @@ def real_generator():
     """The real default model, converted once, with one engine kept alive for the session."""
     from pipelines.core.config import HintQConfig
     from pipelines.generation import _ENGINES, SharedHolder, VllmGeneratorSpec
-    from pipelines.model_store import resolve_generator
 
-    cfg = HintQConfig().generate
-    m = resolve_generator(cfg.model)
-    spec = VllmGeneratorSpec(m.name, m.path, m.revision, cfg)
+    spec = VllmGeneratorSpec.for_config(HintQConfig())
     holder = _ENGINES.acquire(lambda: SharedHolder(spec.load_engine()), tag=spec.engine_tag())
     _KEEP_ALIVE.append(holder)  # the pipelines' DoFns acquire this same engine by its tag
     return spec

@@ -42,6 +42,9 @@ import numpy as np
 
 from pipelines.core.ranking import SOURCE_GENERATED, SOURCE_POPULAR_PREFIX, SOURCE_X2Q_PREFIX
 
+# The per-system metrics every table shows, in this order (the entry shares follow them).
+HEADLINE_METRICS = ("query_hr", "query_mrr", "category_hr", "semantic_similarity", "unique_categories",
+                    "list_length", "coverage", "verified_share")
 UNDEFINED_NO_SEARCHES = "no target (D+1) search queries in this data"
 UNDEFINED_NO_CATEGORIES = "no target (D+1) item with a known leaf category in this data"
 UNDEFINED_NOT_CHECKED = "no entry was checked against a catalog"
