@@ -7,8 +7,10 @@
     hintq show x2q --warehouse DIR --date 2026-11-01 --trigger item:I000042
     hintq summary --warehouse DIR --date 2026-11-01
     hintq prepare-model
+    hintq config [--config FILE] [--set key=value ...] [--model M] [--markdown]
     hintq export --warehouse DIR --date 2026-11-01 --redis redis://127.0.0.1:6399/0 [--table all|u2q|x2q]
-    hintq rollback --table u2q --redis redis://127.0.0.1:6399/0
+    hintq export --verify --warehouse DIR --redis redis://127.0.0.1:6399/0 [--table all|u2q|x2q]
+    hintq rollback --table u2q --redis redis://127.0.0.1:6399/0 [--to VERSION]
     hintq lookup --redis redis://127.0.0.1:6399/0 --user U00042 | --trigger item:I000042
     hintq eval --warehouse DIR --date 2026-11-01 [--input DIR] [--baselines all] [--real-queries FILE]
                [--compare NAME=OTHER_WAREHOUSE]
@@ -50,8 +52,10 @@ def cmd_run(args, passthrough: list[str]) -> int:
     from jobs import nightly
 
     for table in _tables(args.table):
-        nightly.main([f"--table={table}", f"--dt={args.date}", f"--input={args.input}",
-                      f"--warehouse={args.warehouse}", f"--runner={args.runner}", *passthrough])
+        rc = nightly.main([f"--table={table}", f"--dt={args.date}", f"--input={args.input}",
+                           f"--warehouse={args.warehouse}", f"--runner={args.runner}", *passthrough])
+        if rc:
+            return rc
     return cmd_summary(args)
 
 
@@ -106,30 +110,72 @@ def cmd_summary(args) -> int:
     return 0 if printed else 1
 
 
+def cmd_config(args) -> int:
+    from pipelines.core.config import ConfigError, describe, resolve_config
+
+    try:
+        cfg = resolve_config(args.config, args.overrides, flags={"generate.model": args.model})
+    except ConfigError as exc:
+        print(f"hintq config: {exc}", file=sys.stderr)
+        return 2
+    rows = describe(cfg)
+    if args.markdown:
+        print("| setting | default | allowed |\n| --- | --- | --- |")
+        print("\n".join(f"| `{key}` | `{json.dumps(value)}` | {what} |" for key, value, what in rows))
+    else:
+        print("\n".join(f"{key:<34} {json.dumps(value):<28} {what}" for key, value, what in rows))
+    return 0
+
+
 def cmd_prepare_model(args) -> int:
+    from pipelines.core.config import resolve_config
     from pipelines.model_store import resolve_embedder, resolve_generator
 
-    print(json.dumps({"generator": resolve_generator(args.model).__dict__,
-                      "embedder": resolve_embedder().__dict__}))
+    cfg = resolve_config(flags={"generate.model": args.model})
+    print(json.dumps({"generator": resolve_generator(cfg.generate.model).__dict__,
+                      "embedder": resolve_embedder(cfg.verify.embedder).__dict__}))
     return 0
 
 
 def cmd_export(args, passthrough: list[str]) -> int:
     from jobs import export_redis
 
+    if args.verify:
+        return _verify_export(args)
+    if not args.date:
+        print("hintq export: --date is required (or --verify to check what is served)", file=sys.stderr)
+        return 2
     for table in _tables(args.table):
         rc = export_redis.main([f"--table={table}", f"--dt={args.date}", f"--warehouse={args.warehouse}",
-                                f"--redis={args.redis}", *passthrough])
+                                f"--redis={args.redis}", f"--namespace={args.namespace}", *passthrough])
         if rc:
             return rc
     return 0
+
+
+def _verify_export(args) -> int:
+    from jobs.export_redis import verify_served
+    from pipelines.online_store import ExportError
+
+    code = 0
+    for table in _tables(args.table):
+        try:
+            print(json.dumps(verify_served(args.warehouse, table, args.redis, args.namespace)))
+        except ExportError as exc:
+            print(f"{table}: NOT OK: {exc}", file=sys.stderr)
+            code = STORE_PROBLEM
+    return code
+
+
+# Exit codes of the serving commands: 1 is "no list for this id" in a healthy store.
+STORE_PROBLEM = 3
 
 
 def cmd_rollback(args) -> int:
     from pipelines.online_store import ExportError, connect, rollback
 
     try:
-        target = rollback(connect(args.redis), args.namespace, args.table)
+        target = rollback(connect(args.redis), args.namespace, args.table, to=args.to)
     except ExportError as exc:
         print(f"rollback refused: {exc}", file=sys.stderr)
         return 2
@@ -138,18 +184,28 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_lookup(args) -> int:
-    from hintq.reader import HintQReader
+    from hintq.reader import HintQReader, ReaderUnavailable
 
     reader = HintQReader(args.redis, namespace=args.namespace)
-    if args.trigger:
-        trigger_type, _, trigger_id = args.trigger.partition(":")
-        result = reader.lookup_trigger(trigger_type, trigger_id)
-        print(f"x2q[{args.trigger}] version={result.version} found={result.found}")
-    else:
-        result = reader.lookup_user(args.user)
-        print(f"u2q[{args.user}] version={result.version} found={result.found}")
+    table = "x2q" if args.trigger else "u2q"
+    try:
+        if args.trigger:
+            trigger_type, _, trigger_id = args.trigger.partition(":")
+            result = reader.lookup_trigger(trigger_type, trigger_id)
+            print(f"x2q[{args.trigger}] version={result.version} found={result.found}")
+        else:
+            result = reader.lookup_user(args.user)
+            print(f"u2q[{args.user}] version={result.version} found={result.found}")
+        # A miss in a damaged version is not an unknown id: say which it is.
+        health = None if result.found else reader.health(table)
+    except ReaderUnavailable as exc:
+        print(f"hintq lookup: {exc}", file=sys.stderr)
+        return STORE_PROBLEM
     for i, s in enumerate(result.suggestions[: args.limit], 1):
         print(f"  {i:>3}  {s.query:<42}{s.score:>7.3f}  {s.source:<18}{s.category or '-'}")
+    if health is not None and not health.ok:
+        print(f"hintq lookup: not found, and the store is damaged: {health.problem}", file=sys.stderr)
+        return STORE_PROBLEM
     return 0 if result.found else 1
 
 
@@ -191,7 +247,7 @@ def cmd_import(args) -> int:
 def cmd_benchmark_think(args, passthrough: list[str]) -> int:
     from pathlib import Path
 
-    from pipelines.core.config import HintQConfig
+    from pipelines.core.config import resolve_config
     from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
     from pipelines.evaluation import write_evaluation
     from pipelines.generation import VllmGeneratorSpec
@@ -201,8 +257,7 @@ def cmd_benchmark_think(args, passthrough: list[str]) -> int:
 
     if passthrough:
         raise SystemExit(f"hintq benchmark-think: unrecognized arguments: {' '.join(passthrough)}")
-    cfg = HintQConfig().with_overrides(dict(o.split("=", 1) for o in args.overrides))
-    cfg = cfg.with_overrides({"generate.model": args.model})
+    cfg = resolve_config(overrides=args.overrides, flags={"generate.model": args.model})
     generator = VllmGeneratorSpec.for_config(cfg)
     embedder = EmbedderSpec.for_config(cfg.verify)
     metrics, context = run_benchmark(args.real_queries, generator, embedder, cfg, load_blocklist(DEFAULT_BLOCKLIST),
@@ -270,16 +325,22 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--date", required=True, type=_date)
 
     exp = sub.add_parser("export", help="load a published partition into Redis and flip the pointer",
-                         description="Other flags (--keep_days, --namespace, Beam options) pass to the job.")
+                         description="Other flags (--keep_days, Beam options) pass to the job.")
     exp.add_argument("--warehouse", required=True)
-    exp.add_argument("--date", required=True, type=_date)
+    exp.add_argument("--date", type=_date, help="the published day to load (not with --verify)")
     exp.add_argument("--redis", required=True, help="e.g. redis://127.0.0.1:6399/0")
     exp.add_argument("--table", choices=["all", *NIGHTLY_TABLES], default="all")
+    exp.add_argument("--verify", action="store_true",
+                     help="load nothing: check that the served version holds every list of its manifest "
+                          "and that a stable sample round-trips (exit 3 if not)")
+    exp.add_argument("--namespace", default="hintq")
 
     rb = sub.add_parser("rollback", help="flip a table's pointer back to the previous version")
     rb.add_argument("--table", choices=list(NIGHTLY_TABLES), default="u2q")
     rb.add_argument("--redis", required=True)
     rb.add_argument("--namespace", default="hintq")
+    rb.add_argument("--to", default=None, metavar="VERSION",
+                    help="re-point to this exported version (e.g. after the pointer key was deleted)")
 
     look = sub.add_parser("lookup", help="read one shopper's list from Redis, as serving does")
     look.add_argument("--redis", required=True)
@@ -311,12 +372,18 @@ def build_parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("benchmark-think", help="Think on real product classes as category triggers")
     bt.add_argument("--real-queries", required=True, help="real_queries.parquet from hintq import wands-esci")
     bt.add_argument("--out", required=True)
-    bt.add_argument("--model", default="smollm2-135m-instruct")
+    bt.add_argument("--model", default=None, help="generator (default: generate.model of the config)")
     bt.add_argument("--classes", type=int, default=None, help="only the first N classes (by name)")
     bt.add_argument("--set", dest="overrides", action="append", default=[], help="config override (repeatable)")
 
+    conf = sub.add_parser("config", help="resolve and check settings as a job would; print them with their ranges")
+    conf.add_argument("--config", default=None, help="JSON file of config overrides")
+    conf.add_argument("--set", dest="overrides", action="append", default=[], help="key=value (repeatable)")
+    conf.add_argument("--model", default=None, help="as a job's --model (outranks --set and --config)")
+    conf.add_argument("--markdown", action="store_true", help="a Markdown table (the README's)")
+
     prep = sub.add_parser("prepare-model", help="convert the packaged model once into the cache")
-    prep.add_argument("--model", default="smollm2-135m-instruct")
+    prep.add_argument("--model", default=None, help="generator (default: generate.model of the config)")
     return parser
 
 
@@ -336,7 +403,7 @@ def main(argv=None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"sample-world": cmd_sample_world, "show": cmd_show, "summary": cmd_summary,
-            "prepare-model": cmd_prepare_model, "rollback": cmd_rollback,
+            "prepare-model": cmd_prepare_model, "config": cmd_config, "rollback": cmd_rollback,
             "lookup": cmd_lookup, "import": cmd_import}[args.command](args)
 
 

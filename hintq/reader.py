@@ -11,7 +11,10 @@ Each call reads the pointer once (or uses it from a cache younger than `pointer_
 then only keys of that version, so a flip in the middle of a request can never mix two
 versions; the export keeps the previous version's keys, so a request that read the old
 pointer still finds its lists. A missing key is an empty list with `found=False`; any
-connection problem raises ReaderUnavailable.
+connection problem raises ReaderUnavailable, and so does a store whose pointer was deleted
+while exported versions remain (PointerMissing, with the way to recover). A miss cannot
+tell an unknown user from a lost key; `health(table)` can: it compares the served
+version's keys with the rows its manifest promised.
 """
 from __future__ import annotations
 
@@ -20,11 +23,29 @@ from dataclasses import dataclass, field
 
 from pipelines.core.normalize import canonical_query
 from pipelines.core.records import trigger_key
-from pipelines.core.serving import ServedSuggestion, decode_list, list_key, pointer_key
+from pipelines.core.serving import (ServedSuggestion, decode_list, history_key, list_key, pointer_key,
+                                    pointer_missing, rows_key, version_prefix, version_problem)
 
 
 class ReaderUnavailable(RuntimeError):
     """The store cannot be reached or has no published version."""
+
+
+class PointerMissing(ReaderUnavailable):
+    """The pointer key is gone while exported versions remain: not 'nothing exported'."""
+
+
+@dataclass(frozen=True)
+class Health:
+    table: str
+    version: str | None
+    expected_rows: int | None
+    keys: int
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
 
 
 @dataclass(frozen=True)
@@ -54,10 +75,32 @@ class HintQReader:
         except self._errors as exc:
             raise ReaderUnavailable(f"HintQ store unreachable: {exc}") from exc
         if value is None:
-            raise ReaderUnavailable(f"{pointer_key(self.ns, table)} is not set: nothing exported yet")
+            self._no_pointer(table)
         version = value.decode()
         self._pointer[table] = (now, version)
         return version
+
+    def _no_pointer(self, table: str):
+        try:
+            history = [v.decode() for v in self.client.zrange(history_key(self.ns, table), 0, -1)]
+        except self._errors as exc:
+            raise ReaderUnavailable(f"HintQ store unreachable: {exc}") from exc
+        if not history:
+            raise ReaderUnavailable(f"{pointer_key(self.ns, table)} is not set: nothing exported yet")
+        raise PointerMissing(pointer_missing(self.ns, table, history))
+
+    def health(self, table: str = "u2q") -> Health:
+        """The served version's key count against the rows its manifest promised. Scans the
+        version's keys: an operator's check, not a per-request call."""
+        version = self._version(table)
+        try:
+            expected = self.client.hget(rows_key(self.ns, table), version)
+            keys = sum(1 for _ in self.client.scan_iter(match=version_prefix(self.ns, table, version) + "*",
+                                                        count=1000))
+        except self._errors as exc:
+            raise ReaderUnavailable(f"HintQ store unreachable: {exc}") from exc
+        expected = int(expected) if expected is not None else None
+        return Health(table, version, expected, keys, version_problem(table, version, keys, expected))
 
     def _many(self, table: str, ids: list[str]) -> list[Lookup]:
         version = self._version(table)

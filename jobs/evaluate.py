@@ -16,7 +16,7 @@ import logging
 import sys
 
 from pipelines.core.baselines import BASELINES
-from pipelines.core.config import HintQConfig
+from pipelines.core.config import HintQConfig, resolve_config
 
 SKIP_EXIT = 99
 log = logging.getLogger("hintq.evaluate")
@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> dict:
 
     cfg = None
     published = read_published(args.warehouse, "u2q", args.dt)
-    if published is not None:
-        cfg = HintQConfig.from_dict(published[0].get("config", {}))
-        cfg = cfg.with_overrides(dict(o.split("=", 1) for o in args.overrides))
+    if published is not None:  # the settings the night ran with, then this run's --set
+        cfg = resolve_config(overrides=args.overrides,
+                             base=HintQConfig.from_dict(published[0].get("config", {})))
     embedder = EmbedderSpec.for_config((cfg or HintQConfig()).verify)
     metrics, context = evaluate_day(args.input, args.warehouse, args.dt, embedder, baseline_names(args.baselines),
                                     real_queries=args.real_queries, cfg=cfg,

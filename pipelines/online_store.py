@@ -2,12 +2,12 @@
 pointer flip, rollback, retention and cleanup of partial loads. Plain redis-py; no Beam."""
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 
 from pipelines.core.serving import (decode_list, encode_list, entity_id, history_key, list_key, loading_key, loads_key,
-                                    pointer_key, version_prefix)
+                                    pointer_key, pointer_missing, rows_key, version_prefix, version_problem)
+from pipelines.core.text import stable_hash
 from pipelines.files import partition_dir, read_published, sha256_file
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ def begin_load(client, ns: str, table: str, version: str, lease_s: int) -> list[
             continue
         n = _delete_prefix(client, version_prefix(ns, table, other))
         client.srem(loads_key(ns, table), other)
+        client.hdel(rows_key(ns, table), other)
         log.warning("removed %d keys of the partial load %s", n, other)
         cleaned.append(other)
     client.sadd(loads_key(ns, table), version)
@@ -81,37 +82,72 @@ def begin_load(client, ns: str, table: str, version: str, lease_s: int) -> list[
     return cleaned
 
 
-def verify_load(client, ns: str, table: str, version: str, expected_rows: int, files: list[str],
-                sample: int = 50) -> dict:
-    """Key count == manifest rows, and a sample of rows round-trips exactly."""
+def sample_rows(files: list[str], table: str, sample: int, total_rows: int):
+    """A stable sample of about `sample` rows spread over every file: the rows whose id
+    hashes to 0 modulo total/sample (every row of a table smaller than the sample)."""
     from pipelines.export import read_rows
 
+    modulus = max(1, total_rows // max(1, sample))
+    for path in files:
+        for row in read_rows(path, table):
+            if stable_hash(entity_id(table, row)) % modulus == 0:
+                yield row
+
+
+def verify_load(client, ns: str, table: str, version: str, expected_rows: int, files: list[str],
+                sample: int = 500) -> dict:
+    """Key count == manifest rows, and a stable sample of rows (about `sample`, from every
+    file) round-trips exactly. Raises ExportError naming what is wrong."""
     n = count_version_keys(client, ns, table, version)
     if n != expected_rows:
         raise ExportError(f"version {version} holds {n} keys, the manifest says {expected_rows}")
-    # The sample comes from the first row group of each file, so checking stays cheap
-    # however large the table is.
-    per_file = max(1, -(-sample // max(1, len(files))))
-    rows = [r for path in files
-            for r in itertools.islice(read_rows(path, table), 0, 8192, max(1, 8192 // per_file))
-            ][: max(sample, len(files))]
-    checked = 0
-    for row in rows:
+    checked, missing = 0, []
+    for row in sample_rows(files, table, sample, expected_rows):
         row_id = entity_id(table, row)
         value = client.get(list_key(ns, table, version, row_id))
-        if value is None or value != encode_list(row["queries"]) or \
+        if value is None:
+            missing.append(row_id)
+        elif value != encode_list(row["queries"]) or \
                 [s.query for s in decode_list(value)] != [q["query"] for q in row["queries"]]:
             raise ExportError(f"row {row_id} did not round-trip in version {version}")
         checked += 1
+    if missing:
+        raise ExportError(f"version {version}: {len(missing)} of {checked} sampled rows have no key "
+                          f"(e.g. {missing[0]})")
     return {"keys": n, "sampled": checked}
 
 
-def flip(client, ns: str, table: str, version: str) -> str | None:
-    """Points readers at `version` with one SET (in a transaction with the history entry).
-    Returns the version it replaced."""
+def served_version(client, ns: str, table: str) -> str:
+    """The version readers use. Raises ExportError saying what happened when the pointer
+    is gone: nothing was ever exported, or the pointer was deleted while versions remain
+    (and how to recover)."""
+    value = client.get(pointer_key(ns, table))
+    if value is not None:
+        return value.decode()
+    history = [v.decode() for v in client.zrange(history_key(ns, table), 0, -1)]
+    if not history:
+        raise ExportError(f"{pointer_key(ns, table)} is not set: nothing exported yet")
+    raise ExportError(pointer_missing(ns, table, history))
+
+
+def check_version(client, ns: str, table: str, version: str) -> dict:
+    """How a version stands against the rows its manifest promised (recorded when it
+    became current): {"version", "expected_rows", "keys", "problem"}; problem is None
+    for a complete version."""
+    expected = client.hget(rows_key(ns, table), version)
+    keys = count_version_keys(client, ns, table, version)
+    expected = int(expected) if expected is not None else None
+    return {"version": version, "expected_rows": expected, "keys": keys,
+            "problem": version_problem(table, version, keys, expected)}
+
+
+def flip(client, ns: str, table: str, version: str, rows: int) -> str | None:
+    """Points readers at `version` with one SET (in a transaction with the history entry
+    and the row count its manifest promised). Returns the version it replaced."""
     previous = client.get(pointer_key(ns, table))
     tx = client.pipeline(transaction=True)
     tx.set(pointer_key(ns, table), version)
+    tx.hset(rows_key(ns, table), version, rows)
     tx.zadd(history_key(ns, table), {version: time.time()})
     tx.delete(loading_key(ns, table, version))
     tx.srem(loads_key(ns, table), version)
@@ -119,25 +155,35 @@ def flip(client, ns: str, table: str, version: str) -> str | None:
     return previous.decode() if previous else None
 
 
-def rollback(client, ns: str, table: str) -> str:
-    """Flips the pointer back to the version that was current before this one."""
+def rollback(client, ns: str, table: str, to: str | None = None) -> str:
+    """Flips the pointer back to the version that was current before this one, or to the
+    exported version `to` (also the way back when the pointer itself was deleted). The
+    target must still hold every list its manifest promised."""
     current = client.get(pointer_key(ns, table))
-    if current is None:
-        raise ExportError(f"{pointer_key(ns, table)} is not set; nothing to roll back")
     history = [v.decode() for v in client.zrange(history_key(ns, table), 0, -1)]
-    current = current.decode()
-    older = history[: history.index(current)] if current in history else []
-    if not older:
-        raise ExportError(f"no version older than {current} to roll back to")
-    target = older[-1]
-    if next(iter(client.scan_iter(match=version_prefix(ns, table, target) + "*", count=1000)), None) is None:
-        raise ExportError(f"version {target} has no keys left; cannot roll back to it")
+    current = current.decode() if current is not None else None
+    if to is None:
+        if current is None:
+            if history:
+                raise ExportError(pointer_missing(ns, table, history))
+            raise ExportError(f"{pointer_key(ns, table)} is not set: nothing exported yet, nothing to roll back")
+        older = history[: history.index(current)] if current in history else []
+        if not older:
+            raise ExportError(f"no version older than {current} to roll back to")
+        to = older[-1]
+    elif to not in history:
+        raise ExportError(f"version {to} was never made current here; exported versions: {history or 'none'}")
+    health = check_version(client, ns, table, to)
+    if health["keys"] == 0 or (health["problem"] and health["expected_rows"] is not None):
+        raise ExportError(f"cannot roll back to {to}: {health['problem'] or 'it has no keys left'}")
     tx = client.pipeline(transaction=True)
-    tx.set(pointer_key(ns, table), target)
-    tx.zrem(history_key(ns, table), current)  # a rolled-back version is not 'the one before'
-    tx.sadd(loads_key(ns, table), current)  # its keys are cleaned like any partial load
+    tx.set(pointer_key(ns, table), to)
+    if current is not None and current != to and current in history \
+            and history.index(current) > history.index(to):
+        tx.zrem(history_key(ns, table), current)  # a rolled-back version is not 'the one before'
+        tx.sadd(loads_key(ns, table), current)  # its keys are cleaned like any partial load
     tx.execute()
-    return target
+    return to
 
 
 def apply_retention(client, ns: str, table: str, keep_days: float, now: float | None = None) -> list[str]:
@@ -155,5 +201,6 @@ def apply_retention(client, ns: str, table: str, keep_days: float, now: float | 
             continue
         _delete_prefix(client, version_prefix(ns, table, version))
         client.zrem(history_key(ns, table), version)
+        client.hdel(rows_key(ns, table), version)
         removed.append(version)
     return removed

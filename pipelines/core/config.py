@@ -1,111 +1,148 @@
-"""All tunable numbers of HintQ, with their defaults in one place.
+"""All tunable numbers of HintQ, with their defaults and allowed ranges in one place.
 
 The resolved config is written into every manifest, so a published table says which
 thresholds produced it. Where a number is a judgement rather than a measurement the
 comment says so; `benchmarks/` holds the measurements.
+
+Every setting declares its bounds beside its default (`_in(default, lo, hi)`), and
+`resolve_config` is the one way a job or the CLI turns defaults, a config file, `--set`
+overrides and explicit flags into a checked HintQConfig, before any stage runs:
+
+    defaults  <  --config FILE  <  --set key=value  <  explicit flags (e.g. --model)
+
+A value out of its range, of the wrong type, or an unknown key raises ConfigError naming
+the key, the value and what is allowed.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 # The nightly tables in the order a day runs them: u2q fills from the same day's x2q.
 NIGHTLY_TABLES = ("x2q", "u2q")
+# The behaviour event types of the input contract (schemas/inputs.py checks the same set).
+EVENT_WEIGHT_TYPES = ("purchase", "cart", "click", "search", "view")
+
+
+class ConfigError(ValueError):
+    """A setting is unknown, of the wrong type or out of its declared range."""
+
+
+def _in(default, lo, hi):
+    """A number with its allowed closed range [lo, hi]."""
+    return field(default=default, metadata={"range": (lo, hi)})
+
+
+def _one_of(default, *choices):
+    return field(default=default, metadata={"choices": choices})
+
+
+def _text(default):
+    """A non-empty string (a model name or folder)."""
+    return field(default=default, metadata={"non_empty": True})
 
 
 @dataclass(frozen=True)
 class ValidateConfig:
     # A timestamp may fall this far outside its partition's UTC day (late or clock-skewed
     # clients) before it is rejected as `outside_partition`.
-    partition_tolerance_s: int = 3600
+    partition_tolerance_s: int = _in(3600, 0, 86400)
     # Typed queries longer than this are not queries (paste accidents, bots): rejected.
-    max_query_chars: int = 200
+    max_query_chars: int = _in(200, 1, 10_000)
     # Titles are truncated (not rejected) to this many characters before any use.
-    max_title_chars: int = 300
+    max_title_chars: int = _in(300, 10, 100_000)
     # Bot guard: at most this many events of one user a day are used (the most recent
     # ones); the rest are rejected as `over_user_cap`. Real heavy shoppers stay far below.
-    max_events_per_user: int = 2000
+    max_events_per_user: int = _in(2000, 1, 10_000_000)
 
 
 @dataclass(frozen=True)
 class SessionConfig:
     # 30 minutes of inactivity ends a session (the common web-analytics convention).
-    gap_s: int = 1800
-    # Event weights: purchase > cart > click > search > view.
+    gap_s: int = _in(1800, 1, 86400)
+    # Event weights: purchase > cart > click > search > view. Each in [0, 100].
     weights: dict = field(default_factory=lambda: {
-        "purchase": 5.0, "cart": 3.0, "click": 1.5, "search": 2.0, "view": 0.5})
+        "purchase": 5.0, "cart": 3.0, "click": 1.5, "search": 2.0, "view": 0.5},
+        metadata={"weights": (0.0, 100.0)})
     # Recency half-life within the day; the newest event weighs 1.0.
-    half_life_s: int = 6 * 3600
+    half_life_s: int = _in(6 * 3600, 1, 30 * 86400)
 
 
 @dataclass(frozen=True)
 class PromptConfig:
     # Evidence lines are added, strongest and most recent first, until the prompt reaches
     # this many tokens (counted with the generator's own tokenizer).
-    max_prompt_tokens: int = 256
-    max_evidence_lines: int = 12
-    key_terms_per_item: int = 3
-    recent_queries: int = 5
+    max_prompt_tokens: int = _in(256, 32, 32_768)
+    max_evidence_lines: int = _in(12, 1, 100)
+    key_terms_per_item: int = _in(3, 1, 20)
+    recent_queries: int = _in(5, 0, 50)
 
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    model: str = "smollm2-135m-instruct"  # resolved by pipelines.model_store
+    # The packaged default or a local model folder (pipelines.model_store resolves it).
+    model: str = _text("smollm2-135m-instruct")
     # Queries per answer and their length are bounded in the JSON schema itself, and
     # max_tokens is sized so a full answer fits: JSON cut at max_tokens is invalid.
-    max_queries: int = 10
-    max_query_chars: int = 40
-    max_tokens: int = 192
-    temperature: float = 0.0
+    max_queries: int = _in(10, 1, 50)
+    max_query_chars: int = _in(40, 3, 200)
+    max_tokens: int = _in(192, 16, 8192)
+    temperature: float = _in(0.0, 0.0, 2.0)
     # SmolLM2-135M repeats itself under greedy decoding; a frequency penalty gave more
     # distinct queries per answer (measured by hand on the sample world, see README).
-    frequency_penalty: float = 0.6
-    seed: int = 0
-    dtype: str = "bfloat16"
-    max_model_len: int = 1024
+    frequency_penalty: float = _in(0.6, -2.0, 2.0)  # vLLM's own range
+    seed: int = _in(0, 0, 2**32 - 1)
+    dtype: str = _one_of("bfloat16", "bfloat16", "float16", "float32")
+    max_model_len: int = _in(1024, 128, 131_072)
     # Prompts are generated in batches of about this many, a batch per generate() call.
     # One call over everything was fastest on CPU (benchmarks/generation_throughput.py), but
     # progress and the ETA can only be reported between calls; 64 keeps both.
-    batch_size: int = 64
+    batch_size: int = _in(64, 1, 100_000)
     enforce_eager: bool = True
 
 
 @dataclass(frozen=True)
 class NormalizeConfig:
-    min_chars: int = 3
-    max_chars: int = 60
-    max_words: int = 8
+    min_chars: int = _in(3, 1, 100)
+    max_chars: int = _in(60, 2, 500)
+    max_words: int = _in(8, 1, 50)
 
 
 @dataclass(frozen=True)
 class VerifyConfig:
-    embedder: str = "all-MiniLM-L6-v2"
+    embedder: str = _text("all-MiniLM-L6-v2")
     # A query passes when at least `min_hits` catalog items have cosine similarity
     # >= `similarity_floor`. Chosen on the sample world (benchmarks/verify_threshold.py).
-    similarity_floor: float = 0.5
-    min_hits: int = 2
-    top_k: int = 10
-    evidence_items: int = 5
-    embed_batch_size: int = 256
+    # The floor is a cosine of L2-normalized vectors: below 0 every item would pass and
+    # the catalog check would be off, so the range is [0, 1].
+    similarity_floor: float = _in(0.5, 0.0, 1.0)
+    min_hits: int = _in(2, 1, 1000)
+    top_k: int = _in(10, 1, 1000)
+    evidence_items: int = _in(5, 1, 1000)
+    embed_batch_size: int = _in(256, 1, 100_000)
 
 
 @dataclass(frozen=True)
 class RankConfig:
-    k: int = 30
-    w_rank: float = 0.3
-    w_support: float = 0.4
-    w_consistency: float = 0.3
+    # List length. The online value of a 500-entry list is ~30 kB; nobody reads further.
+    k: int = _in(30, 1, 500)
+    w_rank: float = _in(0.3, 0.0, 10.0)
+    w_support: float = _in(0.4, 0.0, 10.0)
+    w_consistency: float = _in(0.3, 0.0, 10.0)
     # MMR-style: each earlier pick in the same category costs this much score.
-    category_repeat_penalty: float = 0.05
+    category_repeat_penalty: float = _in(0.05, 0.0, 10.0)
     # Popular queries of the day, counted by distinct users; the pool fills short lists.
-    popular_pool: int = 500
+    popular_pool: int = _in(500, 1, 1_000_000)
     # A generated query is never ranked below a fallback.
-    generated_bonus: float = 1.0
+    generated_bonus: float = _in(1.0, 0.0, 100.0)
     # A short u2q list is filled first from the x2q lists of this many of the user's most
     # recent triggers, at most `fill_per_trigger` queries from each.
-    fill_triggers: int = 5
-    fill_per_trigger: int = 5
+    fill_triggers: int = _in(5, 0, 100)
+    fill_per_trigger: int = _in(5, 0, 100)
 
 
 @dataclass(frozen=True)
@@ -113,56 +150,70 @@ class X2QConfig:
     """Think: trigger selection and the x2q lists."""
 
     # Most frequent triggers of the day per type, by distinct users (ties: id order).
-    top_items: int = 40
-    top_queries: int = 40
-    top_categories: int = 20
+    top_items: int = _in(40, 0, 10_000_000)
+    top_queries: int = _in(40, 0, 10_000_000)
+    top_categories: int = _in(20, 0, 10_000_000)
     # Cold start: items first seen in the catalog within this many days (today included)
     # that nobody touched today; newest first, at most `max_cold_items`.
-    cold_days: int = 7
-    max_cold_items: int = 60
+    cold_days: int = _in(7, 1, 365)
+    max_cold_items: int = _in(60, 0, 10_000_000)
     # Bounded context: per session at most this many distinct triggers pair up, and each
     # trigger keeps its strongest `max_context` neighbours and `max_facts` facts.
-    max_session_triggers: int = 20
-    max_context: int = 5
-    max_facts: int = 3
+    max_session_triggers: int = _in(20, 1, 1000)
+    max_context: int = _in(5, 0, 100)
+    max_facts: int = _in(3, 0, 100)
     # The Think answer {reasoning, queries}, bounded in its JSON schema so a full answer
     # fits in max_tokens (about 60 tokens of reasoning + 8 queries of <= 40 chars).
-    max_queries: int = 8
-    max_reasoning_chars: int = 200
-    max_tokens: int = 256
-    max_prompt_tokens: int = 256
-    k: int = 10
+    max_queries: int = _in(8, 1, 50)
+    max_reasoning_chars: int = _in(200, 10, 5000)
+    max_tokens: int = _in(256, 16, 8192)
+    max_prompt_tokens: int = _in(256, 32, 32_768)
+    k: int = _in(10, 1, 500)
 
 
 @dataclass(frozen=True)
 class MemoryConfig:
     """Profiles carried from day to day (pipelines/core/memory.py). Judgement, not measured."""
 
-    half_life_days: float = 3.0
-    max_idle_days: int = 30
+    half_life_days: float = _in(3.0, 0.01, 365.0)
+    max_idle_days: int = _in(30, 1, 3650)
     # Yesterday's strongest interest weighs this much against today's strongest (1.0).
-    carried_weight: float = 0.5
-    max_carried: int = 10
+    carried_weight: float = _in(0.5, 0.0, 10.0)
+    max_carried: int = _in(10, 0, 1000)
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """Stage 11 (pipelines/core/metrics.py, pipelines/core/baselines.py)."""
 
-    ks: tuple = (10, 30)
+    # Each cut-off K in [1, 1000].
+    ks: tuple = field(default=(10, 30), metadata={"each": (1, 1000)})
     # Baselines count popularity and co-occurrence over this many days up to D.
-    history_days: int = 7
+    history_days: int = _in(7, 1, 365)
     # category_popular cycles over the user's this many strongest leaf categories.
-    top_leaves: int = 3
+    top_leaves: int = _in(3, 1, 100)
     # Users shown in full in the report (picked by a stable hash of the user id).
-    sample_users: int = 20
+    sample_users: int = _in(20, 0, 10_000)
     # A generated query this similar (cosine) to a real one counts as its near-duplicate.
-    near_duplicate: float = 0.9
+    near_duplicate: float = _in(0.9, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
 class PublishConfig:
-    shards: int = 2
+    shards: int = _in(2, 1, 10_000)
+
+
+# Settings that must agree with each other: (check, message), checked after the ranges.
+_CROSS_CHECKS = (
+    (lambda c: c.verify.min_hits <= c.verify.top_k, "verify.min_hits must be <= verify.top_k"),
+    (lambda c: c.verify.evidence_items <= c.verify.top_k, "verify.evidence_items must be <= verify.top_k"),
+    (lambda c: c.normalize.min_chars <= c.normalize.max_chars,
+     "normalize.min_chars must be <= normalize.max_chars"),
+    (lambda c: c.prompt.max_prompt_tokens + c.generate.max_tokens <= c.generate.max_model_len,
+     "prompt.max_prompt_tokens + generate.max_tokens must be <= generate.max_model_len"),
+    (lambda c: c.x2q.max_prompt_tokens + c.x2q.max_tokens <= c.generate.max_model_len,
+     "x2q.max_prompt_tokens + x2q.max_tokens must be <= generate.max_model_len"),
+)
 
 
 @dataclass(frozen=True)
@@ -183,21 +234,164 @@ class HintQConfig:
         return dataclasses.asdict(self)
 
     def with_overrides(self, overrides: dict[str, object]) -> "HintQConfig":
-        """Returns a copy with dotted keys replaced, e.g. {"rank.k": 10}."""
+        """Returns a copy with dotted keys replaced, e.g. {"rank.k": 10}, each value
+        coerced to its setting's type and checked against its declared range."""
         sections = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for dotted, value in overrides.items():
-            section, _, name = dotted.partition(".")
-            if section not in sections or not hasattr(sections[section], name):
-                raise KeyError(f"unknown config key {dotted!r}")
-            current = getattr(sections[section], name)
-            if isinstance(current, tuple):  # "10,30" on the command line, a list in JSON
-                value = tuple(int(v) for v in (value.split(",") if isinstance(value, str) else value))
-            elif not isinstance(value, type(current)) and isinstance(value, str):
-                value = type(current)(value)
-            sections[section] = dataclasses.replace(sections[section], **{name: value})
+            spec = setting(dotted)
+            section = dotted.partition(".")[0]
+            value = _coerce(dotted, spec, value, getattr(sections[section], spec.name))
+            sections[section] = dataclasses.replace(sections[section], **{spec.name: value})
         return HintQConfig(**sections)
 
     @classmethod
     def from_dict(cls, data: dict) -> "HintQConfig":
-        flat = {f"{s}.{k}": v for s, values in data.items() for k, v in values.items()}
-        return cls().with_overrides(flat)
+        return cls().with_overrides(_flatten(data))
+
+    def check(self) -> "HintQConfig":
+        """Raises ConfigError unless every setting is in range and the settings agree."""
+        for dotted, spec in settings().items():
+            section, _, name = dotted.partition(".")
+            _check_value(dotted, spec, getattr(getattr(self, section), name))
+        for ok, message in _CROSS_CHECKS:
+            if not ok(self):
+                raise ConfigError(message)
+        return self
+
+
+def _flatten(data) -> dict[str, object]:
+    """{"rank": {"k": 20}} → {"rank.k": 20}."""
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError('a config is a JSON object of sections, e.g. {"rank": {"k": 20}}')
+    return {f"{s}.{k}": v for s, values in data.items() for k, v in values.items()}
+
+
+def settings() -> dict[str, dataclasses.Field]:
+    """Every setting by its dotted key, in declaration order."""
+    return {f"{section.name}.{f.name}": f
+            for section in dataclasses.fields(HintQConfig) for f in dataclasses.fields(section.default_factory())}
+
+
+def setting(dotted: str) -> dataclasses.Field:
+    spec = settings().get(dotted)
+    if spec is None:
+        raise ConfigError(f"unknown config key {dotted!r}")
+    return spec
+
+
+def allowed(spec: dataclasses.Field) -> str:
+    """What a setting accepts, in words (error messages and the README table)."""
+    meta = spec.metadata
+    if "range" in meta:
+        return f"{meta['range'][0]}..{meta['range'][1]}"
+    if "choices" in meta:
+        return " | ".join(meta["choices"])
+    if "each" in meta:
+        return f"a list of integers, each {meta['each'][0]}..{meta['each'][1]}"
+    if "weights" in meta:
+        return f"{{{', '.join(EVENT_WEIGHT_TYPES)}}} each {meta['weights'][0]:g}..{meta['weights'][1]:g}"
+    if meta.get("non_empty"):
+        return "a non-empty name or folder"
+    return "true | false" if isinstance(spec.default, bool) else "any"
+
+
+def describe(cfg: "HintQConfig") -> list[tuple[str, object, str]]:
+    """(key, value, what is allowed) for every setting of `cfg`, in declaration order."""
+    return [(key, getattr(getattr(cfg, key.partition(".")[0]), spec.name), allowed(spec))
+            for key, spec in settings().items()]
+
+
+def _coerce(dotted: str, spec: dataclasses.Field, value, current):
+    """A `--set` string or a JSON value → the setting's type; ConfigError if it is not one."""
+    kind = type(current)
+    try:
+        if kind is bool:
+            if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+                value = value.strip().lower() == "true"
+            if not isinstance(value, bool):
+                raise TypeError
+        elif kind is int:
+            if isinstance(value, str):
+                value = int(value.strip())
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError
+        elif kind is float:
+            if isinstance(value, str):
+                value = float(value.strip())
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError
+            value = float(value)
+        elif kind is tuple:
+            parts = value.split(",") if isinstance(value, str) else value
+            if not isinstance(parts, (list, tuple)):
+                raise TypeError
+            value = tuple(int(v) if isinstance(v, str) else v for v in parts)
+        elif kind is dict:
+            if isinstance(value, str):
+                value = json.loads(value)
+            if not isinstance(value, dict):
+                raise TypeError
+        elif kind is str:
+            if not isinstance(value, str):
+                raise TypeError
+    except (TypeError, ValueError):
+        raise ConfigError(f"{dotted}={value!r} is not a valid {kind.__name__}; allowed: {allowed(spec)}") from None
+    _check_value(dotted, spec, value)
+    return value
+
+
+def _in_range(value, bounds) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and bounds[0] <= value <= bounds[1]
+
+
+def _check_value(dotted: str, spec: dataclasses.Field, value) -> None:
+    meta = spec.metadata
+    bad = False
+    if "range" in meta:
+        bad = not _in_range(value, meta["range"])
+    elif "choices" in meta:
+        bad = value not in meta["choices"]
+    elif "each" in meta:
+        bad = not value or not all(isinstance(v, int) and _in_range(v, meta["each"]) for v in value)
+    elif "weights" in meta:
+        bad = set(value) != set(EVENT_WEIGHT_TYPES) or not all(_in_range(v, meta["weights"]) for v in value.values())
+    elif meta.get("non_empty"):
+        bad = not isinstance(value, str) or not value.strip()
+    if bad:
+        raise ConfigError(f"{dotted}={value!r} is out of range; allowed: {allowed(spec)}")
+
+
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    """`--set key=value` strings → {key: value}; a value that parses as JSON is JSON
+    (numbers, true/false, lists), anything else is the string itself."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set rank.k=20")
+        try:
+            pairs[key.strip()] = json.loads(value)
+        except ValueError:
+            pairs[key.strip()] = value
+    return pairs
+
+
+def resolve_config(config_file: str | Path | None = None, overrides: list[str] = (),
+                   flags: dict[str, object] | None = None, base: HintQConfig | None = None) -> HintQConfig:
+    """The one resolver: `base` (the defaults) < config file < `--set` < explicit flags.
+
+    `flags` holds only flags the user gave (a flag left out is None and does not count),
+    e.g. {"generate.model": "/models/x"} for `--model /models/x`. The result is checked
+    (ranges and cross-checks) before it is returned; ConfigError names key, value, range.
+    """
+    cfg = base or HintQConfig()
+    if config_file:
+        try:
+            data = json.loads(Path(config_file).read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"config file {config_file}: {exc}") from None
+        cfg = cfg.with_overrides(_flatten(data))
+    cfg = cfg.with_overrides(parse_overrides(list(overrides)))
+    cfg = cfg.with_overrides({k: v for k, v in (flags or {}).items() if v is not None})
+    return cfg.check()

@@ -29,6 +29,27 @@ _PROMPT_WORDS = {"search", "queries", "query", "shopper", "activity", "strongest
                  "lower", "case", "write", "different", "short", "next", "type", "may",
                  "this", "up", "in", "the", "a", "of"}
 DEFAULT_BLOCKLIST = Path(__file__).with_name("blocklist.txt")
+# Junk a small model writes (measured: `com/search/running-shoes`, `com/zentra-smart-4k-case`,
+# `stridex women&s&s&s&s&mwzwzwzwz`): a URL's scheme, host or path, and runs of one
+# character (4+) or of a 2-3 character unit (3+). Digits are exempt ("10000 mah" is fine).
+_URL_FRAGMENT = re.compile(r"^(https?|www|com|net|org)\b|\b(https?|www)\b|[a-z]/[a-z]")
+_REPEATED_CHARS = re.compile(r"([^\d\s])\1{3,}|([^\d\s]{2,3})\2{2,}")
+_MAX_WORD_REPEATS = 2
+# Words that carry no product intent alone: a query of only these and numbers ("and",
+# "for", "12345") retrieves nothing a shopper meant; it is `no_content_words`.
+STOPWORDS = frozenset("""
+a about above after again all also am an and any are as at be because been before being below between both
+but by can could did do does doing down during each few for from further had has have having he her here
+hers him his how i if in into is it its just me more most my no nor not now of off on once only or other our
+out over own same she should so some such than that the their them then there these they this those through
+to too under until up very was we were what when where which while who whom why will with would you your
+""".split())
+
+# Every reason normalize_query can give, for the tests and for readers of the manifest.
+QUERY_DISCARD_REASONS = frozenset({
+    "not_a_string", "empty", "only_punctuation", "pii_email", "pii_url", "pii_card_number", "pii_phone",
+    "pii_address", "too_long", "too_short", "too_many_words", "unsupported_characters", "url_fragment",
+    "repeated_characters", "repeated_words", "blocked_term", "prompt_echo", "no_content_words", "trigger_echo"})
 
 
 def load_blocklist(path: str | Path | None) -> frozenset[str]:
@@ -125,11 +146,20 @@ def normalize_query(raw: object, cfg: NormalizeConfig, blocklist: frozenset[str]
         return None, "too_many_words"
     if not _ALLOWED.match(query):
         return None, "unsupported_characters"
+    if _URL_FRAGMENT.search(query):
+        return None, "url_fragment"
+    if _REPEATED_CHARS.search(query):
+        return None, "repeated_characters"
+    words = query.split()
+    if max(words.count(w) for w in words) > _MAX_WORD_REPEATS:
+        return None, "repeated_words"
     padded = f" {query} "
     if any(f" {term} " in padded for term in blocklist):
         return None, "blocked_term"
-    if set(query.split()) <= _PROMPT_WORDS:
+    if set(words) <= _PROMPT_WORDS:
         return None, "prompt_echo"
+    if all(w in STOPWORDS or not any(ch.isalpha() for ch in w) for w in words):
+        return None, "no_content_words"
     if query in echo:
         return None, "trigger_echo"
     return query, None

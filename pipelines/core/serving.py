@@ -7,6 +7,8 @@ Keys (Redis):
     <ns>:<table>:versions         sorted set: version -> unix time it became current
     <ns>:<table>:loading:<version> present while an export loads that version (with a TTL)
     <ns>:<table>:loads            set of versions whose load began and was not yet made current
+    <ns>:<table>:rows             hash: version -> rows its manifest promised (set when it became
+                                  current), so a reader can tell a damaged version from a miss
 
 Value: compact JSON, version 1, evidence left out (it stays in the Parquet table for audit):
     {"v":1,"q":[[query, score, category, source], ...]}
@@ -63,10 +65,40 @@ def loads_key(ns: str, table: str) -> str:
     return f"{ns}:{table}:loads"
 
 
+def rows_key(ns: str, table: str) -> str:
+    return f"{ns}:{table}:rows"
+
+
 def version_of(day: str, run_id: str) -> str:
     """A published partition's version: its day and the run that produced it. Two exports
     of the same partition write the same keys with the same values."""
     return f"{day}.r{run_id}"
+
+
+def pointer_missing(ns: str, table: str, history: list[str]) -> str:
+    """What to tell an operator when the pointer is gone but exported versions remain."""
+    return (f"{pointer_key(ns, table)} is missing, but {len(history)} exported version(s) remain "
+            f"(newest {history[-1]}): the pointer was deleted. Recover with "
+            f"`hintq rollback --table {table} --to {history[-1]}` (it checks that version's keys first), "
+            f"or export the day again")
+
+
+def version_problem(table: str, version: str, keys: int, expected_rows: int | None) -> str | None:
+    """None for a version holding every list its manifest promised; else what is wrong."""
+    if expected_rows is None:
+        return f"version {version} has no recorded row count (exported before counts were recorded)"
+    if keys != expected_rows:
+        return (f"version {version} holds {keys} of its {expected_rows} lists: keys were lost (evicted or "
+                f"deleted); export the day again (hintq export --table {table} ...)")
+    return None
+
+
+def parse_version(version: str) -> tuple[str, str]:
+    """`version_of`'s inverse: (day, run_id)."""
+    day, sep, run_id = version.partition(".r")
+    if not sep:
+        raise ValueError(f"not a HintQ version: {version!r}")
+    return day, run_id
 
 
 def encode_list(queries: list[dict]) -> bytes:

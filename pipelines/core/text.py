@@ -11,18 +11,37 @@ import unicodedata
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufffd]")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
+# Chat-template control strings (`<|im_start|>`, `<|endoftext|>`, `</s>`, `<s>`): in shop
+# text they would reach the model as real control tokens and open a turn of their own.
+# This shape covers the common templates for every text field, published ones included;
+# the prompt codec also strips its own tokenizer's special tokens (strip_special_tokens).
+_TEMPLATE_TOKENS = re.compile(r"<\|[^<>|\s]{1,40}\|>|</?s>", re.IGNORECASE)
 
 
 def clean_text(value: str) -> str:
-    """NFC-normalizes, drops control and invisible characters, collapses whitespace.
+    """NFC-normalizes, drops control and invisible characters and chat-template control
+    strings, collapses whitespace.
 
     U+FFFD (what invalid UTF-8 bytes decode to) is dropped too: the bytes carried no
     recoverable text.
     """
     value = unicodedata.normalize("NFC", value)
+    value = _TEMPLATE_TOKENS.sub(" ", value)
     value = _CONTROL.sub(" ", value)
     value = _INVISIBLE.sub("", value)
     return _SPACES.sub(" ", value).strip()
+
+
+def strip_special_tokens(text: str, special_tokens: tuple[str, ...]) -> str:
+    """Removes every occurrence of a tokenizer's special-token strings from `text` (data
+    that goes into a prompt), until none is left: removing one must not join two halves
+    into another."""
+    while True:
+        before = text
+        for token in special_tokens:
+            text = text.replace(token, " ")
+        if text == before:
+            return text
 
 
 def has_bad_id_chars(value: str) -> bool:

@@ -9,7 +9,10 @@ Documented rules (BAD_INPUTS.md):
 - Typed queries are cleaned (control/invisible characters removed); empty after cleaning
   is `empty_query`; longer than `max_query_chars` is `query_too_long` (never truncated:
   a 10 kB "query" is not something a shopper typed).
-- Ids with control, invisible or undecodable characters are `invalid_encoding`.
+- Ids with control, invisible or undecodable characters are `invalid_encoding`; an id
+  with spaces around it is `id_whitespace` (" 555" is not silently "555"); an id that is
+  not a string is `id_wrong_type` (the reader casts integer id columns to decimal strings,
+  per file and noted; a float id such as 555.0 is never guessed back to "555").
 - Catalog titles are cleaned and cut to `max_title_chars`; an empty title keeps the item
   (its id is valid for events) but leaves it out of the retrieval index. A missing or
   empty category path becomes `unknown`. A price that is not a non-negative number is set
@@ -27,6 +30,11 @@ from pipelines.core.text import clean_text, has_bad_id_chars, row_to_json
 from schemas.inputs import EVENT_TYPES
 
 UNKNOWN_CATEGORY = "unknown"
+# Every reason validate can give a row, declared once (tests and readers of rejected/).
+ID_REASONS = ("invalid_encoding", "id_whitespace", "id_wrong_type")
+EVENT_REJECT_REASONS = frozenset({"missing_user_id", "missing_item_id", *ID_REASONS, "unknown_event_type",
+                                  "bad_timestamp", "outside_partition", "empty_query", "query_too_long"})
+CATALOG_REJECT_REASONS = frozenset({"missing_item_id", *ID_REASONS})
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -64,10 +72,16 @@ def _clean_id(value: object) -> tuple[str | None, str | None]:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, "missing"
     if not isinstance(value, str):
-        value = str(value)
+        return None, "id_wrong_type"
+    if value != value.strip():
+        return None, "id_whitespace"
     if has_bad_id_chars(value):
         return None, "invalid_encoding"
     return value, None
+
+
+def _id_detail(column: str, value: object) -> str:
+    return column if isinstance(value, str) or value is None else f"{column}: {type(value).__name__} {value!r}"[:80]
 
 
 def validate_event(row: dict, day: dt.date, cfg: ValidateConfig) -> Event | Rejection:
@@ -75,7 +89,7 @@ def validate_event(row: dict, day: dt.date, cfg: ValidateConfig) -> Event | Reje
     user_id, problem = _clean_id(row.get("user_id"))
     if problem:
         return _reject("events", row, "missing_user_id" if problem == "missing" else problem,
-                       "user_id")
+                       _id_detail("user_id", row.get("user_id")))
     raw_type = row.get("event_type")
     event_type = raw_type.strip().lower() if isinstance(raw_type, str) else ""
     if event_type not in EVENT_TYPES:
@@ -105,7 +119,7 @@ def validate_event(row: dict, day: dt.date, cfg: ValidateConfig) -> Event | Reje
         item_id, problem = _clean_id(row.get("item_id"))
         if problem:
             return _reject("events", row, "missing_item_id" if problem == "missing" else problem,
-                           "item_id")
+                           _id_detail("item_id", row.get("item_id")))
     return Event(user_id=user_id, ts_us=ts_us, event_type=event_type, item_id=item_id,
                  query=query, source_file=row.get("_file", "?"), source_row=int(row.get("_row", -1)),
                  original=row_to_json(row))
@@ -152,7 +166,7 @@ def validate_item(row: dict, cfg: ValidateConfig) -> tuple[Item, tuple[str, ...]
     item_id, problem = _clean_id(row.get("item_id"))
     if problem:
         return _reject("catalog", row, "missing_item_id" if problem == "missing" else problem,
-                       "item_id")
+                       _id_detail("item_id", row.get("item_id")))
     fixes = []
     raw_title = row.get("title")
     title = clean_text(raw_title) if isinstance(raw_title, str) else ""
@@ -162,7 +176,8 @@ def validate_item(row: dict, cfg: ValidateConfig) -> tuple[Item, tuple[str, ...]
     if not title:
         fixes.append("empty_title")
     raw_path = row.get("category_path")
-    path = " > ".join(p for p in (clean_text(x) for x in raw_path.split(">")) if p) \
+    # Cleaned whole before the split: a control string such as `<|im_end|>` holds a ">".
+    path = " > ".join(p for p in (clean_text(x) for x in clean_text(raw_path).split(">")) if p) \
         if isinstance(raw_path, str) else ""
     if not path:
         path = UNKNOWN_CATEGORY

@@ -63,3 +63,18 @@ def test_top_triggers_by_distinct_users_ties_by_id_and_cold_items_newest_first()
                                                          "trailhawk steel camp stove stoves",
                                                          "trailhawk tent footprint tents")),
         ]), label="described")
+
+
+def test_stopword_and_digit_only_queries_never_become_triggers_or_profile_queries():
+    from pipelines.core.normalize import normalize_query
+    from pipelines.profiles import QueryCleaner
+
+    users = [day("U1", "and", "12345", "for", "I1"), day("U2", "and", "12345", "I1")]
+    with TestPipeline() as p:
+        triggers = ((p | "Users" >> beam.Create(users), p | "Items" >> beam.Create(ITEMS))
+                    | SelectTriggers(DAY, CFG, frozenset()))
+        assert_that(triggers | beam.Filter(lambda t: t.trigger_type == "query") | beam.Map(lambda t: t.key),
+                    equal_to([]), label="no_query_triggers")
+    clean = QueryCleaner(CFG.normalize, frozenset())
+    assert [clean(q) for q in ("and", "12345", "for", "tent")] == [None, None, None, "tent"]
+    assert normalize_query("12345", CFG.normalize)[1] == "no_content_words"

@@ -59,3 +59,28 @@ def test_answer_dedupes_splits_comma_lists_and_ranks():
     assert n == 30
     assert sorted({d.reason for d in discards}) == ["duplicate", "empty"]
     assert sum(d.reason == "duplicate" for d in discards) == 27
+
+
+@pytest.mark.parametrize("raw, reason", [
+    # junk a small model wrote (measured), then its kin
+    ("com/search/running-shoes", "url_fragment"),
+    ("com/zentra-smart-4k-case-phone-cases", "url_fragment"),
+    ("www shoes outlet", "url_fragment"),
+    ("shoes/sale/women", "url_fragment"),
+    ("stridex women&s&s&s&s&mwzwzwzwzwzwzwzwzw", "repeated_characters"),
+    ("tentttt", "repeated_characters"),
+    ("tent tent tent", "repeated_words"),
+    # only stopwords or digits: no product intent
+    ("12345", "no_content_words"),
+    ("and", "no_content_words"),
+    ("for", "no_content_words"),
+    ("2 for 1", "no_content_words"),
+])
+def test_junk_and_contentless_queries_are_discarded_with_a_reason(raw, reason):
+    assert normalize_query(raw, CFG, BLOCK) == (None, reason)
+
+
+@pytest.mark.parametrize("raw", ["10000 mah power bank", "xxxl hoodie", "1/2 inch drill bit", "bora bora hat",
+                                 "comfy chair", "iphone 15", "banana bread pan", "usb-c cable", "50/50 bar"])
+def test_real_queries_that_look_alike_still_pass(raw):
+    assert normalize_query(raw, CFG, BLOCK) == (raw, None)

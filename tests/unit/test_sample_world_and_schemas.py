@@ -5,7 +5,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hintq.sample_world import write_world
-from pipelines.core.config import HintQConfig
 from pipelines.core.records import Rejection, Suggestion
 from schemas import CATALOG_SCHEMA, EVENTS_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA
 
@@ -40,15 +39,3 @@ def test_records_convert_to_their_schemas():
     assert table.column("queries").to_pylist()[0][0]["evidence"] == ["I1"]
     r = Rejection("events", "validate", "bad_timestamp", "f", 3, None, "{}")
     assert pa.Table.from_pylist([r.to_row()], schema=REJECTED_SCHEMA).num_rows == 1
-
-
-def test_config_overrides():
-    cfg = HintQConfig().with_overrides({"rank.k": 10, "verify.similarity_floor": "0.6"})
-    assert cfg.rank.k == 10 and cfg.verify.similarity_floor == 0.6
-    assert HintQConfig.from_dict(cfg.to_dict()) == cfg
-    try:
-        HintQConfig().with_overrides({"rank.nope": 1})
-    except KeyError:
-        pass
-    else:
-        raise AssertionError("unknown keys must fail")
