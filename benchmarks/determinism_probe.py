@@ -38,7 +38,9 @@ def _manager(llm):
 def _busy(stop: threading.Event) -> None:
     x = 0
     while not stop.is_set():
-        x = (x * 31 + 7) % 1_000_003
+        for _ in range(20_000):  # a few ms holding the interpreter, then a breath
+            x = (x * 31 + 7) % 1_000_003
+        time.sleep(0.002)
 
 
 def main() -> None:

@@ -206,7 +206,9 @@ def test_the_engine_compiles_grammars_on_admission_and_a_busy_machine_changes_no
     def hog():
         x = 0
         while not stop.is_set():
-            x = (x * 31 + 7) % 1_000_003
+            for _ in range(20_000):  # a few ms holding the interpreter, then a breath
+                x = (x * 31 + 7) % 1_000_003
+            time.sleep(0.002)
 
     busy = threading.Thread(target=hog, daemon=True)
     busy.start()
