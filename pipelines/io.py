@@ -39,7 +39,7 @@ class EmptyInputPartition(ValueError):
 #   anything else (float, bool, ...) → left as it is, so validate rejects every row of
 #   that file as `id_wrong_type` (555.0 is not silently a shopper of its own, and a float
 #   id may already have lost digits).
-ID_COLUMNS = {"events": ("user_id", "item_id"), "catalog": ("item_id",)}
+INPUT_ID_COLUMNS = {"events": ("user_id", "item_id"), "catalog": ("item_id",)}
 
 
 def _open_parquet(f, path: str) -> pq.ParquetFile:
@@ -83,7 +83,7 @@ def read_conformed_rows(readable, table: str):
         for column in sorted(present - set(expected.names)):
             yield beam.pvalue.TaggedOutput(SCHEMA_NOTES, f"{table}/{name}: extra column {column!r} ignored")
         id_casts = {}
-        for column in ID_COLUMNS[table]:
+        for column in INPUT_ID_COLUMNS[table]:
             if column not in present:
                 continue
             kind = parquet.schema_arrow.field(column).type

@@ -45,8 +45,9 @@ def strip_special_tokens(text: str, special_tokens: tuple[str, ...]) -> str:
 
 
 def has_bad_id_chars(value: str) -> bool:
-    """Ids must be printable as they are: no replacement, control or invisible characters."""
-    return bool(_CONTROL.search(value) or _INVISIBLE.search(value)) or value != value.strip()
+    """Ids must be printable as they are: no replacement, control or invisible characters
+    (spaces around an id are their own reason, `id_whitespace`, in validate)."""
+    return bool(_CONTROL.search(value) or _INVISIBLE.search(value))
 
 
 def stable_hash(value: str) -> int:
