@@ -227,7 +227,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
         pipeline_s = time.time() - started
         manifest = publish(night.staging.root, night.warehouse, night.dt, night.table, k, {
             "run_id": night.run_id,
-            "model": {"generator": {"name": night.generator.name, "revision": night.generator.revision},
+            "model": {"generator": night.generator.describe(),
                       "embedder": {"name": night.embedder.name, "revision": night.embedder.revision}},
             "code_version": code_version(),
             "config": night.cfg.to_dict(),

@@ -61,6 +61,10 @@ class GeneratorSpec(ABC):
         same loaded engine, so the tag covers everything `load_engine` bakes in."""
         return f"engine:{self.name}:{self.revision}"
 
+    def describe(self) -> dict:
+        """What a manifest records of the generator."""
+        return {"name": self.name, "revision": self.revision}
+
     @abstractmethod
     def load_codec(self) -> PromptCodec: ...
 
@@ -147,7 +151,11 @@ class VllmGeneratorSpec(GeneratorSpec):
         from pipelines.model_store import resolve_generator
 
         m = resolve_generator(cfg.generate.model)
-        return cls(m.name, m.path, m.revision, cfg.generate, cfg.x2q)
+        generate = dataclasses.replace(cfg.generate, dtype=engine_dtype(cfg.generate.dtype))
+        return cls(m.name, m.path, m.revision, generate, cfg.x2q)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "dtype": self.cfg.dtype}
 
     def engine_tag(self) -> str:
         # The answer schemas and sampling are baked into the engine: a run with other
@@ -195,6 +203,32 @@ class VllmGeneratorSpec(GeneratorSpec):
         for params in by_task.values():
             llm.generate(["warm-up"], params, use_tqdm=False)
         return _VllmEngine(llm, by_task)
+
+
+def engine_dtype(requested: str, cpu_flags: frozenset[str] | None = None, has_cuda: bool | None = None) -> str:
+    """The weights' dtype for `generate.dtype`: as given, or for "auto" bfloat16 where the
+    hardware computes it natively (a GPU; a CPU with AVX512-BF16 or AMX-BF16) and float32
+    elsewhere, where bfloat16 is emulated and measured 3.4x slower (config.py)."""
+    if requested != "auto":
+        return requested
+    if has_cuda is None:
+        from pipelines.verification import has_cuda as cuda_available
+
+        has_cuda = cuda_available()
+    if cpu_flags is None:
+        cpu_flags = _cpu_flags()
+    return "bfloat16" if has_cuda or cpu_flags & {"avx512_bf16", "amx_bf16"} else "float32"
+
+
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
 def compile_grammars_on_admission(llm: Any) -> bool:

@@ -31,7 +31,7 @@ class EmbedderSpec:
     def load(self):
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(self.path, device="cpu" if not _has_cuda() else "cuda")
+        return SentenceTransformer(self.path, device="cuda" if has_cuda() else "cpu")
 
     def acquire(self):
         return _EMBEDDERS.acquire(lambda: SharedHolder(self.load()), tag=f"{self.name}:{self.revision}").value
@@ -50,7 +50,8 @@ class EmbedderSpec:
         return np.asarray(vectors, dtype="float32")
 
 
-def _has_cuda() -> bool:
+def has_cuda() -> bool:
+    """Whether torch sees a GPU (the embedder and the generator pick their device by it)."""
     try:
         import torch
 

@@ -79,3 +79,13 @@ def test_readme_documents_every_setting_with_its_range():
     for key, spec in settings().items():
         row = f"| `{key}` |"
         assert row in section and allowed(spec) in section.split(row, 1)[1].split("\n", 1)[0], key
+
+
+def test_auto_dtype_is_bfloat16_only_where_the_hardware_computes_it():
+    from pipelines.generation import engine_dtype
+
+    assert engine_dtype("auto", cpu_flags=frozenset({"avx2", "fma"}), has_cuda=False) == "float32"
+    assert engine_dtype("auto", cpu_flags=frozenset({"avx512f", "avx512_bf16"}), has_cuda=False) == "bfloat16"
+    assert engine_dtype("auto", cpu_flags=frozenset({"amx_bf16"}), has_cuda=False) == "bfloat16"
+    assert engine_dtype("auto", cpu_flags=frozenset(), has_cuda=True) == "bfloat16"
+    assert engine_dtype("bfloat16", cpu_flags=frozenset(), has_cuda=False) == "bfloat16", "explicit wins"
