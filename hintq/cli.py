@@ -27,6 +27,10 @@ import sys
 
 from pipelines.core.config import NIGHTLY_TABLES
 
+# Exit code of the serving commands when the store itself is unreachable or damaged; 1 is
+# "no list for this id" in a healthy store, 2 a refused command.
+STORE_PROBLEM = 3
+
 
 def _date(value: str) -> str:
     dt.date.fromisoformat(value)
@@ -165,10 +169,6 @@ def _verify_export(args) -> int:
             print(f"{table}: NOT OK: {exc}", file=sys.stderr)
             code = STORE_PROBLEM
     return code
-
-
-# Exit codes of the serving commands: 1 is "no list for this id" in a healthy store.
-STORE_PROBLEM = 3
 
 
 def cmd_rollback(args) -> int:
