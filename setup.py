@@ -6,7 +6,8 @@ setup(
     version="0.1.0",
     description="Nightly precomputed query recommendations (u2q, x2q) with verified generation",
     python_requires=">=3.11",
-    packages=find_packages(include=["hintq", "hintq.*", "jobs", "pipelines", "pipelines.*", "schemas"]),
+    packages=find_packages(include=["hintq", "jobs", "pipelines", "pipelines.*", "schemas", "warehouse", "online",
+                                    "evaluation", "datasets"]),
     package_data={"pipelines.core": ["blocklist.txt"]},
     # Versions are pinned in requirements/pipeline.lock; these are the direct needs.
     install_requires=[

@@ -62,7 +62,7 @@ def build_think_prompts(input_root: str, day: str, limit: int):
     from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist, normalize_query
     from pipelines.core.prompts import build_think_prompt
     from pipelines.core.triggers import describe, user_signals
-    from pipelines.generation import VllmGeneratorSpec
+    from pipelines.engines.generator import VllmGeneratorSpec
 
     cfg, items, users = read_day(input_root, day)
     blocklist = load_blocklist(DEFAULT_BLOCKLIST)
@@ -86,7 +86,7 @@ def build_prompts(input_root: str, day: str, limit: int):
     from pipelines.core.profile import build_profile
     from pipelines.core.prompts import build_prompt
     from pipelines.core.validate import partition_bounds_us
-    from pipelines.generation import VllmGeneratorSpec
+    from pipelines.engines.generator import VllmGeneratorSpec
 
     cfg, _, users = read_day(input_root, day)
     date = dt.date.fromisoformat(day)

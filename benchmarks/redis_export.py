@@ -22,11 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:
-    from hintq.reader import HintQReader
+    from online.reader import HintQReader
     from jobs.export_redis import run as export
     from pipelines.core.serving import list_key
-    from pipelines.online_store import connect
-    from tests.helpers import published_partition, u2q_rows
+    from online.store import connect
+    from datasets.published import published_partition, u2q_rows
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)

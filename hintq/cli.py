@@ -40,7 +40,7 @@ def _date(value: str) -> str:
 def cmd_sample_world(args) -> int:
     from pathlib import Path
 
-    from hintq.sample_world import write_world
+    from datasets.sample_world import write_world
 
     summary = write_world(Path(args.out), dt.date.fromisoformat(args.start), args.days, args.users, args.seed,
                           n_items=args.items, bad_share=args.bad_share, bot_events=args.bot_events)
@@ -133,7 +133,7 @@ def cmd_config(args) -> int:
 
 def cmd_prepare_model(args) -> int:
     from pipelines.core.config import resolve_config
-    from pipelines.model_store import resolve_embedder, resolve_generator
+    from pipelines.engines.model_store import resolve_embedder, resolve_generator
 
     cfg = resolve_config(flags={"generate.model": args.model})
     print(json.dumps({"generator": resolve_generator(cfg.generate.model).__dict__,
@@ -159,7 +159,7 @@ def cmd_export(args, passthrough: list[str]) -> int:
 
 def _verify_export(args) -> int:
     from jobs.export_redis import verify_served
-    from pipelines.online_store import ExportError
+    from online.store import ExportError
 
     code = 0
     for table in _tables(args.table):
@@ -172,7 +172,7 @@ def _verify_export(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from pipelines.online_store import ExportError, connect, rollback
+    from online.store import ExportError, connect, rollback
 
     try:
         target = rollback(connect(args.redis), args.namespace, args.table, to=args.to)
@@ -184,7 +184,7 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_lookup(args) -> int:
-    from hintq.reader import HintQReader, ReaderUnavailable
+    from online.reader import HintQReader, ReaderUnavailable
 
     reader = HintQReader(args.redis, namespace=args.namespace)
     table = "x2q" if args.trigger else "u2q"
@@ -233,7 +233,7 @@ def cmd_eval(args, passthrough: list[str]) -> int:
 def cmd_import(args) -> int:
     from pathlib import Path
 
-    from hintq import importers
+    from datasets import importers
 
     if args.format == "online-retail":
         summary = importers.import_online_retail(Path(args.src), Path(args.out), dt.date.fromisoformat(args.day),
@@ -245,32 +245,13 @@ def cmd_import(args) -> int:
 
 
 def cmd_benchmark_think(args, passthrough: list[str]) -> int:
-    from pathlib import Path
-
-    from pipelines.core.config import resolve_config
-    from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
-    from pipelines.evaluation import write_evaluation
-    from pipelines.generation import VllmGeneratorSpec
-    from pipelines.report import render_report
-    from pipelines.think_benchmark import run_benchmark
-    from pipelines.verification import EmbedderSpec
+    from hintq.summary import print_metrics
+    from jobs import think_benchmark
 
     if passthrough:
         raise SystemExit(f"hintq benchmark-think: unrecognized arguments: {' '.join(passthrough)}")
-    cfg = resolve_config(overrides=args.overrides, flags={"generate.model": args.model})
-    generator = VllmGeneratorSpec.for_config(cfg)
-    embedder = EmbedderSpec.for_config(cfg.verify)
-    metrics, context = run_benchmark(args.real_queries, generator, embedder, cfg, load_blocklist(DEFAULT_BLOCKLIST),
-                                     classes=args.classes)
-    metrics["model"] = {"generator": f"{generator.name}@{generator.revision}",
-                        "embedder": f"{embedder.name}@{embedder.revision}"}
-    notes = ["Every product class of the real-queries table is a category trigger; its real shopper queries "
-             "are the targets. Rows of the side-by-side section are classes, not users.",
-             "No catalog stands behind these queries: verification and Category HR@K are undefined."]
-    html = render_report("HintQ Think benchmark: product classes as category triggers", metrics, context, notes)
-    out = write_evaluation(Path(args.out), metrics, html)
-    from hintq.summary import print_metrics
-
+    metrics, out = think_benchmark.run(args.real_queries, args.out, overrides=args.overrides, model=args.model,
+                                       classes=args.classes)
     print_metrics(metrics)
     print(f"written to {out}")
     return 0

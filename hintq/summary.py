@@ -5,7 +5,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from pipelines.core.metrics import HEADLINE_METRICS
-from pipelines.files import partition_dir, read_published
+from warehouse.files import partition_dir, read_published
 
 
 def load_manifest(warehouse: str, table: str, day: str) -> dict:

@@ -17,7 +17,7 @@ import logging
 
 from jobs import nightly
 from pipelines.core.config import NIGHTLY_TABLES
-from pipelines.files import published_days, read_published
+from warehouse.files import published_days, read_published
 
 log = logging.getLogger("hintq.backfill")
 

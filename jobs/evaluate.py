@@ -54,10 +54,10 @@ def baseline_names(choice: str) -> list[str]:
 def run(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
-    from pipelines.evaluation import evaluate_day, write_evaluation
-    from pipelines.files import read_published
-    from pipelines.report import render_report
-    from pipelines.verification import EmbedderSpec
+    from evaluation.evaluate import evaluate_day, write_evaluation
+    from warehouse.files import read_published
+    from evaluation.report import render_report
+    from pipelines.engines.embedder import EmbedderSpec
 
     cfg = None
     published = read_published(args.warehouse, "u2q", args.dt)
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines.evaluation import EvaluationInputMissing
+    from evaluation.evaluate import EvaluationInputMissing
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse(sys.argv[1:] if argv is None else argv)

@@ -18,10 +18,9 @@ from apache_beam.runners.runner import PipelineState
 
 from jobs.options import HintQOptions
 from pipelines.core.serving import version_of
-from pipelines.export import LoadPartition
+from pipelines.stages.export import LoadPartition
 from pipelines.core.serving import parse_version
-from pipelines.online_store import (ExportError, apply_retention, begin_load, connect, flip, served_version,
-                                    verified_partition, verify_load)
+from online.store import (ExportError, apply_retention, begin_load, connect, flip, served_version, verified_partition, verify_load)
 
 log = logging.getLogger("hintq.export")
 

@@ -8,15 +8,21 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipelines.core.config import HintQConfig
-from pipelines.day import ReadDay
-from pipelines.generation import CompressPrompts, DirectPrompts, GenerateAnswers, GeneratorSpec
-from pipelines.io import WriteShardedParquet
-from pipelines.normalize import NormalizeAnswers, PopularQueries
-from pipelines.profiles import MEMORY, BuildProfiles, RecallProfiles
-from pipelines.ranking import AttachTriggerFills, BuildFallbackPool, RankAndFill
-from pipelines.staging import StagingLayout, list_checks, list_counts, tag_files
-from pipelines.stats import CountBy, SumBy, WriteFileList, WriteStats, generation_counts
-from pipelines.verification import BuildCatalogIndex, EmbedderSpec, VerifyQueries
+from pipelines.stages.read_day import ReadDay
+from pipelines.stages.compress import CompressPrompts
+from pipelines.core.prompts import DirectPrompts
+from pipelines.stages.generate import GenerateAnswers
+from pipelines.engines.generator import GeneratorSpec
+from pipelines.stages.write import WriteShardedParquet
+from pipelines.stages.normalize import NormalizeAnswers, PopularQueries
+from pipelines.stages.profile import MEMORY, BuildProfiles, RecallProfiles
+from pipelines.stages.rank import AttachTriggerFills, BuildFallbackPool, RankAndFill
+from warehouse.staging import StagingLayout
+from pipelines.core.lists import list_checks, list_counts
+from pipelines.beam.stats import tag_files
+from pipelines.beam.stats import CountBy, SumBy, WriteFileList, WriteStats, generation_counts
+from pipelines.stages.verify import BuildCatalogIndex, VerifyQueries
+from pipelines.engines.embedder import EmbedderSpec
 from schemas import PROFILES_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA
 
 

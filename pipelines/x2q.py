@@ -12,15 +12,21 @@ import apache_beam as beam
 from pipelines.core.config import HintQConfig
 from pipelines.core.ranking import SOURCE_GENERATED
 from pipelines.core.records import trigger_key
-from pipelines.day import ReadDay
-from pipelines.generation import CompressPrompts, GenerateAnswers, GeneratorSpec, ThinkPrompts
-from pipelines.io import WriteShardedParquet
-from pipelines.normalize import NormalizeAnswers, PopularQueries
-from pipelines.ranking import DISCARDS, BuildFallbackPool, RankTriggers
-from pipelines.staging import StagingLayout, list_checks, list_counts, tag_files
-from pipelines.stats import CountBy, SumBy, WriteFileList, WriteStats, generation_counts
-from pipelines.triggers import SelectTriggers
-from pipelines.verification import BuildCatalogIndex, EmbedderSpec, VerifyQueries
+from pipelines.stages.read_day import ReadDay
+from pipelines.stages.compress import CompressPrompts
+from pipelines.stages.generate import GenerateAnswers
+from pipelines.engines.generator import GeneratorSpec
+from pipelines.core.prompts import ThinkPrompts
+from pipelines.stages.write import WriteShardedParquet
+from pipelines.stages.normalize import NormalizeAnswers, PopularQueries
+from pipelines.stages.rank import DISCARDS, BuildFallbackPool, RankTriggers
+from warehouse.staging import StagingLayout
+from pipelines.core.lists import list_checks, list_counts
+from pipelines.beam.stats import tag_files
+from pipelines.beam.stats import CountBy, SumBy, WriteFileList, WriteStats, generation_counts
+from pipelines.stages.triggers import SelectTriggers
+from pipelines.stages.verify import BuildCatalogIndex, VerifyQueries
+from pipelines.engines.embedder import EmbedderSpec
 from schemas import X2Q_SCHEMA
 
 

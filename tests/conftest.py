@@ -23,7 +23,7 @@ _KEEP_ALIVE: list = []
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory) -> Path:
     """20 shoppers, 400 items, 2 days, every kind of bad row, a 3,000-event bot."""
-    from hintq.sample_world import write_world
+    from datasets.sample_world import write_world
 
     root = tmp_path_factory.mktemp("tiny_world")
     write_world(root, dt.date.fromisoformat(TINY_DAY), days=2, n_users=20, seed=11, n_items=400,
@@ -33,8 +33,8 @@ def tiny_world(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder_spec():
-    from pipelines.model_store import resolve_embedder
-    from pipelines.verification import EmbedderSpec
+    from pipelines.engines.model_store import resolve_embedder
+    from pipelines.engines.embedder import EmbedderSpec
 
     m = resolve_embedder()
     return EmbedderSpec(m.name, m.path, m.revision, batch_size=64)
@@ -44,7 +44,7 @@ def embedder_spec():
 def real_generator():
     """The real default model, converted once, with one engine kept alive for the session."""
     from pipelines.core.config import HintQConfig
-    from pipelines.generation import _ENGINES, SharedHolder, VllmGeneratorSpec
+    from pipelines.engines.generator import _ENGINES, SharedHolder, VllmGeneratorSpec
 
     spec = VllmGeneratorSpec.for_config(HintQConfig())
     holder = _ENGINES.acquire(lambda: SharedHolder(spec.load_engine()), tag=spec.engine_tag())

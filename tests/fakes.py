@@ -11,7 +11,7 @@ import re
 
 from pipelines.core.prompts import TASK_THINK
 from pipelines.core.records import Generation
-from pipelines.generation import Engine, GeneratorSpec, PromptCodec
+from pipelines.engines.generator import Engine, GeneratorSpec, PromptCodec
 
 FAIL_USER = "U-RAISES"
 _QUOTED = re.compile(r'"([^"]+)"')
@@ -71,6 +71,6 @@ class BrokenGeneratorSpec(FakeGeneratorSpec):
     name = "broken-generator"
 
     def load_engine(self):
-        from pipelines.model_store import ModelUnavailable
+        from pipelines.engines.model_store import ModelUnavailable
 
         raise ModelUnavailable("weights are corrupt (test)")

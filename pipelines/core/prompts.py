@@ -9,7 +9,7 @@ forced by the JSON schema, not by trusting the text.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 from pipelines.core.config import GenerateConfig, PromptConfig, X2QConfig
 from pipelines.core.records import Profile, Prompt, Trigger
@@ -151,3 +151,31 @@ def build_think_prompt(trigger: Trigger, cfg: X2QConfig, render: Callable[[list[
         lines, cfg.max_prompt_tokens, render, count_tokens)
     return Prompt(key=trigger.key, task=TASK_THINK, text=text, n_tokens=n_tokens, n_evidence=n_lines,
                   subject=trigger)
+
+
+class Codec(Protocol):
+    """What a prompt builder needs of a model's codec (the generator engine's PromptCodec)."""
+
+    def render(self, messages: list[dict]) -> str: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class DirectPrompts:
+    """Profile → Direct (u2q) prompt."""
+
+    def __init__(self, prompt_cfg: PromptConfig, max_queries: int):
+        self.prompt_cfg, self.max_queries = prompt_cfg, max_queries
+
+    def __call__(self, profile: Profile, codec: Codec) -> Prompt:
+        return build_prompt(profile, self.prompt_cfg, self.max_queries, codec.render, codec.count_tokens)
+
+
+class ThinkPrompts:
+    """Trigger → Think (x2q) prompt."""
+
+    def __init__(self, cfg: X2QConfig):
+        self.cfg = cfg
+
+    def __call__(self, trigger: Trigger, codec: Codec) -> Prompt:
+        return build_think_prompt(trigger, self.cfg, codec.render, codec.count_tokens)

@@ -36,6 +36,11 @@ class ServedSuggestion:
 ID_COLUMNS = {"u2q": ("user_id",), "x2q": ("trigger_type", "trigger_id")}
 
 
+def served_columns(table: str) -> list[str]:
+    """The columns of a published table that the online store holds."""
+    return [*ID_COLUMNS[table], "queries"]
+
+
 def entity_id(table: str, row: dict) -> str:
     """A row's id in the store: the user id, or the trigger's `<type>:<id>` key."""
     return trigger_key(row["trigger_type"], row["trigger_id"]) if table == "x2q" else row["user_id"]

@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-from hintq.importers import import_wands_esci
+from datasets.importers import import_wands_esci
 from jobs.nightly import run
 from pipelines.core.config import HintQConfig
 from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
-from pipelines.profiles import QueryCleaner
-from pipelines.think_benchmark import HINTQ_THINK, run_benchmark
+from pipelines.core.query_cleaner import QueryCleaner
+from evaluation.think_benchmark import HINTQ_THINK, run_benchmark
 from tests.conftest import REPO, SHARED_DATA, TINY_DAY
 
 pytestmark = pytest.mark.slow

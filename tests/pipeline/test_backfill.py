@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.backfill import backfill
-from jobs.nightly import ProfileMemoryMissing, run
+from pipelines.stages.read_published import ProfileMemoryMissing
+from jobs.nightly import run
 from tests.fakes import FakeGeneratorSpec
 
 START = "2026-11-01"
@@ -16,7 +17,7 @@ DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
 
 @pytest.fixture(scope="module")
 def three_days(tmp_path_factory):
-    from hintq.sample_world import write_world
+    from datasets.sample_world import write_world
 
     root = tmp_path_factory.mktemp("three_days")
     write_world(root, dt.date.fromisoformat(START), days=3, n_users=16, seed=5, n_items=300, bot_events=500)
@@ -81,11 +82,11 @@ def test_a_missing_day_before_fails_clearly_unless_bootstrap_is_asked_for(three_
 
 
 def test_disk_full_while_writing_publishes_nothing_and_the_next_run_cleans_up(three_days, tmp_path, monkeypatch):
-    import pipelines.io
+    import pipelines.stages.write
 
     wh = tmp_path / "wh"
     argv = [f"--dt={DAYS[0]}", f"--input={three_days}", f"--warehouse={wh}"]
-    real = pipelines.io.write_parquet_bytes
+    real = pipelines.stages.write.write_parquet_bytes
     calls = []
 
     def disk_full(rows, schema):
@@ -94,12 +95,12 @@ def test_disk_full_while_writing_publishes_nothing_and_the_next_run_cleans_up(th
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(rows, schema)
 
-    monkeypatch.setattr(pipelines.io, "write_parquet_bytes", disk_full)
+    monkeypatch.setattr(pipelines.stages.write, "write_parquet_bytes", disk_full)
     with pytest.raises(Exception, match="No space left on device"):
         run(argv, generator=FakeGeneratorSpec())
     assert not list(wh.rglob("_SUCCESS")) and not (wh / "u2q").exists()
     assert list((wh / "_staging").glob("*/*/run=*")), "the failed run left staging debris"
-    monkeypatch.setattr(pipelines.io, "write_parquet_bytes", real)
+    monkeypatch.setattr(pipelines.stages.write, "write_parquet_bytes", real)
     run(argv, generator=FakeGeneratorSpec())
     assert (wh / "u2q" / f"dt={DAYS[0]}" / "_SUCCESS").exists()
     assert not list((wh / "_staging").glob("*/*/run=*")), "the next run removed the debris"

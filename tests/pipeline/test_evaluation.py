@@ -8,12 +8,12 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.helpers import published_partition
+from datasets.published import published_partition
 from jobs import evaluate
 from pipelines.core.baselines import BASELINES
 from pipelines.core.config import HintQConfig
-from pipelines.evaluation import load_day, next_day_of
-from pipelines.profiles import QueryCleaner
+from evaluation.evaluate import load_day, next_day_of
+from pipelines.core.query_cleaner import QueryCleaner
 from tests.conftest import TINY_DAY
 
 NEXT_DAY = "2026-11-02"

@@ -8,12 +8,12 @@ import time
 import pytest
 import redis
 
-from hintq.reader import HintQReader, ReaderUnavailable
+from online.reader import HintQReader, ReaderUnavailable
 from jobs.export_redis import run as export
 from pipelines.core.serving import loading_key, pointer_key, version_of
-from pipelines.online_store import ExportError, apply_retention, connect, count_version_keys, flip, rollback
+from online.store import ExportError, apply_retention, connect, count_version_keys, flip, rollback
 from tests.conftest import REPO, free_port, start_redis
-from tests.helpers import published_partition, u2q_rows, x2q_rows
+from datasets.published import published_partition, u2q_rows, x2q_rows
 
 DAY = "2026-11-01"
 
@@ -212,7 +212,7 @@ def _cli(*args):
 
 
 def test_a_deleted_pointer_is_reported_as_such_with_the_way_back(tmp_path, redis_url):
-    from hintq.reader import PointerMissing
+    from online.reader import PointerMissing
 
     published_partition(tmp_path, DAY, u2q_rows(10), "r1")
     report = export(_argv(tmp_path, redis_url))

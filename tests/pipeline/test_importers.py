@@ -10,9 +10,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from hintq.importers import import_online_retail, import_wands_esci
+from datasets.importers import import_online_retail, import_wands_esci
 from pipelines.core.config import HintQConfig
-from pipelines.evaluation import load_day
+from evaluation.evaluate import load_day
 from schemas import CATALOG_SCHEMA, EVENTS_SCHEMA, REAL_QUERIES_SCHEMA
 from tests.conftest import SHARED_DATA
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.nightly import StagingLock, run
+from warehouse.staging import StagingLock
+from jobs.nightly import run
 from pipelines.core.ranking import SOURCES
-from pipelines.model_store import ModelUnavailable
+from pipelines.engines.model_store import ModelUnavailable
 from tests.conftest import REPO, TINY_DAY
 from tests.fakes import BrokenGeneratorSpec, FakeGeneratorSpec
 

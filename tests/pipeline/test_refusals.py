@@ -9,8 +9,8 @@ import pytest
 
 from jobs.nightly import main, run
 from pipelines.core.config import ConfigError
-from pipelines.io import EmptyInputPartition, InputFileUnreadable
-from pipelines.model_store import ModelUnavailable
+from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
+from pipelines.engines.model_store import ModelUnavailable
 from schemas.inputs import CATALOG_SCHEMA, EVENTS_SCHEMA
 from tests.conftest import TINY_DAY
 from tests.fakes import FakeGeneratorSpec

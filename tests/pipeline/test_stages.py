@@ -11,13 +11,18 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.core.config import HintQConfig
 from pipelines.core.records import EnrichedEvent, Event, Generation, Item, Profile, Trigger
-from pipelines.generation import CompressPrompts, DirectPrompts, GenerateAnswers
-from pipelines.batching import StableBatches
-from pipelines.io import InputSchemaError, ReadInputPartition, WriteShardedParquet
-from pipelines.normalize import NormalizeAnswers, PopularQueries
-from pipelines.profiles import BuildProfiles, UserDays
-from pipelines.routing import CheckRows
-from pipelines.validate import JoinCatalog, ValidateCatalog, ValidateEvents
+from pipelines.stages.compress import CompressPrompts
+from pipelines.core.prompts import DirectPrompts
+from pipelines.stages.generate import GenerateAnswers
+from pipelines.beam.batching import StableBatches
+from warehouse.inputs import InputSchemaError
+from pipelines.stages.read_day import ReadInputPartition
+from pipelines.stages.write import WriteShardedParquet
+from pipelines.stages.normalize import NormalizeAnswers, PopularQueries
+from pipelines.stages.profile import BuildProfiles
+from pipelines.stages.sessionize import UserDays
+from pipelines.beam.routing import CheckRows
+from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
 from schemas import U2Q_SCHEMA
 from tests.fakes import FAIL_USER, FakeGeneratorSpec
 

@@ -7,7 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.core.config import HintQConfig
 from pipelines.core.records import EnrichedEvent, Event, Item
-from pipelines.triggers import SelectTriggers
+from pipelines.stages.triggers import SelectTriggers
 
 DAY = "2026-11-01"
 NOON_US = 1_761_998_400 * 1_000_000  # 2026-11-01T12:00Z
@@ -67,7 +67,7 @@ def test_top_triggers_by_distinct_users_ties_by_id_and_cold_items_newest_first()
 
 def test_stopword_and_digit_only_queries_never_become_triggers_or_profile_queries():
     from pipelines.core.normalize import normalize_query
-    from pipelines.profiles import QueryCleaner
+    from pipelines.core.query_cleaner import QueryCleaner
 
     users = [day("U1", "and", "12345", "for", "I1"), day("U2", "and", "12345", "I1")]
     with TestPipeline() as p:

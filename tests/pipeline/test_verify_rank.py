@@ -5,8 +5,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.core.config import HintQConfig
 from pipelines.core.records import Candidate, Item, Profile, UserCandidates
-from pipelines.ranking import AttachTriggerFills, BuildFallbackPool, RankAndFill
-from pipelines.verification import BuildCatalogIndex, VerifyQueries
+from pipelines.stages.rank import AttachTriggerFills, BuildFallbackPool, RankAndFill
+from pipelines.stages.verify import BuildCatalogIndex, VerifyQueries
 
 CFG = HintQConfig()
 TITLES = {
@@ -88,7 +88,7 @@ def test_x2q_rows_for_every_trigger_and_self_only_queries_set_aside(tmp_path, em
     import dataclasses
 
     from pipelines.core.records import Trigger, TriggerCandidates
-    from pipelines.ranking import RankTriggers
+    from pipelines.stages.rank import RankTriggers
 
     # One hit is enough here, so "nordia waterproof trail" (only I1 above the floor, 0.77)
     # passes verification and is then set aside as retrieving nothing but the trigger item.

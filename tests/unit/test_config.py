@@ -82,7 +82,7 @@ def test_readme_documents_every_setting_with_its_range():
 
 
 def test_auto_dtype_is_bfloat16_only_where_the_hardware_computes_it():
-    from pipelines.generation import engine_dtype
+    from pipelines.engines.generator import engine_dtype
 
     assert engine_dtype("auto", cpu_flags=frozenset({"avx2", "fma"}), has_cuda=False) == "float32"
     assert engine_dtype("auto", cpu_flags=frozenset({"avx512f", "avx512_bf16"}), has_cuda=False) == "bfloat16"

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from pipelines.publish import PublishCheckFailed, publish
-from tests.helpers import stage_partition, u2q_rows, x2q_rows
+from warehouse.publish import PublishCheckFailed, publish
+from datasets.published import stage_partition, u2q_rows, x2q_rows
 
 
 def _stage(tmp_path, rows=2, active=2, extra_counts=None):

@@ -4,7 +4,7 @@ import hashlib
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hintq.sample_world import write_world
+from datasets.sample_world import write_world
 from pipelines.core.records import Rejection, Suggestion
 from schemas import CATALOG_SCHEMA, EVENTS_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA
 

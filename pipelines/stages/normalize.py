@@ -8,7 +8,7 @@ from pipelines.core.normalize import echo_texts, normalize_answer, normalize_que
 from pipelines.core.prompts import TASK_THINK
 from pipelines.core.records import TriggerCandidates, UserCandidates
 from pipelines.core.text import text_desc_key
-from pipelines.progress import stage_timer
+from pipelines.beam.progress import stage_timer
 
 DISCARDS = "discards"
 

@@ -29,9 +29,10 @@ from pipelines.core.metrics import ListEntry, NextDay, evaluate_lists, realism
 from pipelines.core.normalize import echo_texts, normalize_think_answer
 from pipelines.core.records import Trigger
 from pipelines.core.triggers import describe
-from pipelines.evaluation import TextVectors
-from pipelines.generation import ThinkPrompts, shared_codec, shared_engine
-from pipelines.profiles import QueryCleaner
+from evaluation.evaluate import TextVectors
+from pipelines.core.prompts import ThinkPrompts
+from pipelines.engines.generator import shared_codec, shared_engine
+from pipelines.core.query_cleaner import QueryCleaner
 
 log = logging.getLogger(__name__)
 HINTQ_THINK = "hintq_think"

@@ -1,41 +1,10 @@
-"""Where a run stages its output, and the per-row checks every published list must pass.
-
-Everything a run writes lands under one staging folder of that run; publishing (checks,
-manifest, `_SUCCESS`, the atomic rename) happens after the pipeline has finished.
-"""
+"""The per-row checks every published list must pass, and the per-row list counts."""
 from __future__ import annotations
-
-import posixpath
-from dataclasses import dataclass
-
-import apache_beam as beam
 
 from pipelines.core.ranking import SOURCE_GENERATED, is_known_source
 
-STATS_FILE = "_stats.json"
-FILES_FILE = "_files.json"
 # The publish step requires every one of these counters to be zero.
 LIST_CHECKS = ("null_key", "list_over_k", "unknown_source", "entry_without_evidence", "null_query")
-
-
-@dataclass(frozen=True)
-class StagingLayout:
-    root: str  # one folder per run
-
-    def table(self, name: str) -> str:
-        return posixpath.join(self.root, name)
-
-    @property
-    def index(self) -> str:
-        return posixpath.join(self.root, "index")
-
-    @property
-    def stats(self) -> str:
-        return posixpath.join(self.root, STATS_FILE)
-
-    @property
-    def files(self) -> str:
-        return posixpath.join(self.root, FILES_FILE)
 
 
 def list_checks(row: dict, k: int, key_field: str):
@@ -63,7 +32,3 @@ def list_counts(row: dict, table: str, k: int):
         # x2q:<type>:<id> sources are counted by trigger type only.
         source = ":".join(q["source"].split(":")[:2]) if q["source"].startswith("x2q:") else q["source"]
         yield f"{table}.source.{source}", 1
-
-
-def tag_files(files, table: str):
-    return files | f"Tag{table}" >> beam.Map(lambda f, t=table: {**f, "table": t})

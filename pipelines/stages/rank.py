@@ -9,7 +9,7 @@ import apache_beam as beam
 from pipelines.core.config import RankConfig, VerifyConfig, X2QConfig
 from pipelines.core.ranking import SOURCE_GENERATED, build_fallback_pool, rank_trigger, rank_user, related, x2q_source
 from pipelines.core.records import Discard, TriggerCandidates
-from pipelines.progress import stage_timer
+from pipelines.beam.progress import stage_timer
 
 DISCARDS = "discards"
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipelines.files import MANIFEST, SUCCESS, sha256_file, swap_into_place
-from pipelines.staging import FILES_FILE, LIST_CHECKS, STATS_FILE
+from warehouse.files import MANIFEST, SUCCESS, sha256_file, swap_into_place
+from warehouse.staging import FILES_FILE, STATS_FILE
+from pipelines.core.lists import LIST_CHECKS
 
 log = logging.getLogger(__name__)
 # What each nightly table publishes, in rename order: the table itself last.

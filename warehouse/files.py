@@ -8,6 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 # A published partition `<warehouse>/<table>/dt=<day>/` holds its files, its manifest and,
 # written last inside staging before the rename, `_SUCCESS`.
 MANIFEST = "_MANIFEST.json"
@@ -31,6 +33,13 @@ def read_published(warehouse: str | Path, table: str, day: str) -> tuple[dict, l
 def published_days(warehouse: str | Path, table: str) -> list[str]:
     """Days with a published partition of `table`, in date order."""
     return sorted(d.name[3:] for d in (Path(warehouse) / table).glob("dt=*") if (d / SUCCESS).exists())
+
+
+def read_rows(path: str | Path, columns: list[str] | None = None, batch_size: int = 8192):
+    """The rows of one published Parquet file as dicts, batch by batch (the one row reader
+    of published tables: u2q's fill and memory inputs, the export, the evaluation)."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
+        yield from batch.to_pylist()
 
 
 def sha256_file(path: str | Path) -> str:

@@ -10,8 +10,8 @@ from pipelines.core.config import ValidateConfig
 from pipelines.core.records import EnrichedEvent, Rejection
 from pipelines.core.text import row_to_json
 from pipelines.core.validate import pick_catalog_winner, validate_event, validate_item
-from pipelines.progress import stage_timer
-from pipelines.routing import REJECTED, CheckRows
+from pipelines.beam.progress import stage_timer
+from pipelines.beam.routing import REJECTED, CheckRows
 
 ITEMS = "items"
 ITEM_FIXES = "item_fixes"

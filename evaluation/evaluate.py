@@ -33,10 +33,10 @@ from pipelines.core.records import EnrichedEvent, Item, Rejection, VerifiedQuery
 from pipelines.core.text import stable_hash
 from pipelines.core.validate import UNKNOWN_CATEGORY, partition_bounds_us, pick_catalog_winner, validate_event, \
     validate_item
-from pipelines.files import read_published, swap_into_place
-from pipelines.io import read_conformed_rows
-from pipelines.profiles import QueryCleaner
-from pipelines.verification import flat_index, judge_queries
+from warehouse.files import read_published, read_rows, swap_into_place
+from warehouse.inputs import read_input_partition
+from pipelines.core.query_cleaner import QueryCleaner
+from pipelines.engines.embedder import flat_index, judge_queries
 
 log = logging.getLogger(__name__)
 
@@ -47,28 +47,6 @@ HINTQ_GENERATED = "hintq_generated"
 
 class EvaluationInputMissing(RuntimeError):
     """The published u2q of D, or the events of D+1, are not there (yet)."""
-
-
-class _LocalFile:
-    """The two attributes of a Beam ReadableFile that read_conformed_rows uses."""
-
-    class _Meta:
-        def __init__(self, path: str):
-            self.path = path
-
-    def __init__(self, path: Path):
-        self.metadata = self._Meta(str(path))
-        self._path = path
-
-    def open(self):
-        return open(self._path, "rb")
-
-
-def _rows(input_root: str, table: str, day: str) -> list[dict] | None:
-    files = sorted((Path(input_root) / table / f"dt={day}").glob("*.parquet"))
-    if not files:
-        return None
-    return [r for f in files for r in read_conformed_rows(_LocalFile(f), table) if isinstance(r, dict)]
 
 
 @dataclass
@@ -83,12 +61,12 @@ class EvalDay:
 
 def load_day(input_root: str, day: str, cfg: HintQConfig) -> EvalDay | None:
     """The day's used events per user and its catalog, or None if its events are missing."""
-    raw_events = _rows(input_root, "events", day)
+    raw_events = read_input_partition(input_root, "events", day)
     if raw_events is None:
         return None
     rejected: Counter = Counter()
     by_id: dict[str, list[Item]] = defaultdict(list)
-    for row in _rows(input_root, "catalog", day) or []:
+    for row in read_input_partition(input_root, "catalog", day) or []:
         checked = validate_item(row, cfg.validate)
         if isinstance(checked, Rejection):
             rejected[f"catalog.{checked.reason}"] += 1
@@ -269,8 +247,8 @@ def _u2q_lists(rows: list[dict]) -> dict[str, list[ListEntry]]:
     return {r["user_id"]: [ListEntry(q["query"], q["source"], q["category"]) for q in r["queries"]] for r in rows}
 
 
-def _read_table(files) -> list[dict]:
-    return [row for f in files for row in pq.read_table(f).to_pylist()]
+def _read_all(files) -> list[dict]:
+    return [row for f in files for row in read_rows(f)]
 
 
 def _judged(lists: dict[str, list[ListEntry]], verdicts: dict[str, VerifiedQuery]) -> dict[str, list[ListEntry]]:
@@ -335,7 +313,7 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
     if today is None:
         raise EvaluationInputMissing(f"events/dt={day} is not in {input_root}")
 
-    u2q_rows = _read_table(files)
+    u2q_rows = _read_all(files)
     hintq = _u2q_lists(u2q_rows)
     systems = {HINTQ_U2Q: hintq,
                HINTQ_GENERATED: {u: [e for e in es if e.source == "generated"] for u, es in hintq.items()}}
@@ -344,7 +322,7 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
         found = read_published(other, "u2q", day)
         if found is None:
             raise EvaluationInputMissing(f"u2q/dt={day} is not published in {other} (compared as {name})")
-        systems[name] = _u2q_lists(_read_table(found[1]))
+        systems[name] = _u2q_lists(_read_all(found[1]))
         compared_runs[name] = {"warehouse": str(other), "run_id": found[0].get("run_id"),
                                "x2q_fill": found[0].get("x2q_fill")}
     next_day = {u: next_day_of(evs, clean) for u, evs in tomorrow.users.items()}
@@ -363,7 +341,7 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
     generated = sorted({q["query"] for r in u2q_rows for q in r["queries"] if q["source"] == "generated"})
     x2q = read_published(warehouse, "x2q", day)
     if x2q is not None:
-        generated = sorted(set(generated) | {q["query"] for r in _read_table(x2q[1]) for q in r["queries"]
+        generated = sorted(set(generated) | {q["query"] for r in _read_all(x2q[1]) for q in r["queries"]
                                              if q["source"] == "generated"})
     metrics = {
         "dt": day, "held_out_day": next_date, "systems": list(systems), "ks": list(cfg.evaluate.ks),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from hintq.sample_world import write_table_file
+from datasets.sample_world import write_table_file
 from schemas.inputs import CATALOG_SCHEMA, EVENTS_SCHEMA
 from schemas.real_queries import REAL_QUERIES_SCHEMA
 
@@ -51,7 +51,7 @@ def derive_categories(titles: dict[str, str], k: int, seed: int = 1234) -> tuple
     import faiss
 
     from pipelines.core.config import VerifyConfig
-    from pipelines.verification import EmbedderSpec
+    from pipelines.engines.embedder import EmbedderSpec
 
     spec = EmbedderSpec.for_config(VerifyConfig())
     ids = sorted(titles)

@@ -1,4 +1,4 @@
-"""Batching that does not depend on bundle boundaries, and per-process sharing of models."""
+"""Batching that does not depend on bundle boundaries."""
 from __future__ import annotations
 
 import math
@@ -7,14 +7,6 @@ from typing import Any, Callable
 import apache_beam as beam
 
 from pipelines.core.text import stable_hash
-
-
-class SharedHolder:
-    """shared.Shared needs a weak-referenceable object."""
-
-    def __init__(self, value):
-        self.value = value
-
 
 
 class StableBatches(beam.PTransform):

@@ -9,8 +9,8 @@ from pipelines.core.config import HintQConfig
 from pipelines.core.text import text_desc_key
 from pipelines.core.triggers import (SELECTED_COLD, SELECTED_POPULAR, TRIGGER_TYPES, describe, is_cold, top_n,
                                      user_signals)
-from pipelines.profiles import QueryCleaner
-from pipelines.progress import stage_timer
+from pipelines.core.query_cleaner import QueryCleaner
+from pipelines.beam.progress import stage_timer
 
 PAIRS = "pairs"
 # Neighbours kept per trigger before `describe` picks facts and context from them.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipelines.io import write_json_file
+from pipelines.stages.write import write_json_file
 
 
 class CountBy(beam.PTransform):
@@ -81,3 +81,10 @@ def generation_counts(prompts, generations, normalized, popular_discards, verifi
         popular_discards | "CountPopularDiscards" >> CountBy(lambda r: f"popular.discarded.{r}"),
         verified | "CountVerified" >> CountBy(lambda v: f"verify.{'passed' if v.passed else 'failed.' + v.reason}"),
     ]
+
+
+import apache_beam as beam
+
+
+def tag_files(files, table: str):
+    return files | f"Tag{table}" >> beam.Map(lambda f, t=table: {**f, "table": t})

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
-from pipelines.core.serving import (decode_list, encode_list, entity_id, history_key, list_key, loading_key, loads_key,
+from pipelines.core.serving import (decode_list, served_columns, encode_list, entity_id, history_key, list_key, loading_key, loads_key,
                                     pointer_key, pointer_missing, rows_key, version_prefix, version_problem)
 from pipelines.core.text import stable_hash
-from pipelines.files import partition_dir, read_published, sha256_file
+from warehouse.files import partition_dir, read_published, read_rows, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,9 @@ def begin_load(client, ns: str, table: str, version: str, lease_s: int) -> list[
 def sample_rows(files: list[str], table: str, sample: int, total_rows: int):
     """A stable sample of about `sample` rows spread over every file: the rows whose id
     hashes to 0 modulo total/sample (every row of a table smaller than the sample)."""
-    from pipelines.export import read_rows
-
     modulus = max(1, total_rows // max(1, sample))
     for path in files:
-        for row in read_rows(path, table):
+        for row in read_rows(path, served_columns(table)):
             if stable_hash(entity_id(table, row)) % modulus == 0:
                 yield row
 

@@ -3,13 +3,61 @@ catalog, fold duplicates and cap each user. u2q and x2q start from the same clea
 both manifests account for every input row the same way."""
 from __future__ import annotations
 
-import apache_beam as beam
+import posixpath
 
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.fileio import EmptyMatchTreatment
+
+from pipelines.beam.stats import CountBy, SumBy
 from pipelines.core.config import HintQConfig
-from pipelines.io import ReadInputPartition
-from pipelines.profiles import USED_EVENTS, UserDays
-from pipelines.stats import CountBy, SumBy
-from pipelines.validate import JoinCatalog, ValidateCatalog, ValidateEvents
+from pipelines.stages.sessionize import USED_EVENTS, UserDays
+from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
+from warehouse.inputs import SchemaNote, conformed_rows, open_parquet
+
+SCHEMA_NOTES = "schema_notes"
+
+
+def partition_row_counts(root: str, table: str, dt: str) -> dict[str, int]:
+    """Rows per file of an input partition, read from the Parquet footers only (cheap).
+    Raises InputFileUnreadable naming a file whose footer cannot be read."""
+    counts = {}
+    for meta in FileSystems.match([partition_glob(root, table, dt)])[0].metadata_list:
+        with FileSystems.open(meta.path) as f:
+            counts[meta.path] = open_parquet(f, meta.path).metadata.num_rows
+    return dict(sorted(counts.items()))
+
+
+def partition_glob(root: str, table: str, dt: str) -> str:
+    return posixpath.join(root, table, f"dt={dt}", "*.parquet")
+
+
+class ReadInputPartition(beam.PTransform):
+    """All rows of `<root>/<table>/dt=<dt>/*.parquet`. Fails clearly if the partition has
+    no files: the DAG waits for inputs, so an empty partition here is an upstream fault."""
+
+    def __init__(self, root: str, table: str, dt: str):
+        super().__init__()
+        self.root, self.table, self.dt = root, table, dt
+
+    def expand(self, pbegin):
+        rows = (
+            pbegin
+            | "MatchFiles" >> fileio.MatchFiles(partition_glob(self.root, self.table, self.dt),
+                                                empty_match_treatment=EmptyMatchTreatment.DISALLOW)
+            | "ReadMatches" >> fileio.ReadMatches()
+            | "Reshuffle" >> beam.Reshuffle()
+            | "ReadRows" >> beam.FlatMap(_read_file, self.table).with_outputs(SCHEMA_NOTES, main="rows")
+        )
+        return rows
+
+
+def _read_file(readable, table: str):
+    """One matched input file's rows, and its schema notes on the SCHEMA_NOTES output."""
+    with readable.open() as f:
+        for out in conformed_rows(f, readable.metadata.path, table):
+            yield beam.pvalue.TaggedOutput(SCHEMA_NOTES, str(out)) if isinstance(out, SchemaNote) else out
 
 
 class ReadDay(beam.PTransform):

@@ -1,0 +1,81 @@
+"""The embedder of stage 7 and the evaluation: sentence-transformers, a flat faiss index,
+and the verdict on a batch of queries. No Beam stage lives here.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from apache_beam.utils import shared
+
+from pipelines.core.config import VerifyConfig
+from pipelines.core.records import VerifiedQuery
+from pipelines.core.verify import judge_retrieval
+from pipelines.engines.shared import SharedHolder
+
+log = logging.getLogger(__name__)
+
+
+_EMBEDDERS = shared.Shared()
+
+
+class EmbedderSpec:
+    """Picklable description of the sentence-transformers embedder."""
+
+    def __init__(self, name: str, path: str, revision: str, batch_size: int):
+        self.name, self.path, self.revision, self.batch_size = name, path, revision, batch_size
+
+    def load(self):
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(self.path, device="cuda" if has_cuda() else "cpu")
+
+    def acquire(self):
+        return _EMBEDDERS.acquire(lambda: SharedHolder(self.load()), tag=f"{self.name}:{self.revision}").value
+
+    @classmethod
+    def for_config(cls, cfg: VerifyConfig) -> "EmbedderSpec":
+        """The configured embedder, resolved from the installed packages."""
+        from pipelines.engines.model_store import resolve_embedder
+
+        m = resolve_embedder(cfg.embedder)
+        return cls(m.name, m.path, m.revision, cfg.embed_batch_size)
+
+    def encode(self, model, texts: list[str]) -> np.ndarray:
+        vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype="float32")
+
+
+def has_cuda() -> bool:
+    """Whether torch sees a GPU (the embedder and the generator pick their device by it)."""
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def flat_index(vectors: np.ndarray):
+    """An exact inner-product faiss index over L2-normalized rows (cosine search). An
+    exact flat index is right for a catalog of thousands; millions of items want an
+    IVF/HNSW index built by its own job, behind the same contract."""
+    import faiss
+
+    index = faiss.IndexFlatIP(vectors.shape[1] if len(vectors) else 384)
+    if len(vectors):
+        index.add(np.asarray(vectors, dtype="float32"))
+    return index
+
+
+def judge_queries(queries: list[str], vectors: np.ndarray, index, item_ids: list[str], leaves: list[str],
+                  cfg: VerifyConfig) -> list[VerifiedQuery]:
+    """Stage 7 for a batch: each query's top-k catalog hits, judged. One function for the
+    nightly verification and the evaluation, so both give a query the same verdict."""
+    k = min(cfg.top_k, max(1, index.ntotal))
+    scores, rows = index.search(vectors, k)
+    return [judge_retrieval(query, [round(float(s), 4) for s in s_row],
+                            [item_ids[i] if i >= 0 else None for i in i_row],
+                            [leaves[i] if i >= 0 else None for i in i_row], cfg)
+            for query, s_row, i_row in zip(queries, scores, rows)]

@@ -1,0 +1,50 @@
+"""Stage 5, generate: prompts in stable batches, one engine per worker process.
+
+Why not Beam's RunInference here: its batches follow bundle boundaries, which differ
+between runs, and vLLM's greedy output is not batch-invariant (measured: the same prompt
+gave different queries in a batch of 2 and a batch of 64). A re-run must give the same
+table, so prompts are put into batches by a stable hash of their key and sorted inside
+each batch, and one `generate()` call serves one batch.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipelines.beam.batching import StableBatches
+from pipelines.beam.progress import ProgressLine, stage_timer
+from pipelines.engines.generator import GeneratorSpec, shared_engine
+
+
+class _GenerateFn(beam.DoFn):
+    def __init__(self, spec: GeneratorSpec):
+        self.spec = spec
+
+    def setup(self):
+        self.engine = shared_engine(self.spec)
+        self.progress = ProgressLine("generate", unit="prompts")
+
+    def process(self, batch, total):
+        _, prompts = batch
+        with stage_timer("generate"):
+            generations = self.engine.generate(list(prompts))
+        self.progress.add(len(generations), total=total,
+                          tokens=sum(g.output_tokens for g in generations), force=True)
+        yield from generations
+
+
+class GenerateAnswers(beam.PTransform):
+    """Prompt → Generation, batch by batch, one engine per worker."""
+
+    def __init__(self, spec: GeneratorSpec, batch_size: int):
+        super().__init__()
+        self.spec, self.batch_size = spec, batch_size
+
+    def expand(self, prompts):
+        total = prompts | "CountPrompts" >> beam.combiners.Count.Globally()
+        return (
+            prompts
+            # Sorted by key inside a batch: Think keys start with their type, so prompts
+            # that share an opening sit together.
+            | "StableBatches" >> StableBatches(lambda p: p.key, self.batch_size)
+            | "Generate" >> beam.ParDo(_GenerateFn(self.spec), beam.pvalue.AsSingleton(total))
+        )
