@@ -9,7 +9,7 @@ and counts answers that differ from the quiet run. One JSON line per mode:
 
 `--mode async` first restores vLLM's own behaviour (JSON grammars compiled on a thread
 pool; the scheduler admits a request only once its grammar is done, without waiting) to
-show what HintQ's engine pins down (pipelines/generation.py, compile_grammars_on_admission).
+show what HintQ's engine pins down (pipelines/engines/generator.py, compile_grammars_on_admission).
 `--jitter-ms` adds a random delay to each grammar compilation, standing in for a loaded
 machine where the compile thread runs late.
 """

@@ -6,9 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from pipelines.stages.write import write_parquet_bytes
-from warehouse.publish import publish
 from schemas import PROFILES_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA, X2Q_SCHEMA
+from warehouse.files import write_parquet_bytes
+from warehouse.publish import publish
 
 
 def u2q_rows(n: int, tag: str = "q", k: int = 3) -> list[dict]:

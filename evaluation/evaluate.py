@@ -27,16 +27,15 @@ import pyarrow.parquet as pq
 from pipelines.core import baselines as bl
 from pipelines.core.config import HintQConfig
 from pipelines.core.metrics import ListEntry, NextDay, evaluate_lists, realism, source_class
-from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
+from pipelines.core.normalize import DEFAULT_BLOCKLIST, QueryCleaner, load_blocklist
 from pipelines.core.profile import dedupe_and_cap, event_weight, split_sessions
 from pipelines.core.records import EnrichedEvent, Item, Rejection, VerifiedQuery
 from pipelines.core.text import stable_hash
-from pipelines.core.validate import UNKNOWN_CATEGORY, partition_bounds_us, pick_catalog_winner, validate_event, \
-    validate_item
+from pipelines.core.validate import (UNKNOWN_CATEGORY, partition_bounds_us, pick_catalog_winner, validate_event,
+                                     validate_item)
+from pipelines.engines.embedder import flat_index, judge_queries
 from warehouse.files import read_published, read_rows, swap_into_place
 from warehouse.inputs import read_input_partition
-from pipelines.core.query_cleaner import QueryCleaner
-from pipelines.engines.embedder import flat_index, judge_queries
 
 log = logging.getLogger(__name__)
 

@@ -23,16 +23,15 @@ from collections import Counter, defaultdict
 
 import pyarrow.parquet as pq
 
+from evaluation.evaluate import TextVectors
 from pipelines.core.baselines import nearest_queries
 from pipelines.core.config import HintQConfig
 from pipelines.core.metrics import ListEntry, NextDay, evaluate_lists, realism
-from pipelines.core.normalize import echo_texts, normalize_think_answer
+from pipelines.core.normalize import QueryCleaner, echo_texts, normalize_think_answer
+from pipelines.core.prompts import ThinkPrompts
 from pipelines.core.records import Trigger
 from pipelines.core.triggers import describe
-from evaluation.evaluate import TextVectors
-from pipelines.core.prompts import ThinkPrompts
 from pipelines.engines.generator import shared_codec, shared_engine
-from pipelines.core.query_cleaner import QueryCleaner
 
 log = logging.getLogger(__name__)
 HINTQ_THINK = "hintq_think"

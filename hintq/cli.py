@@ -66,8 +66,9 @@ def cmd_run(args, passthrough: list[str]) -> int:
 def cmd_backfill(args, passthrough: list[str]) -> int:
     from jobs import backfill
 
-    report = backfill.backfill(args.start, args.end, args.input, args.warehouse, cascade=args.cascade,
-                               bootstrap=args.bootstrap, extra_args=[f"--runner={args.runner}", *passthrough])
+    report = backfill.run([f"--start={args.start}", f"--end={args.end}", f"--input={args.input}",
+                           f"--warehouse={args.warehouse}", *(["--cascade"] if args.cascade else []),
+                           *(["--bootstrap"] if args.bootstrap else []), f"--runner={args.runner}", *passthrough])
     for entry in report["ran"]:
         print(f"{entry['table']}/dt={entry['dt']}  run {entry['run_id']}  rows {entry['rows']}  "
               f"sha256 {' '.join(h[:12] for h in entry['sha256'])}")
@@ -250,8 +251,11 @@ def cmd_benchmark_think(args, passthrough: list[str]) -> int:
 
     if passthrough:
         raise SystemExit(f"hintq benchmark-think: unrecognized arguments: {' '.join(passthrough)}")
-    metrics, out = think_benchmark.run(args.real_queries, args.out, overrides=args.overrides, model=args.model,
-                                       classes=args.classes)
+    argv = [f"--real-queries={args.real_queries}", f"--out={args.out}",
+            *([f"--model={args.model}"] if args.model else []),
+            *([f"--classes={args.classes}"] if args.classes is not None else []),
+            *(f"--set={o}" for o in args.overrides)]
+    metrics, out = think_benchmark.run(argv)
     print_metrics(metrics)
     print(f"written to {out}")
     return 0

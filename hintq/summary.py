@@ -6,10 +6,11 @@ import pyarrow.dataset as ds
 
 from pipelines.core.metrics import HEADLINE_METRICS
 from warehouse.files import partition_dir, read_published
+from warehouse.manifest import TableManifest, from_dict
 
 
-def load_manifest(warehouse: str, table: str, day: str) -> dict:
-    return _published(warehouse, table, day)[0]
+def load_manifest(warehouse: str, table: str, day: str) -> TableManifest:
+    return from_dict(_published(warehouse, table, day)[0])
 
 
 def _published(warehouse: str, table: str, day: str) -> tuple[dict, list]:
@@ -37,31 +38,31 @@ def _trigger_lines(st: dict) -> list[str]:
     return lines
 
 
-def format_summary(manifest: dict, partition: str) -> str:
-    st = manifest["stages"]
-    table = manifest["table"]
-    lines = [f"HintQ nightly {table}  dt={manifest['dt']}  run={manifest['run_id']}",
+def format_summary(manifest: TableManifest, partition: str) -> str:
+    st = manifest.stages
+    table = manifest.table
+    generator = (manifest.model or {}).get("generator", {})
+    lines = [f"HintQ nightly {table}  dt={manifest.dt}  run={manifest.run_id}",
              f"  published           {partition}",
-             f"  model               {manifest['model']['generator']['name']} "
-             f"({manifest['model']['generator']['revision']})",
+             f"  model               {generator.get('name')} ({generator.get('revision')})",
              f"  users (active)      {st['profile']['active_users']}",
-             f"  {table} rows            {manifest['rows']}"]
+             f"  {table} rows            {manifest.rows}"]
     if table == "x2q":
         lines += _trigger_lines(st)
     else:
-        fill = manifest.get("x2q_fill") or {}
+        fill = manifest.x2q_fill or {}
         if fill:
             lines.append(f"  x2q fill            "
                          f"{'read ' + fill['partition'] + ' run ' + fill['run_id'] if fill['used'] else fill['reason']}")
-        memory = manifest.get("profile_memory") or {}
+        memory = manifest.profile_memory or {}
         if memory:
             lines.append(f"  profile memory      "
                          f"{'read ' + memory['read'] + ' (' + str(memory['rows']) + ' shoppers)' if memory['read'] else memory['reason']}"
-                         f"; wrote {manifest['profiles']['rows']}")
-    for table, acc in manifest["inputs"].items():
+                         f"; wrote {(manifest.profiles or {}).get('rows')}")
+    for table, acc in manifest.inputs.items():
         lines.append(f"  {table:<20}read {acc['read']}  used {acc['used']}  rejected {acc['rejected']}")
     lines.append("  rejected by reason:")
-    for table, acc in manifest["inputs"].items():
+    for table, acc in manifest.inputs.items():
         for reason, n in sorted(acc["rejected_by_stage_reason"].items(), key=lambda kv: -kv[1]):
             lines.append(f"    {table}.{reason:<40}{n}")
     gen = st["generate"]
@@ -76,12 +77,12 @@ def format_summary(manifest: dict, partition: str) -> str:
     lines.append(f"  distinct verified   {ver['distinct_queries']}  passed {ver['passed']}  failed {ver['failed']}")
     rf = st["rank_fill"]
     lines.append(f"  list entries        {rf['entries']}  by source {rf['by_source']}")
-    lines.append(f"  full lists (K)      {rf['full_lists']}/{manifest['rows']}  "
+    lines.append(f"  full lists (K)      {rf['full_lists']}/{manifest.rows}  "
                  f"rows with a generated query {rf['rows_with_generated']}"
                  + (f"  users filled from x2q {rf['users_with_x2q_fill']}" if "users_with_x2q_fill" in rf else ""))
     if rf.get("discarded"):
         lines.append(f"  set aside in rank   {rf['discarded']}")
-    t = manifest.get("timings", {})
+    t = manifest.timings or {}
     lines.append(f"  wall time           pipeline {t.get('pipeline_s')} s; time inside each stage:")
     for stage, seconds in t.get("stage_s", {}).items():
         lines.append(f"    {stage:<22}{seconds:8.1f} s")

@@ -67,9 +67,10 @@ def backfill(start: str, end: str, input_root: str, warehouse: str, *, cascade: 
     return report
 
 
-def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run(argv=None, generator=None) -> dict:
+    """Backfills the range its flags name; flags it does not know go to every nightly run."""
+    parser = argparse.ArgumentParser(prog="jobs.backfill", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--start", required=True)
     parser.add_argument("--end", required=True)
     parser.add_argument("--input", required=True)
@@ -78,9 +79,13 @@ def main(argv=None) -> int:
     parser.add_argument("--bootstrap", action="store_true",
                         help="let the first day start from empty profile memory if the day before has none")
     args, rest = parser.parse_known_args(argv)
-    report = backfill(args.start, args.end, args.input, args.warehouse, cascade=args.cascade,
-                      bootstrap=args.bootstrap, extra_args=rest)
-    print(json.dumps(report, indent=1))
+    return backfill(args.start, args.end, args.input, args.warehouse, cascade=args.cascade,
+                    bootstrap=args.bootstrap, extra_args=rest, generator=generator)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    print(json.dumps(run(argv), indent=1))
     return 0
 
 

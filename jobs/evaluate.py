@@ -51,7 +51,8 @@ def baseline_names(choice: str) -> list[str]:
     return names
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(argv: list[str] | None = None) -> dict:
+    """Evaluates one day from its flags. Returns the metrics (with `written_to`)."""
     from pathlib import Path
 
     from evaluation.evaluate import evaluate_day, write_evaluation
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> dict:
     from evaluation.report import render_report
     from pipelines.engines.embedder import EmbedderSpec
 
+    args = parse(sys.argv[1:] if argv is None else argv)
     cfg = None
     published = read_published(args.warehouse, "u2q", args.dt)
     if published is not None:  # the settings the night ran with, then this run's --set
@@ -83,9 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.evaluate import EvaluationInputMissing
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse(sys.argv[1:] if argv is None else argv)
     try:
-        metrics = run(args)
+        metrics = run(argv)
     except EvaluationInputMissing as exc:
         log.warning("nothing to evaluate: %s", exc)
         return SKIP_EXIT

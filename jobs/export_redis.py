@@ -17,10 +17,10 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
 from jobs.options import HintQOptions
-from pipelines.core.serving import version_of
+from online.store import (ExportError, apply_retention, begin_load, connect, flip, served_version,
+                          verified_partition, verify_load)
+from pipelines.core.serving import parse_version, version_of
 from pipelines.stages.export import LoadPartition
-from pipelines.core.serving import parse_version
-from online.store import (ExportError, apply_retention, begin_load, connect, flip, served_version, verified_partition, verify_load)
 
 log = logging.getLogger("hintq.export")
 

@@ -22,26 +22,23 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
 from jobs.options import HintQOptions
-from pipelines.beam.progress import STAGE_US
+from pipelines.beam.progress import stage_timings
 from pipelines.core.config import ConfigError, HintQConfig, resolve_config
 from pipelines.core.normalize import load_blocklist
 from pipelines.core.version import code_version
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec
 from pipelines.engines.model_store import ModelUnavailable
-from pipelines.stages.read_day import partition_glob, partition_row_counts
+from pipelines.stages.read_day import InputPartitionMissing, check_input_day
 from pipelines.stages.read_published import ProfileMemoryMissing, read_profile_memory, read_x2q_fills
 from pipelines.u2q import build_u2q
 from pipelines.x2q import build_x2q
 from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
 from warehouse.publish import publish
 from warehouse.staging import StagingLayout, StagingLock, staging_dir
+from warehouse.tables import NIGHTLY
 
 log = logging.getLogger("hintq.job")
-
-
-class InputPartitionMissing(FileNotFoundError):
-    """The day's events or catalog partition is absent: nothing to compute, nothing published."""
 
 
 @dataclass(frozen=True)
@@ -68,15 +65,7 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     dt.date.fromisoformat(o.dt)
     cfg = resolve_config(o.config, o.overrides, flags={"generate.model": o.model})
     input_root = str(Path(o.input).resolve())
-    for table in ("events", "catalog"):
-        rows = partition_row_counts(input_root, table, o.dt)
-        if not rows:
-            raise InputPartitionMissing(f"input partition {table}/dt={o.dt} has no Parquet files "
-                                        f"({partition_glob(input_root, table, o.dt)})")
-        if sum(rows.values()) == 0:
-            raise EmptyInputPartition(f"input partition {table}/dt={o.dt} has {len(rows)} file(s) and 0 rows: "
-                                      "an empty day is an upstream fault, not a night to publish. "
-                                      "Nothing was run or published.")
+    check_input_day(input_root, o.dt)
     generator = generator or VllmGeneratorSpec.for_config(cfg)
     embedder = EmbedderSpec.for_config(cfg.verify)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
@@ -84,18 +73,6 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     return NightlyRun(table=o.table, dt=o.dt, input=input_root, warehouse=str(Path(o.warehouse).resolve()),
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
                       blocklist=load_blocklist(o.blocklist), blocklist_path=o.blocklist)
-
-
-def _stage_timings(result) -> dict:
-    try:
-        counters = result.metrics().query()["counters"]
-    except Exception:  # some runners report no metrics; timings are informational
-        return {}
-    out = {}
-    for c in counters:
-        if c.key.metric.namespace == STAGE_US:
-            out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
-    return {stage: round(us / 1e6, 2) for stage, us in sorted(out.items())}
 
 
 def run(argv=None, save_main_session=True, test_pipeline=None, generator: GeneratorSpec | None = None):
@@ -111,27 +88,25 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
         extra = {}
         if night.table == "x2q":
             build_x2q(p, **graph)
-            k = night.cfg.x2q.k
         else:
             carried, extra["profile_memory"] = read_profile_memory(
                 p, night.warehouse, night.dt, options.view_as(HintQOptions).bootstrap)
             x2q_rows, extra["x2q_fill"] = read_x2q_fills(p, night.warehouse, night.dt)
             build_u2q(p, **graph, x2q_rows=x2q_rows, carried=carried)
-            k = night.cfg.rank.k
         log.info("run %s: %s pipeline for dt=%s starting", night.run_id, night.table, night.dt)
         result = p.run()
         state = result.wait_until_finish()
         if state not in (PipelineState.DONE, None):
             raise RuntimeError(f"pipeline ended in state {state}; nothing published")
         pipeline_s = time.time() - started
-        manifest = publish(night.staging.root, night.warehouse, night.dt, night.table, k, {
+        manifest = publish(night.staging.root, night.warehouse, night.dt, night.table, NIGHTLY[night.table].k(night.cfg), {
             "run_id": night.run_id,
             "model": {"generator": night.generator.describe(),
                       "embedder": {"name": night.embedder.name, "revision": night.embedder.revision}},
             "code_version": code_version(),
             "config": night.cfg.to_dict(),
             "blocklist": {"path": night.blocklist_path, "terms": len(night.blocklist)},
-            "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": _stage_timings(result)},
+            "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": stage_timings(result)},
             **extra,
         })
     return result, manifest

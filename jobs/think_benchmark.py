@@ -5,6 +5,9 @@ trigger, the Think model's queries against that class's real shopper queries.
 """
 from __future__ import annotations
 
+import argparse
+import json
+import logging
 from pathlib import Path
 
 from evaluation.evaluate import write_evaluation
@@ -20,15 +23,39 @@ NOTES = ["Every product class of the real-queries table is a category trigger; i
          "No catalog stands behind these queries: verification and Category HR@K are undefined."]
 
 
-def run(real_queries: str, out: str, overrides: list[str] = (), model: str | None = None,
-        classes: int | None = None) -> tuple[dict, Path]:
-    """Runs the benchmark and writes metrics and report under `out`. Returns (metrics, path)."""
-    cfg = resolve_config(overrides=list(overrides), flags={"generate.model": model})
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="jobs.think_benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--real-queries", "--real_queries", dest="real_queries", required=True,
+                        help="real_queries.parquet from hintq import wands-esci")
+    parser.add_argument("--out", required=True, help="output folder for metrics.json and report.html")
+    parser.add_argument("--classes", type=int, default=None, help="only the first N classes (by name)")
+    parser.add_argument("--model", default=None, help="generator model (default: generate.model)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override (repeatable)")
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str] | None = None) -> tuple[dict, Path]:
+    """Runs the benchmark its flags describe and writes metrics and report under --out.
+    Returns (metrics, the folder written)."""
+    args = parse(argv)
+    cfg = resolve_config(overrides=args.overrides, flags={"generate.model": args.model})
     generator = VllmGeneratorSpec.for_config(cfg)
     embedder = EmbedderSpec.for_config(cfg.verify)
-    metrics, context = run_benchmark(real_queries, generator, embedder, cfg, load_blocklist(DEFAULT_BLOCKLIST),
-                                     classes=classes)
+    metrics, context = run_benchmark(args.real_queries, generator, embedder, cfg, load_blocklist(DEFAULT_BLOCKLIST),
+                                     classes=args.classes)
     metrics["model"] = {"generator": f"{generator.name}@{generator.revision}",
                         "embedder": f"{embedder.name}@{embedder.revision}"}
     html = render_report("HintQ Think benchmark: product classes as category triggers", metrics, context, NOTES)
-    return metrics, write_evaluation(Path(out), metrics, html)
+    return metrics, write_evaluation(Path(args.out), metrics, html)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    metrics, out = run(argv)
+    print(json.dumps({"written_to": str(out), "population": metrics.get("population")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

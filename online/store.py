@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
-from pipelines.core.serving import (decode_list, served_columns, encode_list, entity_id, history_key, list_key, loading_key, loads_key,
-                                    pointer_key, pointer_missing, rows_key, version_prefix, version_problem)
+from pipelines.core.serving import (decode_list, encode_list, entity_id, history_key, list_key, loading_key,
+                                    loads_key, pointer_key, pointer_missing, rows_key, served_columns,
+                                    version_prefix, version_problem)
 from pipelines.core.text import stable_hash
 from warehouse.files import partition_dir, read_published, read_rows, sha256_file
 

@@ -1,4 +1,5 @@
-"""The nightly x2q pipeline (Think): triggers → reasoning and queries → verified lists.
+"""The nightly x2q chain (Think), as DESIGN.md draws it: triggers → reasoning and queries →
+verified lists.
 
 It shares stages 1–2 (ReadDay) and 4–9 (the generator and its engine, normalize, verify,
 rank & fill, the staged write) with u2q; only trigger selection and the Think prompt are
@@ -9,48 +10,41 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from pipelines.beam.stats import CountBy, generation_counts
+from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
+from pipelines.core.prompts import ThinkPrompts
 from pipelines.core.ranking import SOURCE_GENERATED
 from pipelines.core.records import trigger_key
-from pipelines.stages.read_day import ReadDay
+from pipelines.engines.embedder import EmbedderSpec
+from pipelines.engines.generator import GeneratorSpec
+from pipelines.night import VerifyAgainstCatalog, WriteNight
 from pipelines.stages.compress import CompressPrompts
 from pipelines.stages.generate import GenerateAnswers
-from pipelines.engines.generator import GeneratorSpec
-from pipelines.core.prompts import ThinkPrompts
-from pipelines.stages.write import WriteShardedParquet
-from pipelines.stages.normalize import NormalizeAnswers, PopularQueries
-from pipelines.stages.rank import DISCARDS, BuildFallbackPool, RankTriggers
-from warehouse.staging import StagingLayout
-from pipelines.core.lists import list_checks, list_counts
-from pipelines.beam.stats import tag_files
-from pipelines.beam.stats import CountBy, SumBy, WriteFileList, WriteStats, generation_counts
+from pipelines.stages.normalize import NormalizeAnswers
+from pipelines.stages.rank import DISCARDS, RankTriggers
+from pipelines.stages.read_day import ReadDay
 from pipelines.stages.triggers import SelectTriggers
-from pipelines.stages.verify import BuildCatalogIndex, VerifyQueries
-from pipelines.engines.embedder import EmbedderSpec
-from schemas import X2Q_SCHEMA
-
-
-def _sort_key(row: dict) -> tuple:
-    return row["trigger_type"], row["trigger_id"]
+from warehouse.staging import StagingLayout
+from warehouse.tables import X2Q
 
 
 def _selection_counts(row: dict):
     """Rows, served rows (a non-empty list) and rows with a verified generated query, by
     how the trigger was selected; and each trigger left without one, by key."""
-    kind = f"{row['selected_as']}.{row['trigger_type']}"
+    kind = (row["selected_as"], row["trigger_type"])
     has_generated = any(q["source"] == SOURCE_GENERATED for q in row["queries"])
-    yield f"x2q.rows.{kind}", 1
-    yield f"x2q.served.{kind}", int(bool(row["queries"]))
-    yield f"x2q.with_generated_by.{kind}", int(has_generated)
-    yield f"x2q.verified_generated.{row['trigger_type']}", row["n_verified"]
+    yield c.X2Q_ROWS_BY(*kind), 1
+    yield c.X2Q_SERVED_BY(*kind), int(bool(row["queries"]))
+    yield c.X2Q_WITH_GENERATED_BY(*kind), int(has_generated)
+    yield c.X2Q_VERIFIED_GENERATED(row["trigger_type"]), row["n_verified"]
     if not has_generated:
-        yield f"no_verified.{trigger_key(row['trigger_type'], row['trigger_id'])}", 1
+        yield c.NO_VERIFIED(trigger_key(row["trigger_type"], row["trigger_id"])), 1
 
 
 def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str]) -> None:
     """Adds the whole x2q graph to `p`. Reads `input_root`, writes under `staging`."""
-    x2q = cfg.x2q
     # 1–2 read, validate, join, dedupe & cap
     day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
 
@@ -61,45 +55,32 @@ def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     with_text = triggers | "WithText" >> beam.Filter(lambda t: bool(t.text))
 
     # 4–5 compress, generate (Think)
-    prompts = with_text | "CompressPrompts" >> CompressPrompts(generator, ThinkPrompts(x2q))
+    prompts = with_text | "CompressPrompts" >> CompressPrompts(generator, ThinkPrompts(cfg.x2q))
     generations = prompts | "Generate" >> GenerateAnswers(generator, cfg.generate.batch_size)
 
     # 6 normalize: the same query rules as u2q, plus trigger_echo; the reasoning is kept
     normalized = generations | "Normalize" >> NormalizeAnswers(cfg.normalize, blocklist,
-                                                               x2q.max_reasoning_chars)
-    popular = day["events"] | "PopularQueries" >> PopularQueries(cfg.normalize, blocklist,
-                                                                  cfg.rank.popular_pool)
+                                                               cfg.x2q.max_reasoning_chars)
 
     # 7 verify
-    index_path = day["items"] | "BuildCatalogIndex" >> BuildCatalogIndex(embedder, staging.index)
-    to_verify = (
-        normalized.candidates | "CandidateQueries" >> beam.FlatMap(lambda tc: [c.query for c in tc.candidates]),
-        popular["popular"] | "PopularTexts" >> beam.FlatMap(lambda top: [q for q, _ in top]),
-    ) | "AllQueries" >> beam.Flatten()
-    verified = to_verify | "Verify" >> VerifyQueries(embedder, cfg.verify, index_path)
+    checked = {"queries": normalized.candidates | "CandidateQueries" >> beam.FlatMap(
+                   lambda tc: [q.query for q in tc.candidates]),
+               "events": day["events"], "items": day["items"]} \
+        | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, X2Q.k(cfg))
 
     # 8 rank & fill
-    pool = (popular["popular"], verified) | "FallbackPool" >> BuildFallbackPool(x2q.k)
-    ranked = (triggers, normalized.candidates, verified, pool) | "RankTriggers" >> RankTriggers(
-        cfg.rank, cfg.verify, x2q)
-    rows = ranked.rows
+    ranked = (triggers, normalized.candidates, checked["verified"], checked["pool"]) \
+        | "RankTriggers" >> RankTriggers(cfg.rank, cfg.verify, cfg.x2q)
 
-    # 9 write (staged)
-    x2q_files = rows | "WriteX2Q" >> WriteShardedParquet(
-        staging.table("x2q"), X2Q_SCHEMA, cfg.publish.shards,
-        key=lambda r: trigger_key(r["trigger_type"], r["trigger_id"]), sort_key=_sort_key, to_row=lambda r: r)
-    tag_files(x2q_files, "x2q") | "WriteFileList" >> WriteFileList(staging.files)
-
+    # 9 write (staged), with every count
     counts = [
         day["counts"],
-        day["users"] | "CountUsers" >> CountBy(lambda _: "users.active"),
-        triggers | "CountTriggers" >> CountBy(lambda t: f"triggers.{t.selected_as}.{t.trigger_type}"),
+        day["users"] | "CountUsers" >> CountBy(lambda _: c.USERS_ACTIVE()),
+        triggers | "CountTriggers" >> CountBy(lambda t: c.TRIGGERS(t.selected_as, t.trigger_type)),
         triggers | "CountEmptyText" >> beam.FlatMap(
-            lambda t: [("triggers.skipped.empty_trigger_text", 1)] if not t.text else []),
-        *generation_counts(prompts, generations, normalized, popular["discards"], verified),
-        ranked[DISCARDS] | "CountRankDiscards" >> CountBy(lambda d: f"rank.discarded.{d.reason}"),
-        rows | "CountRows" >> beam.FlatMap(list_counts, "x2q", x2q.k),
-        rows | "CountBySelection" >> beam.FlatMap(_selection_counts),
-        rows | "CheckRows" >> beam.FlatMap(list_checks, x2q.k, "trigger_id"),
+            lambda t: [(c.TRIGGERS_SKIPPED(c.EMPTY_TRIGGER_TEXT), 1)] if not t.text else []),
+        *generation_counts(prompts, generations, normalized, checked["popular_discards"], checked["verified"]),
+        ranked[DISCARDS] | "CountRankDiscards" >> CountBy(lambda d: c.RANK_DISCARDED(d.reason)),
+        ranked.rows | "CountBySelection" >> beam.FlatMap(_selection_counts),
     ]
-    counts | "AllCounts" >> beam.Flatten() | "WriteStats" >> WriteStats(staging.stats, notes=day["notes"])
+    ranked.rows | "WriteNight" >> WriteNight(X2Q, cfg, staging, counts, notes=day["notes"])

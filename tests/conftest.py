@@ -33,10 +33,11 @@ def tiny_world(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder_spec():
-    from pipelines.engines.model_store import resolve_embedder
+    from pipelines.core.config import PACKAGED_EMBEDDER
     from pipelines.engines.embedder import EmbedderSpec
+    from pipelines.engines.model_store import resolve_embedder
 
-    m = resolve_embedder()
+    m = resolve_embedder(PACKAGED_EMBEDDER)
     return EmbedderSpec(m.name, m.path, m.revision, batch_size=64)
 
 

@@ -3,12 +3,16 @@ and the layout of a published partition."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+
+from warehouse.manifest import from_dict
 
 # A published partition `<warehouse>/<table>/dt=<day>/` holds its files, its manifest and,
 # written last inside staging before the rename, `_SUCCESS`.
@@ -27,6 +31,7 @@ def read_published(warehouse: str | Path, table: str, day: str) -> tuple[dict, l
     if not (root / SUCCESS).exists():
         return None
     manifest = json.loads((root / MANIFEST).read_text())
+    from_dict(manifest)  # refuses a manifest this code cannot read
     return manifest, [root / f["path"] for f in manifest["files"]]
 
 
@@ -40,6 +45,15 @@ def read_rows(path: str | Path, columns: list[str] | None = None, batch_size: in
     of published tables: u2q's fill and memory inputs, the export, the evaluation)."""
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
         yield from batch.to_pylist()
+
+
+def write_parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:
+    """Serializes rows with fixed writer settings, so equal rows give equal bytes."""
+    table = pa.Table.from_pylist(rows, schema=schema)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd", compression_level=3,
+                   write_statistics=True, use_dictionary=True)
+    return buffer.getvalue()
 
 
 def sha256_file(path: str | Path) -> str:

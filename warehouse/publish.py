@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from warehouse.files import MANIFEST, SUCCESS, sha256_file, swap_into_place
-from warehouse.staging import FILES_FILE, STATS_FILE
+from pipelines.core import counters as c
 from pipelines.core.lists import LIST_CHECKS
+from pipelines.core.triggers import SELECTED_COLD, SELECTED_POPULAR
+from warehouse.files import MANIFEST, SUCCESS, sha256_file, swap_into_place
+from warehouse.manifest import PartManifest, PublishedFile, TableManifest, to_dict
+from warehouse.staging import FILES_FILE, STATS_FILE
+from warehouse.tables import NIGHTLY
 
 log = logging.getLogger(__name__)
-# What each nightly table publishes, in rename order: the table itself last.
-TABLES = {"u2q": ("rejected", "profiles", "u2q"), "x2q": ("x2q",)}
 MAX_LISTED = 200
 
 
@@ -33,24 +35,20 @@ class PublishCheckFailed(RuntimeError):
 
 
 def _input_accounting(counts: dict, table: str) -> dict:
-    reasons = {k.split(".", 2)[2]: v for k, v in counts.items() if k.startswith(f"rejected.{table}.")}
-    return {"read": counts.get(f"{table}.read", 0), "used": counts.get(f"{table}.used", 0),
+    reasons = c.REJECTED.group(counts, table)
+    return {"read": counts.get(c.read(table), 0), "used": counts.get(c.used(table), 0),
             "rejected": sum(reasons.values()), "rejected_by_stage_reason": dict(sorted(reasons.items()))}
 
 
-def _group(counts: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in sorted(counts.items()) if k.startswith(prefix)}
-
-
 def _triggers_selected(counts: dict) -> int:
-    return sum(v for k, v in counts.items() if k.startswith(("triggers.popular.", "triggers.cold.")))
+    return sum(c.TRIGGERS.total(counts, how) for how in (SELECTED_POPULAR, SELECTED_COLD))
 
 
 def _expected_rows(part: str, table: str, counts: dict) -> int:
     if part == table:
-        return counts.get(f"{table}.rows", 0)
+        return c.TableCounters(table).rows.of(counts)
     if part == "profiles":
-        return sum(_group(counts, "profiles.rows.").values())
+        return c.PROFILES_ROWS.total(counts)
     return sum(_input_accounting(counts, t)["rejected"] for t in ("events", "catalog"))
 
 
@@ -65,8 +63,8 @@ def run_checks(staging: Path, counts: dict, files: list[dict], table: str, k: in
         acc = _input_accounting(counts, source)
         check(acc["read"] == acc["used"] + acc["rejected"],
               f"{source}: read {acc['read']} == used {acc['used']} + rejected {acc['rejected']}")
-    rows = counts.get(f"{table}.rows", 0)
-    active = counts.get("users.active", 0)
+    rows = c.TableCounters(table).rows.of(counts)
+    active = c.USERS_ACTIVE.of(counts)
     check(active > 0, f"active users {active} > 0")
     if table == "u2q":
         check(rows == active, f"u2q rows {rows} == active users {active}")
@@ -75,9 +73,9 @@ def run_checks(staging: Path, counts: dict, files: list[dict], table: str, k: in
         check(rows == selected, f"x2q rows {rows} == selected triggers {selected}")
         check(rows > 0, f"x2q rows {rows} > 0")
     for name in LIST_CHECKS:
-        n = counts.get(f"check.{name}", 0)
+        n = counts.get(c.LIST_CHECK(name), 0)
         check(n == 0, f"{name} == 0 (found {n}; K={k})")
-    for part in TABLES[table]:
+    for part in NIGHTLY[table].parts:
         part_files = [f for f in files if f["table"] == part]
         for f in part_files:
             path = staging / part / f["path"]
@@ -91,48 +89,47 @@ def run_checks(staging: Path, counts: dict, files: list[dict], table: str, k: in
 
 
 def _common_stages(counts: dict, stats: dict, n_prompts_of: str) -> dict:
+    prompt_tokens = c.PROMPT_TOKENS.of(counts)
     return {
-        "validate": {"catalog_fixed": _group(counts, "catalog.fixed."),
+        "validate": {"catalog_fixed": c.CATALOG_FIXED.group(counts),
                      "schema_notes": stats.get("schema_notes", [])},
-        "profile": {"active_users": counts.get("users.active", 0), "events_used": counts.get("events.used", 0)},
-        "compress": {"prompt_tokens_total": counts.get("prompts.tokens", 0),
-                     "prompt_tokens_mean": round(counts.get("prompts.tokens", 0) / max(1, sum(
-                         _group(counts, "generate.finish.").values())), 1),
+        "profile": {"active_users": c.USERS_ACTIVE.of(counts), "events_used": c.EVENTS_USED.of(counts)},
+        "compress": {"prompt_tokens_total": prompt_tokens,
+                     "prompt_tokens_mean": round(prompt_tokens / max(1, c.GENERATE_FINISH.total(counts)), 1),
                      "prompts_for": n_prompts_of},
-        "generate": {"finish": _group(counts, "generate.finish."),
-                     "output_tokens": counts.get("generate.output_tokens", 0)},
-        "normalize": {"raw_queries": counts.get("normalize.raw_queries", 0),
-                      "kept": counts.get("normalize.kept", 0),
-                      "discarded": _group(counts, "normalize.discarded."),
-                      "popular_discarded": _group(counts, "popular.discarded.")},
-        "verify": {"distinct_queries": counts.get("verify.passed", 0) + sum(
-            _group(counts, "verify.failed.").values()), "passed": counts.get("verify.passed", 0),
-            "failed": _group(counts, "verify.failed.")},
+        "generate": {"finish": c.GENERATE_FINISH.group(counts), "output_tokens": c.OUTPUT_TOKENS.of(counts)},
+        "normalize": {"raw_queries": c.RAW_QUERIES.of(counts),
+                      "kept": c.KEPT_QUERIES.of(counts),
+                      "discarded": c.NORMALIZE_DISCARDED.group(counts),
+                      "popular_discarded": c.POPULAR_DISCARDED.group(counts)},
+        "verify": {"distinct_queries": c.VERIFY_PASSED.of(counts) + c.VERIFY_FAILED.total(counts),
+                   "passed": c.VERIFY_PASSED.of(counts), "failed": c.VERIFY_FAILED.group(counts)},
     }
 
 
 def _rank_fill(counts: dict, table: str) -> dict:
-    return {"entries": counts.get(f"{table}.entries", 0), "by_source": _group(counts, f"{table}.source."),
-            "full_lists": counts.get(f"{table}.full_lists", 0),
-            "rows_with_generated": counts.get(f"{table}.with_generated", 0),
-            "discarded": _group(counts, "rank.discarded.")}
+    lists = c.TableCounters(table)
+    return {"entries": lists.entries.of(counts), "by_source": lists.source.group(counts),
+            "full_lists": lists.full_lists.of(counts),
+            "rows_with_generated": lists.with_generated.of(counts),
+            "discarded": c.RANK_DISCARDED.group(counts)}
 
 
 def _stages(table: str, counts: dict, stats: dict) -> dict:
     if table == "u2q":
         stages = _common_stages(counts, stats, "users")
         stages["rank_fill"] = {**_rank_fill(counts, table),
-                               "users_with_x2q_fill": counts.get("fill.users_with_x2q", 0)}
+                               "users_with_x2q_fill": c.USERS_WITH_X2Q_FILL.of(counts)}
         return stages
     stages = _common_stages(counts, stats, "triggers")
-    no_verified = sorted(_group(counts, "no_verified.").keys())
+    no_verified = sorted(c.NO_VERIFIED.group(counts).keys())
     stages["triggers"] = {
-        "selected": {sel: _group(counts, f"triggers.{sel}.") for sel in ("popular", "cold")},
-        "rows": _group(counts, "x2q.rows."),
-        "served": _group(counts, "x2q.served."),
-        "with_generated": _group(counts, "x2q.with_generated_by."),
-        "skipped": _group(counts, "triggers.skipped."),
-        "verified_generated_by_type": _group(counts, "x2q.verified_generated."),
+        "selected": {how: c.TRIGGERS.group(counts, how) for how in (SELECTED_POPULAR, SELECTED_COLD)},
+        "rows": c.X2Q_ROWS_BY.group(counts),
+        "served": c.X2Q_SERVED_BY.group(counts),
+        "with_generated": c.X2Q_WITH_GENERATED_BY.group(counts),
+        "skipped": c.TRIGGERS_SKIPPED.group(counts),
+        "verified_generated_by_type": c.X2Q_VERIFIED_GENERATED.group(counts),
         # Triggers whose list holds no verified generated query (fallbacks only, or empty).
         "no_verified_queries": {"count": len(no_verified), "triggers": no_verified[:MAX_LISTED]},
     }
@@ -140,8 +137,8 @@ def _stages(table: str, counts: dict, stats: dict) -> dict:
     return stages
 
 
-def _files_of(files: list[dict], part: str) -> list[dict]:
-    return [{"path": f["path"], "rows": f["rows"], "sha256": f["sha256"], "bytes": f["bytes"]}
+def _files_of(files: list[dict], part: str) -> list[PublishedFile]:
+    return [PublishedFile(path=f["path"], rows=f["rows"], sha256=f["sha256"], bytes=f["bytes"])
             for f in files if f["table"] == part]
 
 
@@ -159,35 +156,27 @@ def publish(staging_root: str, warehouse: str, dt: str, table: str, k: int, mani
     if failed:
         raise PublishCheckFailed(failed)
 
-    manifest = {
-        "table": table,
-        "dt": dt,
-        "inputs": {t: _input_accounting(counts, t) for t in ("events", "catalog")},
-        "rows": counts.get(f"{table}.rows", 0),
-        "files": _files_of(files, table),
-        "stages": _stages(table, counts, stats),
-        "checks": passed,
-        **manifest_extra,
-    }
-    bodies = {table: manifest}
-    for part in TABLES[table]:
-        if part != table:
-            part_files = _files_of(files, part)
-            manifest[part] = {"path": f"{part}/dt={dt}", "files": part_files}
-            bodies[part] = {"table": part, "dt": dt, "files": part_files, "run_id": manifest_extra.get("run_id")}
-    if "profiles" in manifest:
-        manifest["profiles"]["rows"] = _group(counts, "profiles.rows.")
-    if "rejected" not in manifest:
-        manifest["rejected"] = {"path": f"rejected/dt={dt}", "written_by": "u2q",
-                                "note": "the same input rows; counted above"}
+    parts = {part: _files_of(files, part) for part in NIGHTLY[table].parts if part != table}
+    manifest = TableManifest(
+        table=table, dt=dt, rows=c.TableCounters(table).rows.of(counts), files=_files_of(files, table),
+        inputs={t: _input_accounting(counts, t) for t in ("events", "catalog")},
+        stages=_stages(table, counts, stats), checks=passed,
+        rejected=({"path": f"rejected/dt={dt}", "files": parts["rejected"]} if "rejected" in parts else
+                  {"path": f"rejected/dt={dt}", "written_by": "u2q", "note": "the same input rows; counted above"}),
+        profiles=({"path": f"profiles/dt={dt}", "files": parts["profiles"], "rows": c.PROFILES_ROWS.group(counts)}
+                  if "profiles" in parts else None),
+        **manifest_extra)
+    bodies = {table: to_dict(manifest)}
+    for part, part_files in parts.items():
+        bodies[part] = to_dict(PartManifest(table=part, dt=dt, files=part_files, run_id=manifest.run_id))
     for part, body in bodies.items():
         (staging / part / MANIFEST).write_text(json.dumps(body, indent=1, sort_keys=True, default=str))
         (staging / part / SUCCESS).write_text("")
     root = Path(warehouse)
     trash = root / "_trash"
     # The table itself last: its partition, published last, is the commit point of the run.
-    for part in TABLES[table]:
+    for part in NIGHTLY[table].parts:
         swap_into_place(staging / part, root / part / f"dt={dt}", trash)
     shutil.rmtree(staging, ignore_errors=True)
     log.info("published %s", root / table / f"dt={dt}")
-    return manifest
+    return bodies[table]

@@ -52,3 +52,16 @@ class ProgressLine:
             left = elapsed * (total - self.done) / self.done
             parts.append(f"ETA {int(left // 60)}m{int(left % 60):02d}s")
         log.info(" | ".join(parts))
+
+
+def stage_timings(result) -> dict:
+    """Seconds spent in each stage, summed over workers, from the runner's metrics."""
+    try:
+        counters = result.metrics().query()["counters"]
+    except Exception:  # some runners report no metrics; timings are informational
+        return {}
+    out = {}
+    for c in counters:
+        if c.key.metric.namespace == STAGE_US:
+            out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
+    return {stage: round(us / 1e6, 2) for stage, us in sorted(out.items())}

@@ -24,6 +24,9 @@ from pathlib import Path
 
 # The nightly tables in the order a day runs them: u2q fills from the same day's x2q.
 NIGHTLY_TABLES = ("x2q", "u2q")
+# The models that ship inside PyPI packages (pipelines/engines/model_store.py finds them).
+PACKAGED_GENERATOR = "smollm2-135m-instruct"
+PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
 # The behaviour event types of the input contract (schemas/inputs.py checks the same set).
 EVENT_WEIGHT_TYPES = ("purchase", "cart", "click", "search", "view")
 
@@ -84,8 +87,8 @@ class PromptConfig:
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    # The packaged default or a local model folder (pipelines.model_store resolves it).
-    model: str = _text("smollm2-135m-instruct")
+    # The packaged default or a local model folder (pipelines/engines/model_store.py resolves it).
+    model: str = _text(PACKAGED_GENERATOR)
     # Queries per answer and their length are bounded in the JSON schema itself, and
     # max_tokens is sized so a full answer fits: JSON cut at max_tokens is invalid.
     max_queries: int = _in(10, 1, 50)
@@ -117,7 +120,7 @@ class NormalizeConfig:
 
 @dataclass(frozen=True)
 class VerifyConfig:
-    embedder: str = _text("all-MiniLM-L6-v2")
+    embedder: str = _text(PACKAGED_EMBEDDER)
     # A query passes when at least `min_hits` catalog items have cosine similarity
     # >= `similarity_floor`. Chosen on the sample world (benchmarks/verify_threshold.py).
     # The floor is a cosine of L2-normalized vectors: below 0 every item would pass and

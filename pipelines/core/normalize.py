@@ -165,6 +165,17 @@ def normalize_query(raw: object, cfg: NormalizeConfig, blocklist: frozenset[str]
     return query, None
 
 
+class QueryCleaner:
+    """Normalizes a typed query the way generated ones are, or None for one that must not
+    reach a prompt or become a trigger (PII, blocked terms)."""
+
+    def __init__(self, normalize_cfg, blocklist: frozenset[str]):
+        self.normalize_cfg, self.blocklist = normalize_cfg, blocklist
+
+    def __call__(self, text: str) -> str | None:
+        return normalize_query(text, self.normalize_cfg, self.blocklist)[0]
+
+
 def _split_lists(raw_queries: list[object]) -> list[object]:
     """Small models often pack several queries into one string ("marlowe,black"); a comma
     never belongs in a query, so each comma-separated part is a query of its own."""

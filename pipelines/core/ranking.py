@@ -20,6 +20,11 @@ from pipelines.core.records import (Candidate, Suggestion, Trigger, TriggerCandi
 from pipelines.core.text import text_desc_key
 from pipelines.core.verify import retrieves_beyond
 
+# The fallback pool holds enough verified popular queries to fill this many K-long lists
+# per category, and overall, so a short list never runs out before reaching K.
+POOL_PER_CATEGORY_LISTS = 2
+POOL_OVERALL_LISTS = 4
+
 SOURCE_GENERATED = "generated"
 SOURCE_POPULAR_PREFIX = "popular:"
 SOURCE_POPULAR_CATEGORY = SOURCE_POPULAR_PREFIX + "category"

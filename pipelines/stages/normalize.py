@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from pipelines.beam.progress import stage_timer
 from pipelines.core.config import NormalizeConfig
 from pipelines.core.normalize import echo_texts, normalize_answer, normalize_query, normalize_think_answer
 from pipelines.core.prompts import TASK_THINK
 from pipelines.core.records import TriggerCandidates, UserCandidates
 from pipelines.core.text import text_desc_key
-from pipelines.beam.progress import stage_timer
 
 DISCARDS = "discards"
 

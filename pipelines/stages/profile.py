@@ -8,8 +8,8 @@ import apache_beam as beam
 from pipelines.beam.progress import stage_timer
 from pipelines.core.config import HintQConfig, MemoryConfig
 from pipelines.core.memory import recall, remember
+from pipelines.core.normalize import QueryCleaner
 from pipelines.core.profile import build_profile
-from pipelines.core.query_cleaner import QueryCleaner
 from pipelines.core.validate import partition_bounds_us
 
 

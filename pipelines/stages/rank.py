@@ -6,10 +6,11 @@ import dataclasses
 
 import apache_beam as beam
 
-from pipelines.core.config import RankConfig, VerifyConfig, X2QConfig
-from pipelines.core.ranking import SOURCE_GENERATED, build_fallback_pool, rank_trigger, rank_user, related, x2q_source
-from pipelines.core.records import Discard, TriggerCandidates
 from pipelines.beam.progress import stage_timer
+from pipelines.core.config import RankConfig, VerifyConfig, X2QConfig
+from pipelines.core.ranking import (POOL_OVERALL_LISTS, POOL_PER_CATEGORY_LISTS, SOURCE_GENERATED,
+                                    build_fallback_pool, rank_trigger, rank_user, related, x2q_source)
+from pipelines.core.records import Discard, TriggerCandidates
 
 DISCARDS = "discards"
 
@@ -40,7 +41,8 @@ class BuildFallbackPool(beam.PTransform):
             {"users": keyed, "verified": checks}
             | "JoinChecks" >> beam.CoGroupByKey()
             | "Collect" >> beam.combiners.ToList()
-            | "Pool" >> beam.Map(_pool_from, per_category=2 * self.k, overall=4 * self.k)
+            | "Pool" >> beam.Map(_pool_from, per_category=POOL_PER_CATEGORY_LISTS * self.k,
+                                 overall=POOL_OVERALL_LISTS * self.k)
         )
 
 

@@ -7,16 +7,35 @@ import posixpath
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.fileio import EmptyMatchTreatment
+from apache_beam.io.filesystems import FileSystems
 
 from pipelines.beam.stats import CountBy, SumBy
+from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
 from pipelines.stages.sessionize import USED_EVENTS, UserDays
 from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
-from warehouse.inputs import SchemaNote, conformed_rows, open_parquet
+from warehouse.inputs import EmptyInputPartition, SchemaNote, conformed_rows, open_parquet
 
 SCHEMA_NOTES = "schema_notes"
+
+
+class InputPartitionMissing(FileNotFoundError):
+    """The day's events or catalog partition is absent: nothing to compute, nothing published."""
+
+
+def check_input_day(root: str, day: str) -> None:
+    """Refuses, in seconds, a day whose events or catalog partition is absent, has a file
+    whose footer cannot be read, or holds no rows."""
+    for table in ("events", "catalog"):
+        rows = partition_row_counts(root, table, day)
+        if not rows:
+            raise InputPartitionMissing(f"input partition {table}/dt={day} has no Parquet files "
+                                        f"({partition_glob(root, table, day)})")
+        if sum(rows.values()) == 0:
+            raise EmptyInputPartition(f"input partition {table}/dt={day} has {len(rows)} file(s) and 0 rows: "
+                                      "an empty day is an upstream fault, not a night to publish. "
+                                      "Nothing was run or published.")
 
 
 def partition_row_counts(root: str, table: str, dt: str) -> dict[str, int]:
@@ -80,12 +99,12 @@ class ReadDay(beam.PTransform):
         rejected = (events_rejected, catalog_rejected, joined["rejected"], users.rejected) \
             | "AllRejected" >> beam.Flatten()
         counts = (
-            raw_events.rows | "CountEventsRead" >> CountBy(lambda _: "events.read"),
-            raw_catalog.rows | "CountCatalogRead" >> CountBy(lambda _: "catalog.read"),
-            rejected | "CountRejected" >> CountBy(lambda r: f"rejected.{r.table}.{r.stage}.{r.reason}"),
-            users[USED_EVENTS] | "CountEventsUsed" >> SumBy(lambda n: ("events.used", n)),
-            joined["items"] | "CountCatalogUsed" >> CountBy(lambda _: "catalog.used"),
-            joined["item_fixes"] | "CountItemFixes" >> CountBy(lambda f: f"catalog.fixed.{f}"),
+            raw_events.rows | "CountEventsRead" >> CountBy(lambda _: c.read("events")),
+            raw_catalog.rows | "CountCatalogRead" >> CountBy(lambda _: c.read("catalog")),
+            rejected | "CountRejected" >> CountBy(lambda r: c.REJECTED(r.table, r.stage, r.reason)),
+            users[USED_EVENTS] | "CountEventsUsed" >> SumBy(lambda n: (c.EVENTS_USED(), n)),
+            joined["items"] | "CountCatalogUsed" >> CountBy(lambda _: c.CATALOG_USED()),
+            joined["item_fixes"] | "CountItemFixes" >> CountBy(lambda f: c.CATALOG_FIXED(f)),
         ) | "DayCounts" >> beam.Flatten()
         notes = (raw_events.schema_notes, raw_catalog.schema_notes) | "AllNotes" >> beam.Flatten()
         kept = users.users | "KeptEvents" >> beam.FlatMap(lambda kv: kv[1])

@@ -3,14 +3,15 @@ by distinct users, plus new catalog items nobody has touched yet (cold start).""
 from __future__ import annotations
 
 import datetime as dt
+
 import apache_beam as beam
 
+from pipelines.beam.progress import stage_timer
 from pipelines.core.config import HintQConfig
+from pipelines.core.normalize import QueryCleaner
 from pipelines.core.text import text_desc_key
 from pipelines.core.triggers import (SELECTED_COLD, SELECTED_POPULAR, TRIGGER_TYPES, describe, is_cold, top_n,
                                      user_signals)
-from pipelines.core.query_cleaner import QueryCleaner
-from pipelines.beam.progress import stage_timer
 
 PAIRS = "pairs"
 # Neighbours kept per trigger before `describe` picks facts and context from them.

@@ -6,12 +6,12 @@ import datetime as dt
 
 import apache_beam as beam
 
+from pipelines.beam.progress import stage_timer
+from pipelines.beam.routing import CheckRows, REJECTED
 from pipelines.core.config import ValidateConfig
 from pipelines.core.records import EnrichedEvent, Rejection
 from pipelines.core.text import row_to_json
 from pipelines.core.validate import pick_catalog_winner, validate_event, validate_item
-from pipelines.beam.progress import stage_timer
-from pipelines.beam.routing import REJECTED, CheckRows
 
 ITEMS = "items"
 ITEM_FIXES = "item_fixes"

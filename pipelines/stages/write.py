@@ -2,25 +2,15 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import posixpath
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.core.text import stable_hash
-
-
-def write_parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:
-    """Serializes rows with fixed writer settings, so equal rows give equal bytes."""
-    table = pa.Table.from_pylist(rows, schema=schema)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd", compression_level=3,
-                   write_statistics=True, use_dictionary=True)
-    return buffer.getvalue()
+from warehouse.files import write_parquet_bytes
 
 
 class _WriteShard(beam.DoFn):
@@ -77,3 +67,47 @@ def write_json_file(path: str, payload) -> str:
     except BeamIOError as exc:
         raise OSError(f"cannot write {path}: {exc}") from exc
     return path
+
+
+def _to_dict(pairs) -> dict:
+    return dict(sorted(pairs))
+
+
+class WriteStats(beam.PTransform):
+    """Sums every (name, n) pair and writes one JSON object to `path`, with the distinct
+    schema notes of the readers beside the counts."""
+
+    def __init__(self, path: str, notes):
+        super().__init__()
+        self.path = path
+        self.notes = notes
+
+    def expand(self, counts):
+        totals = (
+            counts
+            | "Sum" >> beam.CombinePerKey(sum)
+            | "ToList" >> beam.combiners.ToList()
+            | "ToDict" >> beam.Map(_to_dict)
+        )
+        notes = self.notes | "DistinctNotes" >> beam.Distinct() | "NotesList" >> beam.combiners.ToList()
+        return totals | "Write" >> beam.Map(
+            lambda d, n, p=self.path: write_json_file(p, {"counts": d, "schema_notes": sorted(n)}),
+            beam.pvalue.AsSingleton(notes))
+
+
+class WriteFileList(beam.PTransform):
+    """Collects the per-file dicts of one or more writers into one JSON list."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def expand(self, files):
+        return (files
+                | "ToList" >> beam.combiners.ToList()
+                | "Write" >> beam.Map(lambda fs, p=self.path: write_json_file(
+                    p, sorted(fs, key=lambda f: (f["table"], f["path"])))))
+
+
+def tag_files(files, table: str):
+    return files | f"Tag{table}" >> beam.Map(lambda f, t=table: {**f, "table": t})

@@ -7,11 +7,10 @@ import sys
 import pytest
 
 from datasets.importers import import_wands_esci
+from evaluation.think_benchmark import HINTQ_THINK, run_benchmark
 from jobs.nightly import run
 from pipelines.core.config import HintQConfig
-from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
-from pipelines.core.query_cleaner import QueryCleaner
-from evaluation.think_benchmark import HINTQ_THINK, run_benchmark
+from pipelines.core.normalize import DEFAULT_BLOCKLIST, QueryCleaner, load_blocklist
 from tests.conftest import REPO, SHARED_DATA, TINY_DAY
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.nightly import run
-from pipelines.core.ranking import SOURCE_GENERATED, SOURCES, is_known_source
+from pipelines.core.ranking import SOURCES, SOURCE_GENERATED, is_known_source
 from tests.conftest import REPO, TINY_DAY
 
 pytestmark = pytest.mark.slow

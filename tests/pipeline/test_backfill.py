@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.backfill import backfill
-from pipelines.stages.read_published import ProfileMemoryMissing
 from jobs.nightly import run
+from pipelines.stages.read_published import ProfileMemoryMissing
 from tests.fakes import FakeGeneratorSpec
 
 START = "2026-11-01"

@@ -9,11 +9,11 @@ from html.parser import HTMLParser
 import pytest
 
 from datasets.published import published_partition
+from evaluation.evaluate import load_day, next_day_of
 from jobs import evaluate
 from pipelines.core.baselines import BASELINES
 from pipelines.core.config import HintQConfig
-from evaluation.evaluate import load_day, next_day_of
-from pipelines.core.query_cleaner import QueryCleaner
+from pipelines.core.normalize import QueryCleaner
 from tests.conftest import TINY_DAY
 
 NEXT_DAY = "2026-11-02"

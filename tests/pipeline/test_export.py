@@ -8,12 +8,12 @@ import time
 import pytest
 import redis
 
-from online.reader import HintQReader, ReaderUnavailable
-from jobs.export_redis import run as export
-from pipelines.core.serving import loading_key, pointer_key, version_of
-from online.store import ExportError, apply_retention, connect, count_version_keys, flip, rollback
-from tests.conftest import REPO, free_port, start_redis
 from datasets.published import published_partition, u2q_rows, x2q_rows
+from jobs.export_redis import run as export
+from online.reader import HintQReader, ReaderUnavailable
+from online.store import ExportError, apply_retention, connect, count_version_keys, flip, rollback
+from pipelines.core.serving import loading_key, pointer_key, version_of
+from tests.conftest import REPO, free_port, start_redis
 
 DAY = "2026-11-01"
 

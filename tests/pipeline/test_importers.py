@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from datasets.importers import import_online_retail, import_wands_esci
-from pipelines.core.config import HintQConfig
 from evaluation.evaluate import load_day
+from pipelines.core.config import HintQConfig
 from schemas import CATALOG_SCHEMA, EVENTS_SCHEMA, REAL_QUERIES_SCHEMA
 from tests.conftest import SHARED_DATA
 

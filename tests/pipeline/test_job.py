@@ -7,12 +7,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from warehouse.staging import StagingLock
 from jobs.nightly import run
 from pipelines.core.ranking import SOURCES
 from pipelines.engines.model_store import ModelUnavailable
 from tests.conftest import REPO, TINY_DAY
 from tests.fakes import BrokenGeneratorSpec, FakeGeneratorSpec
+from warehouse.staging import StagingLock
 
 
 def _argv(world, warehouse):

@@ -9,11 +9,11 @@ import pytest
 
 from jobs.nightly import main, run
 from pipelines.core.config import ConfigError
-from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
 from pipelines.engines.model_store import ModelUnavailable
 from schemas.inputs import CATALOG_SCHEMA, EVENTS_SCHEMA
 from tests.conftest import TINY_DAY
 from tests.fakes import FakeGeneratorSpec
+from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
 
 NOON = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)
 

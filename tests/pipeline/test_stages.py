@@ -9,22 +9,22 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipelines.beam.batching import StableBatches
+from pipelines.beam.routing import CheckRows
 from pipelines.core.config import HintQConfig
+from pipelines.core.prompts import DirectPrompts
 from pipelines.core.records import EnrichedEvent, Event, Generation, Item, Profile, Trigger
 from pipelines.stages.compress import CompressPrompts
-from pipelines.core.prompts import DirectPrompts
 from pipelines.stages.generate import GenerateAnswers
-from pipelines.beam.batching import StableBatches
-from warehouse.inputs import InputSchemaError
-from pipelines.stages.read_day import ReadInputPartition
-from pipelines.stages.write import WriteShardedParquet
 from pipelines.stages.normalize import NormalizeAnswers, PopularQueries
 from pipelines.stages.profile import BuildProfiles
+from pipelines.stages.read_day import ReadInputPartition
 from pipelines.stages.sessionize import UserDays
-from pipelines.beam.routing import CheckRows
 from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
+from pipelines.stages.write import WriteShardedParquet
 from schemas import U2Q_SCHEMA
 from tests.fakes import FAIL_USER, FakeGeneratorSpec
+from warehouse.inputs import InputSchemaError
 
 CFG = HintQConfig()
 NOON = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)

@@ -67,7 +67,7 @@ def test_top_triggers_by_distinct_users_ties_by_id_and_cold_items_newest_first()
 
 def test_stopword_and_digit_only_queries_never_become_triggers_or_profile_queries():
     from pipelines.core.normalize import normalize_query
-    from pipelines.core.query_cleaner import QueryCleaner
+    from pipelines.core.normalize import QueryCleaner
 
     users = [day("U1", "and", "12345", "for", "I1"), day("U2", "and", "12345", "I1")]
     with TestPipeline() as p:

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from warehouse.publish import PublishCheckFailed, publish
 from datasets.published import stage_partition, u2q_rows, x2q_rows
+from warehouse.publish import PublishCheckFailed, publish
 
 
 def _stage(tmp_path, rows=2, active=2, extra_counts=None):
@@ -56,3 +56,32 @@ def test_x2q_publishes_its_table_only_and_checks_one_row_per_selected_trigger(tm
     with pytest.raises(PublishCheckFailed, match="x2q rows 2 == selected triggers 3"):
         publish(str(short), str(tmp_path), "2026-11-02", "x2q", 10, {"run_id": "r2"})
     assert not (tmp_path / "x2q" / "dt=2026-11-02").exists()
+
+
+def test_published_manifests_are_the_declared_schema_and_a_reader_refuses_an_unknown_version(tmp_path):
+    from warehouse.files import read_published
+    from warehouse.manifest import MANIFEST_VERSION, ManifestError, PartManifest, TableManifest, from_dict
+
+    publish(str(_stage(tmp_path)), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r1"})
+    table = json.loads((tmp_path / "u2q" / "dt=2026-11-01" / "_MANIFEST.json").read_text())
+    part = json.loads((tmp_path / "rejected" / "dt=2026-11-01" / "_MANIFEST.json").read_text())
+    assert isinstance(from_dict(table), TableManifest) and table["manifest_version"] == MANIFEST_VERSION
+    assert isinstance(from_dict(part), PartManifest) and part["run_id"] == "r1"
+    with pytest.raises(TypeError):  # an undeclared field cannot be published
+        publish(str(_stage(tmp_path)), str(tmp_path), "2026-11-02", "u2q", 30, {"run_id": "r", "surprise": 1})
+    path = tmp_path / "u2q" / "dt=2026-11-01" / "_MANIFEST.json"
+    path.write_text(json.dumps({**table, "manifest_version": MANIFEST_VERSION + 1}))
+    with pytest.raises(ManifestError, match="has version 2"):
+        read_published(tmp_path, "u2q", "2026-11-01")
+    path.write_text(json.dumps({k: v for k, v in table.items() if k != "manifest_version"}))
+    assert read_published(tmp_path, "u2q", "2026-11-01")[0]["rows"] == 2  # written before versions: 1
+
+
+def test_counter_families_name_and_group_the_same_strings():
+    from pipelines.core import counters as c
+
+    counts = {c.REJECTED("events", "validate", "bad_ts"): 2, c.REJECTED("catalog", "validate", "x"): 1,
+              c.TRIGGERS("cold", "item"): 3, c.TRIGGERS_SKIPPED(c.EMPTY_TRIGGER_TEXT): 1}
+    assert c.REJECTED.group(counts, "events") == {"validate.bad_ts": 2}
+    assert c.TRIGGERS.total(counts, "cold") == 3 and c.TRIGGERS_SKIPPED.group(counts) == {"empty_trigger_text": 1}
+    assert c.TableCounters("u2q").source("generated") == "u2q.source.generated"

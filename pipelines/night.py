@@ -1,0 +1,87 @@
+"""The skeleton both nightly chains share: verify against the catalog (stages 6–8's common
+part) and the staged write (stage 9). u2q.py and x2q.py differ only in what they generate
+from and how they rank; everything else of a night is here, once."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import apache_beam as beam
+import pyarrow as pa
+
+from pipelines.core.config import HintQConfig
+from pipelines.core.lists import list_checks, list_counts
+from pipelines.engines.embedder import EmbedderSpec
+from pipelines.stages.normalize import PopularQueries
+from pipelines.stages.rank import BuildFallbackPool
+from pipelines.stages.verify import BuildCatalogIndex, VerifyQueries
+from pipelines.stages.write import WriteFileList, WriteShardedParquet, WriteStats, tag_files
+from warehouse.staging import StagingLayout
+from warehouse.tables import NightlyTable
+
+
+class VerifyAgainstCatalog(beam.PTransform):
+    """{"queries": query texts, "events": the day's kept events, "items": the day's items}
+    → {"verified": one VerifiedQuery per distinct query, "pool": the fallback pool,
+    "popular_discards": typed queries set aside}.
+
+    The day's popular typed queries are verified with the table's own candidates, each
+    distinct query once, and the verified ones make the fallback pool of K-long lists.
+    """
+
+    def __init__(self, cfg: HintQConfig, embedder: EmbedderSpec, blocklist: frozenset[str], index_dir: str, k: int):
+        super().__init__()
+        self.cfg, self.embedder, self.blocklist, self.index_dir, self.k = cfg, embedder, blocklist, index_dir, k
+
+    def expand(self, day):
+        cfg = self.cfg
+        popular = day["events"] | "PopularQueries" >> PopularQueries(cfg.normalize, self.blocklist,
+                                                                      cfg.rank.popular_pool)
+        index_path = day["items"] | "BuildCatalogIndex" >> BuildCatalogIndex(self.embedder, self.index_dir)
+        to_verify = (
+            day["queries"],
+            popular["popular"] | "PopularTexts" >> beam.FlatMap(lambda top: [q for q, _ in top]),
+        ) | "AllQueries" >> beam.Flatten()
+        verified = to_verify | "Verify" >> VerifyQueries(self.embedder, cfg.verify, index_path)
+        pool = (popular["popular"], verified) | "FallbackPool" >> BuildFallbackPool(self.k)
+        return {"verified": verified, "pool": pool, "popular_discards": popular["discards"]}
+
+
+@dataclass(frozen=True)
+class PublishedPart:
+    """Another partition a night publishes beside its table (u2q: rejected, profiles)."""
+    rows: object  # PCollection
+    schema: pa.Schema
+    key: Callable
+    sort_key: Callable
+    to_row: Callable
+
+
+class WriteNight(beam.PTransform):
+    """Table rows → the staged run: the table's shards and its other parts, the file list,
+    and the run's stats (every counter of the night, plus each list counted and checked
+    against K, which publish requires)."""
+
+    def __init__(self, table: NightlyTable, cfg: HintQConfig, staging: StagingLayout, counts: list, notes,
+                 parts: dict[str, PublishedPart] | None = None):
+        super().__init__()
+        self.table, self.cfg, self.staging, self.counts, self.notes = table, cfg, staging, counts, notes
+        self.parts = parts or {}
+
+    def expand(self, rows):
+        table, shards, k = self.table, self.cfg.publish.shards, self.table.k(self.cfg)
+        files = [tag_files(rows | "WriteTable" >> WriteShardedParquet(
+            self.staging.table(table.name), table.schema, shards, key=table.key, sort_key=table.sort_key,
+            to_row=lambda r: r), table.name)]
+        for name, part in self.parts.items():
+            files.append(tag_files(part.rows | f"Write{name.title()}" >> WriteShardedParquet(
+                self.staging.table(name), part.schema, shards, key=part.key, sort_key=part.sort_key,
+                to_row=part.to_row), name))
+        files | "AllFiles" >> beam.Flatten() | "WriteFileList" >> WriteFileList(self.staging.files)
+        counts = [
+            *self.counts,
+            rows | "CountRows" >> beam.FlatMap(list_counts, table.name, k),
+            rows | "CheckRows" >> beam.FlatMap(list_checks, k, table.required_key_field),
+        ]
+        return counts | "AllCounts" >> beam.Flatten() | "WriteStats" >> WriteStats(self.staging.stats,
+                                                                                  notes=self.notes)
