@@ -4,7 +4,8 @@
     python scripts/check_layout.py --graph  # also print every package-level edge
 
 Every import counts, at module level or inside a function. Rules:
-- no import circle between modules;
+- no import circle between modules; every folder of modules is a package (installed), and
+  no module is hidden by .gitignore;
 - dags/ imports nothing of the pipeline environment (no HintQ package, no Beam);
 - pipelines/core imports no Beam or Airflow, and nothing of HintQ outside pipelines/core;
 - pipelines/ holds only Beam code: every module of its chains, stages/ and beam/ imports
@@ -113,8 +114,31 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def packages_without_init() -> list[str]:
+    """Folders of Python modules that setup.py's find_packages would not install."""
+    return sorted(str(d.relative_to(ROOT)) for package in PACKAGES if package != "dags"
+                  for d in [ROOT / package, *(ROOT / package).rglob("*")]
+                  if d.is_dir() and d.name != "__pycache__" and any(d.glob("*.py")) and not (d / "__init__.py").exists())
+
+
+def ignored_modules() -> list[str]:
+    """Modules .gitignore hides: they work here and are missing from every clone."""
+    import subprocess
+
+    paths = "\n".join(str(p.relative_to(ROOT)) for p in modules().values())
+    try:
+        out = subprocess.run(["git", "check-ignore", "--stdin"], input=paths, capture_output=True, text=True,
+                             cwd=ROOT, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):  # not a git checkout: nothing to check
+        return []
+    return sorted(out.split())
+
+
 def problems(edges: dict[str, set[str]]) -> list[str]:
     out = [f"import circle: {' -> '.join(c)}" for c in cycles(edges)]
+    out += [f"{d}/: Python modules without __init__.py (setup.py would not install them)"
+            for d in packages_without_init()]
+    out += [f"{m}: ignored by .gitignore (missing from every clone)" for m in ignored_modules()]
     for module, imported in sorted(edges.items()):
         mine = layer(module)
         ours = own(edges, module)

@@ -1,0 +1,70 @@
+"""Where a run stages its output, and the lock that keeps two runs of a day apart.
+
+Everything a run writes lands under one staging folder of that run; publishing (checks,
+manifest, `_SUCCESS`, the atomic rename) happens after the pipeline has finished.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import posixpath
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STATS_FILE = "_stats.json"
+FILES_FILE = "_files.json"
+
+
+@dataclass(frozen=True)
+class StagingLayout:
+    root: str  # one folder per run
+
+    def table(self, name: str) -> str:
+        return posixpath.join(self.root, name)
+
+    @property
+    def index(self) -> str:
+        return posixpath.join(self.root, "index")
+
+    @property
+    def stats(self) -> str:
+        return posixpath.join(self.root, STATS_FILE)
+
+    @property
+    def files(self) -> str:
+        return posixpath.join(self.root, FILES_FILE)
+
+
+class StagingLock:
+    """One run per table and day at a time: a second run fails fast instead of mixing
+    files. While the lock is held, any other staging folder of that table and day is
+    debris of a killed run and is removed."""
+
+    def __init__(self, warehouse: str, table: str, day: str):
+        self.dir = staging_dir(warehouse, table, day)
+        self.fd = None
+
+    def __enter__(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.dir / ".lock", os.O_CREAT | os.O_RDWR)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise RuntimeError(f"another run of {self.dir.name} is in progress (lock {self.dir / '.lock'})")
+        for stale in self.dir.glob("run=*"):
+            log.warning("removing staging debris of an earlier run: %s", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def staging_dir(warehouse: str, table: str, day: str) -> Path:
+    return Path(warehouse) / "_staging" / table / f"dt={day}"
