@@ -4,6 +4,9 @@
   purchase histories → `events/` and `catalog/` partitions of two days: day H holds each
   customer's history, day H+1 their last order, the held-out target. The nightly job runs
   on H; the evaluation scores its lists against H+1.
+- complete-journey (84.51° Complete Journey via `completejourney`, ../shared/data/complete_journey):
+  grocery households' sampled purchases with the shop's own department > category > type
+  taxonomy → three days: history H, a training target H+1, an evaluation target H+2.
 - wands-esci (../shared/data/real_queries_wands_esci): real shopper queries, no users →
   one `real_queries.parquet` (schemas/real_queries.py) for query realism and the Think
   category benchmark.
@@ -32,6 +35,35 @@ of the and in with for a to set sets s small large mini jumbo big little pack bo
 design designs vintage retro red pink blue white black green ivory cream gold silver wooden glass metal
 heart hearts love christmas retrospot polkadot spotty regency bird flower floral paisley n t/light
 """.split())
+
+
+# The history day each importer writes by default: near the data's own last days.
+DEFAULT_DAYS = {"online-retail": "2011-12-08", "complete-journey": "2017-12-29"}
+# The files each dataset folder must hold.
+SOURCE_FILES = {"online-retail": ("events.parquet", "catalog.parquet"),
+                "complete-journey": ("transactions.parquet", "products.parquet"),
+                "wands-esci": ("wands_queries.parquet", "esci_us_queries.parquet")}
+
+
+class DatasetUnreadable(FileNotFoundError):
+    """A dataset folder that is missing, lacks a file, or holds a file that is not the
+    expected Parquet: named, so a benchmark over many datasets can report it and go on."""
+
+
+def _read_source(src: Path, fmt: str) -> dict:
+    """Every source file of `fmt` as a polars frame, or DatasetUnreadable naming the problem."""
+    import polars as pl
+
+    frames = {}
+    for name in SOURCE_FILES[fmt]:
+        path = Path(src) / name
+        if not path.is_file():
+            raise DatasetUnreadable(f"{fmt}: {path} is missing")
+        try:
+            frames[name] = pl.read_parquet(path)
+        except Exception as exc:  # polars raises several kinds for a damaged file
+            raise DatasetUnreadable(f"{fmt}: {path} is not readable Parquet ({type(exc).__name__}: {exc})") from None
+    return frames
 
 
 def _sha1_rank(value: str) -> str:
@@ -93,8 +125,8 @@ def import_online_retail(src: Path, out: Path, day: dt.date, users: int | None =
     has no searches. `users` takes that many customers in sha1(user_id) order."""
     import polars as pl
 
-    events = pl.read_parquet(src / "events.parquet")
-    catalog = pl.read_parquet(src / "catalog.parquet")
+    frames = _read_source(src, "online-retail")
+    events, catalog = frames["events.parquet"], frames["catalog.parquet"]
     orders = (events.group_by("user_id").agg(pl.col("order_seq").max().alias("orders"))
               .filter(pl.col("orders") >= 2))
     chosen = sorted(orders["user_id"].to_list(), key=lambda u: (_sha1_rank(u), u))
@@ -145,12 +177,116 @@ def import_online_retail(src: Path, out: Path, day: dt.date, users: int | None =
     return summary
 
 
-def import_wands_esci(src: Path, out: Path) -> dict:
-    """All WANDS queries (with their product class) and all ESCI queries (no class), as typed."""
+def _title_proxy(product_type: str | None, category: str | None, department: str | None,
+                 package_size: str | None) -> str:
+    """A readable text for a product that has no name: its type (or category, or
+    department), its package size, and its category, from the data's own fields only."""
+    head = product_type or category or department or ""
+    text = head.capitalize()
+    if package_size:
+        text += f", {package_size.lower()}"
+    if category and category != head:
+        text += f" ({category.lower()})"
+    return text
+
+
+def import_complete_journey(src: Path, out: Path, day: dt.date, households: int | None = None,
+                            history_baskets: int = 20) -> dict:
+    """Households with at least three purchase days (shop's local date): their last purchase
+    day is the evaluation target (day H+2), the one before the training target (H+1), the
+    `history_baskets` baskets before those the history (H). Target lines keep their real
+    time of day; history baskets keep their order and become one session each, an hour
+    apart, the most recent at 22:00 on H (a basket's lines a second apart, by product).
+    Identical lines of one basket (same product twice) are one event. `households` takes
+    that many in sha1(household_id) order. The catalog is every product those households
+    bought, with the path department > product category > product type."""
     import polars as pl
 
-    wands = pl.read_parquet(src / "wands_queries.parquet").sort("query_id")
-    esci = pl.read_parquet(src / "esci_us_queries.parquet").sort("query")
+    frames = _read_source(src, "complete-journey")
+    tx = (frames["transactions.parquet"]
+          .with_columns(pl.col("ts").dt.convert_time_zone("America/New_York").dt.date().alias("local_day")))
+    products = frames["products.parquet"]
+    missing = sorted({"household_id", "basket_id", "product_id", "ts", "quantity", "sales_value"} - set(tx.columns))
+    if missing:
+        raise DatasetUnreadable(f"complete-journey: transactions.parquet lacks columns {missing}")
+    days_per = tx.group_by("household_id").agg(pl.col("local_day").n_unique().alias("days"))
+    eligible = days_per.filter(pl.col("days") >= 3)["household_id"].to_list()
+    chosen = sorted(eligible, key=lambda h: (_sha1_rank(h), h))
+    if households:
+        chosen = chosen[:households]
+    lines = (tx.filter(pl.col("household_id").is_in(chosen))
+             .sort(["household_id", "ts", "basket_id", "product_id"]))
+    folded = lines.height - lines.unique(["household_id", "basket_id", "product_id"]).height
+    lines = lines.unique(["household_id", "basket_id", "product_id"], keep="first", maintain_order=True)
+    days = [day + dt.timedelta(days=i) for i in range(3)]
+    rows = {d: [] for d in days}
+    for (household,), group in lines.group_by(["household_id"], maintain_order=True):
+        local_days = sorted(set(group["local_day"].to_list()))
+        train_day, eval_day = local_days[-2], local_days[-1]
+        for target, when in ((train_day, days[1]), (eval_day, days[2])):
+            for ts, item in group.filter(pl.col("local_day") == target).select("ts", "product_id").rows():
+                rows[when].append((household, dt.datetime.combine(when, ts.time(), dt.timezone.utc), item))
+        history = group.filter(pl.col("local_day") < train_day)
+        baskets = history.select("basket_id").unique(maintain_order=True)["basket_id"].to_list()[-history_baskets:]
+        last_hour = dt.datetime.combine(days[0], dt.time(22), dt.timezone.utc)
+        for b, basket in enumerate(baskets):
+            start = last_hour - dt.timedelta(hours=len(baskets) - 1 - b)
+            items = sorted(history.filter(pl.col("basket_id") == basket)["product_id"].to_list())
+            rows[days[0]].extend((household, start + dt.timedelta(seconds=i), item) for i, item in enumerate(items))
+    bought = sorted(set(lines["product_id"].to_list()))
+    unit = (tx.filter(pl.col("quantity") > 0)
+            .group_by("product_id").agg((pl.col("sales_value") / pl.col("quantity")).median().alias("price"),
+                                        pl.col("local_day").min().alias("first_seen")))
+    catalog = (pl.DataFrame({"product_id": bought}).join(products, on="product_id", how="left")
+               .join(unit, on="product_id", how="left").sort("product_id"))
+    records = catalog.rows(named=True)
+    cat_table = pa.table({
+        "item_id": [r["product_id"] for r in records],
+        "title": [_title_proxy(r["product_type"], r["product_category"], r["department"], r["package_size"])
+                  for r in records],
+        "category_path": [" > ".join(p for p in (r["department"], r["product_category"], r["product_type"]) if p)
+                          or None for r in records],
+        "brand": [r["brand"] for r in records],
+        "price": [None if r["price"] is None else round(float(r["price"]), 2) for r in records],
+        "first_seen": [r["first_seen"] for r in records],
+    }, schema=CATALOG_SCHEMA)
+    written = {}
+    for part, when in zip(("history", "train_target", "eval_target"), days):
+        user_ids, ts, items = zip(*rows[when]) if rows[when] else ((), (), ())
+        table = pa.table({"user_id": list(user_ids), "ts": list(ts), "event_type": ["purchase"] * len(ts),
+                          "item_id": list(items), "query": pa.nulls(len(ts), pa.string())}, schema=EVENTS_SCHEMA)
+        write_table_file(table, out / "events" / f"dt={when}" / "part-00000.parquet")
+        write_table_file(cat_table, out / "catalog" / f"dt={when}" / "part-00000.parquet")
+        written[part] = {"dt": when.isoformat(), "events": len(ts), "users": len(set(user_ids))}
+    paths = cat_table.column("category_path").to_pylist()
+    summary = {"format": "complete-journey", "source": str(src),
+               "days": {"history": days[0].isoformat(), "train_target": days[1].isoformat(),
+                        "eval_target": days[2].isoformat()},
+               "households": len(chosen), "eligible_households": len(eligible), "history_baskets": history_baskets,
+               "identical_lines_folded": folded, "written": written, "catalog_items": cat_table.num_rows,
+               "categories": {"departments": len({p.split(" > ")[0] for p in paths if p}),
+                              "leaves": len({p for p in paths if p}),
+                              "items_without_full_path": sum(1 for p in paths if not p or p.count(" > ") < 2)},
+               "how": ["a purchase day is the shop's local (New York) date",
+                       "target days keep each line's real time of day (UTC); history baskets keep their order, "
+                       "one session each, an hour apart, ending 22:00 on the history day",
+                       "title: the product type (or category), package size and category: the data has no names",
+                       "price: the median sales value per unit over the whole sample; first_seen: its first "
+                       "purchase date in the sample", "brand: National or Private, as the data has it"],
+               "lacks": ["typed queries: Query HR@K and MRR are undefined",
+                         "views, clicks, carts: only purchases",
+                         "product names: titles are a proxy built from type, size and category",
+                         "complete baskets: the transactions are a random sample of the retailer's"],
+               "licence": "CC0 (completejourney 1.1.1, Boehmke & Mortimer; 84.51° Complete Journey 2.0)"}
+    (out / "IMPORT.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def import_wands_esci(src: Path, out: Path) -> dict:
+    """All WANDS queries (with their product class) and all ESCI queries (no class), as typed."""
+    frames = _read_source(src, "wands-esci")
+    wands = frames["wands_queries.parquet"].sort("query_id")
+    esci = frames["esci_us_queries.parquet"].sort("query")
     n_w, n_e = wands.height, esci.height
     table = pa.table({
         "query": wands["query"].to_list() + esci["query"].to_list(),
@@ -169,4 +305,4 @@ def import_wands_esci(src: Path, out: Path) -> dict:
     return summary
 
 
-IMPORTERS = ("online-retail", "wands-esci")
+IMPORTERS = ("online-retail", "complete-journey", "wands-esci")

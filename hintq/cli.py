@@ -236,11 +236,18 @@ def cmd_import(args) -> int:
 
     from datasets import importers
 
-    if args.format == "online-retail":
-        summary = importers.import_online_retail(Path(args.src), Path(args.out), dt.date.fromisoformat(args.day),
-                                                 users=args.users, categories=args.categories)
-    else:
-        summary = importers.import_wands_esci(Path(args.src), Path(args.out))
+    day = dt.date.fromisoformat(args.day or importers.DEFAULT_DAYS.get(args.format, "2000-01-01"))
+    try:
+        if args.format == "online-retail":
+            summary = importers.import_online_retail(Path(args.src), Path(args.out), day, users=args.users,
+                                                     categories=args.categories)
+        elif args.format == "complete-journey":
+            summary = importers.import_complete_journey(Path(args.src), Path(args.out), day, households=args.users)
+        else:
+            summary = importers.import_wands_esci(Path(args.src), Path(args.out))
+    except importers.DatasetUnreadable as exc:
+        print(f"hintq import: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps({k: v for k, v in summary.items() if k != "categories"}, indent=1))
     return 0
 
@@ -346,12 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also score another warehouse's u2q of the same day (repeatable)")
 
     imp = sub.add_parser("import", help="convert a real public dataset into HintQ's input contracts")
-    imp.add_argument("format", choices=["online-retail", "wands-esci"])
+    imp.add_argument("format", choices=["online-retail", "complete-journey", "wands-esci"])
     imp.add_argument("--src", required=True)
     imp.add_argument("--out", required=True)
-    imp.add_argument("--day", default="2011-12-08", type=_date,
-                     help="online-retail: the history day H (the target is H+1)")
-    imp.add_argument("--users", type=int, default=None, help="online-retail: at most this many customers")
+    imp.add_argument("--day", default=None, type=_date,
+                     help="the history day H (online-retail: target H+1, default 2011-12-08; complete-journey: "
+                          "training target H+1, evaluation target H+2, default 2017-12-29)")
+    imp.add_argument("--users", "--households", dest="users", type=int, default=None,
+                     help="online-retail, complete-journey: at most this many customers (households)")
     imp.add_argument("--categories", type=int, default=30, help="online-retail: derived categories (k-means k)")
 
     bt = sub.add_parser("benchmark-think", help="Think on real product classes as category triggers")

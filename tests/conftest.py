@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# The real datasets sit beside the repository (../shared/data); HINTQ_SHARED_DATA points elsewhere.
+SHARED_DATA = Path(os.environ.get("HINTQ_SHARED_DATA", REPO.parent / "shared" / "data"))
 TINY_DAY = "2026-11-01"
 
 os.environ.setdefault("HINTQ_MODEL_CACHE", str(REPO / ".cache" / "models"))

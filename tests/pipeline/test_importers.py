@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from datasets.importers import import_online_retail, import_wands_esci
+from datasets.importers import DatasetUnreadable, import_complete_journey, import_online_retail, import_wands_esci
 from evaluation.evaluate import load_day
 from pipelines.core.config import HintQConfig
 from schemas import CATALOG_SCHEMA, EVENTS_SCHEMA, REAL_QUERIES_SCHEMA
@@ -18,9 +18,10 @@ from tests.conftest import SHARED_DATA
 
 RETAIL = SHARED_DATA / "online_retail_uci"
 QUERIES = SHARED_DATA / "real_queries_wands_esci"
+JOURNEY = SHARED_DATA / "complete_journey"
 DAY = dt.date(2011, 12, 8)
 
-pytestmark = pytest.mark.skipif(not RETAIL.exists() or not QUERIES.exists(),
+pytestmark = pytest.mark.skipif(not RETAIL.exists() or not QUERIES.exists() or not JOURNEY.exists(),
                                 reason="../shared/data is not mounted beside the repo")
 
 
@@ -83,3 +84,69 @@ def test_wands_esci_keeps_every_query_and_its_class(tmp_path):
         set(zip(wands["query"].to_list(), wands["query_class"].to_list()))
     assert all(r["query_class"] is None for r in rows if r["source"] == "esci")
     assert json.loads((tmp_path / "IMPORT.json").read_text())["classes"] == wands["query_class"].drop_nulls().n_unique()
+
+
+CJ_DAYS = ("2017-12-29", "2017-12-30", "2017-12-31")
+
+
+@pytest.fixture(scope="module")
+def journey(tmp_path_factory):
+    out = tmp_path_factory.mktemp("journey")
+    summary = import_complete_journey(JOURNEY, out, dt.date(2017, 12, 29), households=40)
+    return out, summary
+
+
+def test_complete_journey_passes_the_nightly_validation_with_no_rejection(journey):
+    out, summary = journey
+    for day in CJ_DAYS:
+        assert pq.read_table(out / "events" / f"dt={day}" / "part-00000.parquet").schema.equals(
+            EVENTS_SCHEMA, check_metadata=False)
+        loaded = load_day(str(out), day, HintQConfig())
+        assert sum(loaded.rejected.values()) == 0, (day, loaded.rejected)
+        assert len(loaded.users) == summary["households"] == 40
+    catalog = pq.read_table(out / "catalog" / f"dt={CJ_DAYS[0]}" / "part-00000.parquet").to_pylist()
+    # The shop's own three-level path; titles are built from its fields only.
+    full = [r for r in catalog if r["category_path"] and r["category_path"].count(" > ") == 2]
+    assert len(full) == len(catalog) - summary["categories"]["items_without_full_path"] > 0.95 * len(catalog)
+    assert all(r["title"] and r["brand"] in ("National", "Private") for r in full)
+
+
+def test_complete_journey_targets_come_after_all_history_and_are_the_last_two_purchase_days(journey):
+    out, _ = journey
+    source = (pl.read_parquet(JOURNEY / "transactions.parquet")
+              .with_columns(pl.col("ts").dt.convert_time_zone("America/New_York").dt.date().alias("local_day")))
+    history, train, evaluate = (pl.read_parquet(out / "events" / f"dt={d}" / "part-00000.parquet") for d in CJ_DAYS)
+    assert history["ts"].max() < train["ts"].min() and train["ts"].max() < evaluate["ts"].min()
+    for household in sorted(set(evaluate["user_id"].to_list()))[:15]:
+        mine = source.filter(pl.col("household_id") == household)
+        days = sorted(set(mine["local_day"].to_list()))
+        for target, real_day in ((train, days[-2]), (evaluate, days[-1])):
+            lines = mine.filter(pl.col("local_day") == real_day).unique(["basket_id", "product_id"])
+            assert sorted(target.filter(pl.col("user_id") == household)["item_id"].to_list()) == \
+                sorted(lines["product_id"].to_list())
+        # History: only baskets of real days before the training target.
+        earlier = set(mine.filter(pl.col("local_day") < days[-2])["product_id"].to_list())
+        assert set(history.filter(pl.col("user_id") == household)["item_id"].to_list()) <= earlier
+
+
+def test_complete_journey_import_is_byte_identical_when_run_twice(journey, tmp_path):
+    out, _ = journey
+    import_complete_journey(JOURNEY, tmp_path, dt.date(2017, 12, 29), households=40)
+    for day in CJ_DAYS:
+        for table in ("events", "catalog"):
+            rel = f"{table}/dt={day}/part-00000.parquet"
+            assert (tmp_path / rel).read_bytes() == (out / rel).read_bytes(), rel
+    assert (tmp_path / "IMPORT.json").read_text().replace(str(tmp_path), "") == \
+        (out / "IMPORT.json").read_text().replace(str(out), "")
+
+
+@pytest.mark.parametrize("damage", ["missing_folder", "missing_file", "not_parquet"])
+def test_a_missing_or_malformed_dataset_is_named_not_a_crash(tmp_path, damage):
+    src = tmp_path / "complete_journey"
+    if damage != "missing_folder":
+        src.mkdir()
+        (src / "products.parquet").write_bytes((JOURNEY / "products.parquet").read_bytes())
+        if damage == "not_parquet":
+            (src / "transactions.parquet").write_text("household_id,ts\n1,2017-01-01\n")
+    with pytest.raises(DatasetUnreadable, match="transactions.parquet"):
+        import_complete_journey(src, tmp_path / "out", dt.date(2017, 12, 29))
