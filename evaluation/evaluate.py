@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 
 from pipelines.core import baselines as bl
 from pipelines.core.config import HintQConfig
-from pipelines.core.metrics import ListEntry, NextDay, evaluate_lists, realism, source_class
+from pipelines.core.metrics import (Bootstrap, ListEntry, NextDay, average_rows, evaluate_lists, realism,
+                                    source_class)
 from pipelines.core.normalize import DEFAULT_BLOCKLIST, QueryCleaner, load_blocklist
 from pipelines.core.profile import dedupe_and_cap, event_weight, split_sessions
 from pipelines.core.records import EnrichedEvent, Item, Rejection, VerifiedQuery
@@ -242,6 +243,16 @@ def baseline_lists(names: list[str], users: list[str], today: EvalDay, history: 
     return out
 
 
+def random_lists(users: list[str], today: EvalDay, clean: QueryCleaner, cfg: HintQConfig
+                 ) -> list[dict[str, list[ListEntry]]]:
+    """The chance reference, once per seed: K random titles of D's catalog (normalized as
+    queries) for every user."""
+    vocabulary = sorted({q for q in (clean(i.title) for i in today.items.values() if i.title) if q})
+    k = max(cfg.evaluate.ks)
+    return [{u: bl.random_list(vocabulary, f"{seed}:{u}", k) for u in users}
+            for seed in range(cfg.evaluate.random_seeds)]
+
+
 def _u2q_lists(rows: list[dict]) -> dict[str, list[ListEntry]]:
     return {r["user_id"]: [ListEntry(q["query"], q["source"], q["category"]) for q in r["queries"]] for r in rows}
 
@@ -332,9 +343,16 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
     verdicts = retrieval.judge({e.query for lists in systems.values() for es in lists.values() for e in es})
     systems = {name: _judged(lists, verdicts) for name, lists in systems.items()}
 
+    boot = Bootstrap(cfg.evaluate.bootstrap_samples, cfg.evaluate.bootstrap_seed)
     rows = []
     for name, lists in systems.items():
-        rows.extend(evaluate_lists(name, lists, next_day, population, cfg.evaluate.ks, retrieval.vectors))
+        rows.extend(evaluate_lists(name, lists, next_day, population, cfg.evaluate.ks, retrieval.vectors, boot))
+    if cfg.evaluate.random_seeds:
+        runs = random_lists(population, today, clean, cfg)
+        verdicts = retrieval.judge({e.query for lists in runs for es in lists.values() for e in es})
+        rows.extend(average_rows([evaluate_lists(bl.RANDOM, _judged(lists, verdicts), next_day, population,
+                                                 cfg.evaluate.ks, retrieval.vectors, boot) for lists in runs]))
+        systems[bl.RANDOM] = _judged(runs[0], verdicts)
 
     real = real_query_texts(real_queries, clean)
     generated = sorted({q["query"] for r in u2q_rows for q in r["queries"] if q["source"] == "generated"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
-from pipelines.core.metrics import HEADLINE_METRICS
+from pipelines.core.metrics import HEADLINE_METRICS, best_of
 
 PALETTE = ("#1b6ca8", "#e07b39", "#3a9d5d", "#b03a48", "#7b5ea7", "#8c8c8c", "#c9a227")
 CHARTS = ("query_hr", "category_hr", "semantic_similarity")
@@ -18,7 +18,7 @@ body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 7px;vertical-align:top}
 th{background:#f4f4f4;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.best{font-weight:700;background:#eef6ee}.undef{color:#999}.hit{background:#fff1b8}
+.best{font-weight:700;background:#eef6ee}.ci{color:#888;font-size:85%;font-weight:400}.undef{color:#999}.hit{background:#fff1b8}
 .note{color:#555;font-size:13px}.small{font-size:12px}.charts{display:flex;flex-wrap:wrap;gap:18px}
 .user{border:1px solid #ddd;margin:12px 0;padding:8px}.cols{display:flex;gap:10px;flex-wrap:wrap}
 .col{min-width:180px;max-width:260px}.col ol{padding-left:22px;margin:4px 0}
@@ -45,9 +45,8 @@ def _metric_table(metrics: dict) -> str:
     for m in names:
         for k in metrics["ks"]:
             rows = [values.get((s, m, k)) for s in metrics["systems"]]
-            defined = [r["value"] for r in rows if r and r["value"] is not None]
-            # Bold marks a winner: none where nobody scores (all zero) or for list length.
-            best = max(defined) if defined and m in HEADLINE_METRICS and m != "list_length" and max(defined) > 0 else None
+            # Bold marks a clear winner: its interval clears the runner-up (best_of); none for list length.
+            best = best_of(rows) if m in HEADLINE_METRICS and m != "list_length" else None
             cells = []
             for row in rows:
                 if row is None and m.startswith(("share:", "first_hit:")):  # none from that source
@@ -56,8 +55,10 @@ def _metric_table(metrics: dict) -> str:
                     why = escape(row.get("undefined", "")) if row else "not measured"
                     cells.append(f'<td class="num undef" title="{why}">n/a</td>')
                 else:
-                    mark = " best" if best is not None and row["value"] == best else ""
-                    cells.append(f'<td class="num{mark}" title="n={row["n"]}">{_fmt(row["value"])}</td>')
+                    mark = " best" if best is row else ""
+                    ci = f' <span class="ci">[{_fmt(row["ci_low"])}, {_fmt(row["ci_high"])}]</span>' \
+                        if "ci_low" in row else ""
+                    cells.append(f'<td class="num{mark}" title="n={row["n"]}">{_fmt(row["value"])}{ci}</td>')
             body.append(f"<tr><th>{escape(m)}@{k}</th>{''.join(cells)}</tr>")
     return f"<table><tr><th>metric@K</th>{head}</tr>{''.join(body)}</table>"
 
@@ -178,7 +179,7 @@ def render_report(title: str, metrics: dict, context: dict, notes: list[str] = (
 {note_html}
 <table>{pop}</table>
 <h2>Systems against metrics</h2>
-<p class="note">Bold: best system for that metric and K. Hover a cell for its denominator n.
+<p class="note">Bold: the best system for that metric and K, only where the low end of its bootstrap 95% interval (in brackets: users resampled, the same resamples for every system) clears the runner-up's value. <code>random</code> is the chance reference: K random catalog titles per user, averaged over seeds. Hover a cell for its denominator n.
 Definitions: README, section Evaluation (and pipelines/core/metrics.py).</p>
 {_metric_table(metrics)}
 {_undefined(metrics)}

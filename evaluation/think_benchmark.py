@@ -24,9 +24,9 @@ from collections import Counter, defaultdict
 import pyarrow.parquet as pq
 
 from evaluation.evaluate import TextVectors
-from pipelines.core.baselines import nearest_queries
+from pipelines.core.baselines import RANDOM, nearest_queries, random_list
 from pipelines.core.config import HintQConfig
-from pipelines.core.metrics import ListEntry, NextDay, evaluate_lists, realism
+from pipelines.core.metrics import Bootstrap, ListEntry, NextDay, average_rows, evaluate_lists, realism
 from pipelines.core.normalize import QueryCleaner, echo_texts, normalize_think_answer
 from pipelines.core.prompts import ThinkPrompts
 from pipelines.core.records import Trigger
@@ -110,9 +110,15 @@ def run_benchmark(real_queries: str, generator, embedder, cfg: HintQConfig, bloc
                "class_name": {n: [ListEntry(as_query[n], "class_name", verified=None)] for n in names},
                "ebr_other_classes": ebr}
     targets = {n: NextDay(queries=frozenset(by_class[n]), texts=tuple(by_class[n])) for n in names}
+    boot = Bootstrap(cfg.evaluate.bootstrap_samples, cfg.evaluate.bootstrap_seed)
     rows = []
     for system, lists in systems.items():
-        rows.extend(evaluate_lists(system, lists, targets, names, cfg.evaluate.ks, vectors))
+        rows.extend(evaluate_lists(system, lists, targets, names, cfg.evaluate.ks, vectors, boot))
+    if cfg.evaluate.random_seeds:  # chance: K random real queries of any class
+        runs = [{n: random_list(every, f"{seed}:{n}", k) for n in names} for seed in range(cfg.evaluate.random_seeds)]
+        rows.extend(average_rows([evaluate_lists(RANDOM, lists, targets, names, cfg.evaluate.ks, vectors, boot)
+                                  for lists in runs]))
+        systems[RANDOM] = runs[0]
     generated = sorted({e.query for es in think.values() for e in es})
     best = (vectors(generated) @ index.T).max(axis=1) if generated else []
     metrics = {

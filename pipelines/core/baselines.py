@@ -20,6 +20,7 @@ input order.
 """
 from __future__ import annotations
 
+import random
 from collections import Counter, defaultdict
 from typing import Iterable, Mapping, Sequence
 
@@ -27,8 +28,11 @@ import numpy as np
 
 from pipelines.core.metrics import ListEntry
 from pipelines.core.ranking import SOURCE_POPULAR_GLOBAL
+from pipelines.core.text import stable_hash
 
 BASELINES = ("popular", "category_popular", "cooccurrence", "ebr")
+# The chance reference: K random catalog titles per user (not a baseline to beat, a floor).
+RANDOM = "random"
 Anchor = tuple[str, str]  # ("item", item_id) | ("query", normalized query)
 
 
@@ -122,3 +126,10 @@ def user_vector(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray | N
 def nearest_queries(scores: Sequence[float], queries: Sequence[str], k: int) -> list[str]:
     """Queries by descending similarity, ties by text (faiss order is not tie-stable)."""
     return [q for q, _ in sorted(zip(queries, scores), key=lambda qs: (-qs[1], qs[0]))][:k]
+
+
+def random_list(vocabulary: Sequence[str], key: str, k: int) -> list[ListEntry]:
+    """K entries drawn without replacement from `vocabulary` by a generator seeded from
+    `key` (the seed and the user): the same list on every run."""
+    picks = random.Random(stable_hash(key)).sample(list(vocabulary), min(k, len(vocabulary)))
+    return [ListEntry(q, RANDOM) for q in picks]

@@ -202,6 +202,13 @@ class EvalConfig:
     sample_users: int = _in(20, 0, 10_000)
     # A generated query this similar (cosine) to a real one counts as its near-duplicate.
     near_duplicate: float = _in(0.9, 0.0, 1.0)
+    # Bootstrap 95% intervals of every per-user metric: this many resamples of the users
+    # (0: none), from this seed, the same resamples for every system.
+    bootstrap_samples: int = _in(1000, 0, 100_000)
+    bootstrap_seed: int = _in(0, 0, 2**31 - 1)
+    # The `random` reference system (K random catalog titles per user, as queries) is
+    # averaged over this many seeds (0: not evaluated). It shows where chance lies.
+    random_seeds: int = _in(5, 0, 100)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,11 @@ Per K, over that population:
   popular, or a baseline's own name).
 - first_hit:<source>: among users with a query hit, the share whose first hit came from
   each source class (n: those users).
+
+Every per-user mean (the headline metrics but verified_share) carries a bootstrap 95%
+interval, `ci_low`..`ci_high`: the users of its denominator resampled with replacement
+`samples` times from a fixed seed, the same resamples for every system (a paired
+comparison). `best_of` names a best system only where its interval clears the runner-up.
 """
 from __future__ import annotations
 
@@ -133,14 +138,57 @@ def _row(system: str, metric: str, k: int, value: float | None, n: int, undefine
     return row
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    samples: int = 1000
+    seed: int = 0
+
+
+def bootstrap_ci(values: Sequence[float], boot: Bootstrap) -> tuple[float, float] | None:
+    """The 2.5th and 97.5th percentiles of the mean over `boot.samples` resamples (with
+    replacement) of `values`; None for fewer than two values or no resampling."""
+    if boot.samples <= 0 or len(values) < 2:
+        return None
+    data = np.asarray(values, dtype=np.float64)
+    picks = np.random.default_rng(boot.seed).integers(0, len(data), size=(boot.samples, len(data)))
+    means = data[picks].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return round(float(low), 6), round(float(high), 6)
+
+
+def _user_mean_row(system: str, metric: str, k: int, values: list[float], undefined: str | None,
+                   boot: Bootstrap | None) -> dict:
+    row = _row(system, metric, k, _mean(values), len(values), undefined)
+    ci = bootstrap_ci(values, boot) if boot else None
+    if ci:
+        row["ci_low"], row["ci_high"] = ci
+    return row
+
+
+def best_of(rows: Sequence[dict]) -> dict | None:
+    """The row of the best system among `rows` (one metric and K): the highest value, and
+    only if its interval's low end clears the runner-up's value (without an interval, the
+    highest value must be unique). None where nobody scores above zero or no one is
+    clearly ahead."""
+    defined = sorted((r for r in rows if r and r.get("value") is not None), key=lambda r: -r["value"])
+    if not defined or defined[0]["value"] <= 0:
+        return None
+    if len(defined) == 1:
+        return defined[0]
+    top, runner_up = defined[0], defined[1]
+    floor = top.get("ci_low", top["value"])
+    return top if floor > runner_up["value"] else None
+
+
 def evaluate_lists(system: str, lists: Mapping[str, Sequence[ListEntry]], next_day: Mapping[str, NextDay],
                    users: Iterable[str], ks: Sequence[int],
-                   vectors: Callable[[Sequence[str]], np.ndarray] | None = None) -> list[dict]:
+                   vectors: Callable[[Sequence[str]], np.ndarray] | None = None,
+                   boot: Bootstrap | None = None) -> list[dict]:
     """Every metric of one system at every K: one row per metric and K, with `n` the size
     of its denominator (users, or entries for the entry shares) and `undefined` the reason
     when the data cannot define it. `users` is the population (active on both days);
     a user without a list has an empty one. `vectors` embeds texts (L2-normalized rows);
-    without it semantic similarity is not computed."""
+    without it semantic similarity is not computed. `boot` adds bootstrap intervals."""
     population = sorted(u for u in users if next_day.get(u, NextDay()).active)
     rows: list[dict] = []
     for k in ks:
@@ -148,37 +196,62 @@ def evaluate_lists(system: str, lists: Mapping[str, Sequence[ListEntry]], next_d
         q_users = [u for u in population if next_day[u].queries]
         ranks = [query_hit_rank(lists_k[u], next_day[u].queries, k) for u in q_users]
         no_q = None if q_users else UNDEFINED_NO_SEARCHES
-        rows.append(_row(system, "query_hr", k, _mean([1.0 if r else 0.0 for r in ranks]), len(q_users), no_q))
-        rows.append(_row(system, "query_mrr", k, _mean([1.0 / r if r else 0.0 for r in ranks]), len(q_users), no_q))
+        rows.append(_user_mean_row(system, "query_hr", k, [1.0 if r else 0.0 for r in ranks], no_q, boot))
+        rows.append(_user_mean_row(system, "query_mrr", k, [1.0 / r if r else 0.0 for r in ranks], no_q, boot))
         # Which source the hits come from: the entry at each user's first hit.
         firsts = Counter(source_class(lists_k[u][r - 1].source) for u, r in zip(q_users, ranks) if r)
         for cls in sorted(firsts):
             rows.append(_row(system, f"first_hit:{cls}", k, round(firsts[cls] / sum(firsts.values()), 6),
                              sum(firsts.values())))
         c_users = [u for u in population if next_day[u].categories]
-        rows.append(_row(system, "category_hr", k,
-                         _mean([1.0 if category_hit(lists_k[u], next_day[u].categories, k) else 0.0
-                                for u in c_users]), len(c_users), None if c_users else UNDEFINED_NO_CATEGORIES))
+        rows.append(_user_mean_row(system, "category_hr", k,
+                                   [1.0 if category_hit(lists_k[u], next_day[u].categories, k) else 0.0
+                                    for u in c_users], None if c_users else UNDEFINED_NO_CATEGORIES, boot))
         if vectors is not None:
             s_users = [u for u in population if next_day[u].texts]
             sims = [best_similarity(vectors([e.query for e in lists_k[u]]), vectors(list(next_day[u].texts)))
                     for u in s_users]
-            rows.append(_row(system, "semantic_similarity", k, _mean(sims), len(s_users)))
+            rows.append(_user_mean_row(system, "semantic_similarity", k, sims, None, boot))
         n = len(population)
         entries = [e for u in population for e in lists_k[u]]
         checked = [e for e in entries if e.verified is not None]
         # A category comes from the catalog check: without one, there are none to count.
-        rows.append(_row(system, "unique_categories", k,
-                         _mean([float(unique_categories(lists_k[u], k)) for u in population]) if checked else None,
-                         n, None if checked else UNDEFINED_NOT_CHECKED))
-        rows.append(_row(system, "list_length", k, _mean([float(len(lists_k[u])) for u in population]), n))
-        rows.append(_row(system, "coverage", k, _mean([1.0 if len(lists_k[u]) >= k else 0.0 for u in population]), n))
+        if checked:
+            rows.append(_user_mean_row(system, "unique_categories", k,
+                                       [float(unique_categories(lists_k[u], k)) for u in population], None, boot))
+        else:
+            rows.append(_row(system, "unique_categories", k, None, n, UNDEFINED_NOT_CHECKED))
+        rows.append(_user_mean_row(system, "list_length", k, [float(len(lists_k[u])) for u in population], None,
+                                   boot))
+        rows.append(_user_mean_row(system, "coverage", k, [1.0 if len(lists_k[u]) >= k else 0.0 for u in population],
+                                   None, boot))
         rows.append(_row(system, "verified_share", k, _mean([1.0 if e.verified else 0.0 for e in checked]),
                          len(checked), None if checked else UNDEFINED_NOT_CHECKED))
         classes = Counter(source_class(e.source) for e in entries)
         for cls in sorted(classes):
             rows.append(_row(system, f"share:{cls}", k, round(classes[cls] / len(entries), 6), len(entries)))
     return rows
+
+
+def average_rows(runs: Sequence[Sequence[dict]]) -> list[dict]:
+    """One system's rows averaged over runs (the random reference's seeds): value and
+    interval bounds are means over the runs that define them; a source share or first-hit
+    share a run lacks counts as 0 there."""
+    keyed: dict[tuple, list[dict]] = {}
+    for rows in runs:
+        for r in rows:
+            keyed.setdefault((r["metric"], r["k"]), []).append(r)
+    out = []
+    for (metric, _), rows in keyed.items():
+        first = dict(rows[0])
+        zeros = len(runs) - len(rows) if metric.startswith(("share:", "first_hit:")) else 0
+        for key in ("value", "ci_low", "ci_high"):
+            values = [r[key] for r in rows if r.get(key) is not None] + [0.0] * (zeros if key == "value" else 0)
+            if values:
+                first[key] = round(sum(values) / len(values), 6)
+        first["averaged_over"] = len(runs)
+        out.append(first)
+    return sorted(out, key=lambda r: (r["k"], list(keyed).index((r["metric"], r["k"]))))
 
 
 # ---- query realism: how much generated queries look like real shoppers' queries ----

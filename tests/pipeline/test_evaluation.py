@@ -11,7 +11,7 @@ import pytest
 from datasets.published import published_partition
 from evaluation.evaluate import load_day, next_day_of
 from jobs import evaluate
-from pipelines.core.baselines import BASELINES
+from pipelines.core.baselines import BASELINES, RANDOM
 from pipelines.core.config import HintQConfig
 from pipelines.core.normalize import QueryCleaner
 from tests.conftest import TINY_DAY
@@ -55,13 +55,28 @@ def evaluated(tiny_world, tmp_path_factory):
 
 def test_every_system_has_every_metric_at_every_k(evaluated):
     m = evaluated["metrics"]
-    assert m["systems"] == ["hintq_u2q", "hintq_generated", *BASELINES]
+    assert m["systems"] == ["hintq_u2q", "hintq_generated", *BASELINES, RANDOM]
     for system in m["systems"]:
         for k in (10, 30):
             got = {r["metric"] for r in m["rows"] if r["system"] == system and r["k"] == k}
             assert {"query_hr", "query_mrr", "category_hr", "semantic_similarity", "unique_categories",
                     "list_length", "coverage", "verified_share"} <= got, system
     assert all("n" in r for r in m["rows"])
+
+
+def test_every_per_user_metric_has_a_bootstrap_interval_and_chance_is_averaged_over_seeds(evaluated):
+    m = evaluated["metrics"]
+    for r in m["rows"]:
+        if r["metric"] in ("query_hr", "query_mrr", "category_hr", "semantic_similarity", "coverage") \
+                and r["value"] is not None and r["n"] >= 2:
+            assert r["ci_low"] <= r["value"] <= r["ci_high"], r
+    chance = [r for r in m["rows"] if r["system"] == RANDOM]
+    assert chance and all(r["averaged_over"] == 5 for r in chance)
+    assert {r["metric"] for r in chance} >= {"query_hr", "category_hr", "semantic_similarity", "coverage"}
+    # K random catalog titles: full lists, every entry a real title of D's catalog.
+    rows = {(r["system"], r["metric"], r["k"]): r["value"] for r in m["rows"]}
+    assert rows[(RANDOM, "coverage", 10)] == 1.0 and rows[(RANDOM, "share:random", 10)] == 1.0
+    assert "bootstrap 95% interval" in evaluated["html"]
 
 
 def test_query_hit_rate_matches_the_hits_planted_in_the_table(evaluated):

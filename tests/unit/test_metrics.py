@@ -8,8 +8,9 @@ import pytest
 
 from pipelines.core import baselines as bl
 from pipelines.core.metrics import (UNDEFINED_NO_CATEGORIES, UNDEFINED_NO_SEARCHES, UNDEFINED_NOT_CHECKED,
-                                    ListEntry, NextDay, best_similarity, evaluate_lists, jensen_shannon,
-                                    query_hit_rank, realism, source_class, top_k, total_variation)
+                                    Bootstrap, ListEntry, NextDay, average_rows, best_of, best_similarity,
+                                    bootstrap_ci, evaluate_lists, jensen_shannon, query_hit_rank, realism,
+                                    source_class, top_k, total_variation)
 
 
 def E(q, source="generated", category=None, verified=True):
@@ -187,3 +188,56 @@ def test_ebr_user_vector_and_tie_stable_nearest_queries():
     assert v == pytest.approx(np.array([3, 1]) / math.sqrt(10))
     assert bl.user_vector(np.zeros((0, 2)), []) is None
     assert bl.nearest_queries([0.5, 0.9, 0.5], ["b", "c", "a"], 2) == ["c", "a"]
+
+
+def test_bootstrap_interval_is_seeded_holds_the_mean_and_narrows_with_more_users():
+    few = [1.0, 0.0] * 10
+    many = [1.0, 0.0] * 500
+    low, high = bootstrap_ci(few, Bootstrap(500, seed=3))
+    assert (low, high) == bootstrap_ci(few, Bootstrap(500, seed=3))
+    assert low < 0.5 < high
+    low_many, high_many = bootstrap_ci(many, Bootstrap(500, seed=3))
+    assert high_many - low_many < (high - low) / 3
+    assert bootstrap_ci([1.0], Bootstrap(500)) is None and bootstrap_ci(few, Bootstrap(0)) is None
+
+
+def test_best_is_marked_only_where_its_interval_clears_the_runner_up():
+    def row(system, value, low=None):
+        r = {"system": system, "value": value}
+        if low is not None:
+            r["ci_low"], r["ci_high"] = low, value + 0.1
+        return r
+
+    clear = [row("a", 0.50, low=0.45), row("b", 0.40, low=0.35)]
+    overlap = [row("a", 0.50, low=0.38), row("b", 0.40, low=0.35)]
+    assert best_of(clear)["system"] == "a"
+    assert best_of(overlap) is None  # 0.38 does not clear 0.40: within the noise
+    assert best_of([row("a", 0.0), row("b", 0.0)]) is None
+    assert best_of([row("a", 0.3), row("b", None)])["system"] == "a"
+
+
+def test_evaluate_lists_gives_intervals_only_to_per_user_means():
+    nd = {u: NextDay(queries=frozenset({"q"}), categories=frozenset({"C"})) for u in "abcd"}
+    lists = {"a": [E("q", category="C")], "b": [E("x", category="C")], "c": [E("q")], "d": []}
+    rows = evaluate_lists("s", lists, nd, "abcd", [10], boot=Bootstrap(200, 0))
+    hr = [r for r in rows if r["metric"] == "query_hr"][0]
+    assert hr["value"] == 0.5 and hr["ci_low"] <= 0.5 <= hr["ci_high"]
+    assert all("ci_low" not in r for r in rows if r["metric"].startswith(("share:", "first_hit:", "verified")))
+
+
+def test_chance_is_averaged_over_seeds_and_a_missing_share_counts_as_zero():
+    run1 = [{"system": "random", "metric": "query_hr", "k": 10, "value": 0.2, "n": 4, "ci_low": 0.0, "ci_high": 0.5},
+            {"system": "random", "metric": "share:random", "k": 10, "value": 1.0, "n": 8}]
+    run2 = [{"system": "random", "metric": "query_hr", "k": 10, "value": 0.4, "n": 4, "ci_low": 0.1, "ci_high": 0.7}]
+    avg = {r["metric"]: r for r in average_rows([run1, run2])}
+    assert avg["query_hr"]["value"] == 0.3 and avg["query_hr"]["ci_low"] == 0.05
+    assert avg["share:random"]["value"] == 0.5 and avg["query_hr"]["averaged_over"] == 2
+
+
+def test_random_reference_lists_are_stable_distinct_and_differ_by_seed():
+    vocabulary = [f"q{i}" for i in range(50)]
+    one = bl.random_list(vocabulary, "0:U1", 10)
+    assert one == bl.random_list(vocabulary, "0:U1", 10)
+    assert len({e.query for e in one}) == 10 and {e.source for e in one} == {bl.RANDOM}
+    assert one != bl.random_list(vocabulary, "1:U1", 10)
+    assert len(bl.random_list(vocabulary[:3], "0:U1", 10)) == 3
