@@ -194,3 +194,28 @@ Definitions: README, section Evaluation (and pipelines/core/metrics.py).</p>
 {_samples(context)}
 </body></html>
 """
+
+
+def format_metrics(metrics: dict) -> str:
+    """A Markdown table per K: systems as rows, the headline metrics as columns, each with
+    its bootstrap 95% interval; bold where a system is clearly best (best_of); `n/a` where
+    the data cannot define a metric."""
+    rows = {(r["system"], r["metric"], r["k"]): r for r in metrics["rows"]}
+    shown = [m for m in HEADLINE_METRICS if any(key[1] == m for key in rows)]
+    lines = []
+    for k in metrics["ks"]:
+        best = {m: best_of([rows.get((s, m, k)) for s in metrics["systems"]]) for m in shown if m != "list_length"}
+        lines.append(f"| K={k} | " + " | ".join(shown) + " |")
+        lines.append("| --- |" + " ---: |" * len(shown))
+        for s in metrics["systems"]:
+            cells = []
+            for m in shown:
+                r = rows.get((s, m, k))
+                if r is None or r["value"] is None:
+                    cells.append("n/a")
+                    continue
+                text = f"{r['value']:.3f}" + (f" ({r['ci_low']:.3f}–{r['ci_high']:.3f})" if "ci_low" in r else "")
+                cells.append(f"**{text}**" if best.get(m) is r else text)
+            lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)

@@ -15,8 +15,10 @@
     hintq eval --warehouse DIR --date 2026-11-01 [--input DIR] [--baselines all] [--real-queries FILE]
                [--compare NAME=OTHER_WAREHOUSE]
     hintq import online-retail --src ../shared/data/online_retail_uci --out DIR [--users 400]
+    hintq import complete-journey --src ../shared/data/complete_journey --out DIR [--households 400]
     hintq import wands-esci --src ../shared/data/real_queries_wands_esci --out DIR
     hintq benchmark-think --real-queries DIR/real_queries.parquet --out DIR
+    hintq benchmark-real --src-root ../shared/data --out DIR [--datasets a,b] [--users 200]
 """
 from __future__ import annotations
 
@@ -363,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="online-retail, complete-journey: at most this many customers (households)")
     imp.add_argument("--categories", type=int, default=30, help="online-retail: derived categories (k-means k)")
 
+    sub.add_parser("benchmark-real", add_help=False,
+                   help="import every real dataset, run its nights, evaluate: one table (--src-root, --out, "
+                        "--datasets, --users; see python -m jobs.benchmark_real --help)")
     bt = sub.add_parser("benchmark-think", help="Think on real product classes as category triggers")
     bt.add_argument("--real-queries", required=True, help="real_queries.parquet from hintq import wands-esci")
     bt.add_argument("--out", required=True)
@@ -394,6 +399,10 @@ def main(argv=None) -> int:
         return cmd_eval(args, rest)
     if args.command == "benchmark-think":
         return cmd_benchmark_think(args, rest)
+    if args.command == "benchmark-real":
+        from jobs import benchmark_real
+
+        return benchmark_real.main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"sample-world": cmd_sample_world, "show": cmd_show, "summary": cmd_summary,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from pipelines.core.metrics import HEADLINE_METRICS, best_of
+from evaluation.report import format_metrics
 from warehouse.files import partition_dir, read_published
 from warehouse.manifest import TableManifest, from_dict
 
@@ -121,31 +121,6 @@ def format_trigger(row: dict) -> str:
         f"  text:      {row['trigger_text']}",
         f"  reasoning: {row['reasoning'] if row['reasoning'] is not None else '(none)'}",
         *_list_lines(row["queries"])])
-
-
-def format_metrics(metrics: dict) -> str:
-    """A Markdown table per K: systems as rows, the headline metrics as columns, each with
-    its bootstrap 95% interval; bold where a system is clearly best (best_of); `n/a` where
-    the data cannot define a metric."""
-    rows = {(r["system"], r["metric"], r["k"]): r for r in metrics["rows"]}
-    shown = [m for m in HEADLINE_METRICS if any(key[1] == m for key in rows)]
-    lines = []
-    for k in metrics["ks"]:
-        best = {m: best_of([rows.get((s, m, k)) for s in metrics["systems"]]) for m in shown if m != "list_length"}
-        lines.append(f"| K={k} | " + " | ".join(shown) + " |")
-        lines.append("| --- |" + " ---: |" * len(shown))
-        for s in metrics["systems"]:
-            cells = []
-            for m in shown:
-                r = rows.get((s, m, k))
-                if r is None or r["value"] is None:
-                    cells.append("n/a")
-                    continue
-                text = f"{r['value']:.3f}" + (f" ({r['ci_low']:.3f}–{r['ci_high']:.3f})" if "ci_low" in r else "")
-                cells.append(f"**{text}**" if best.get(m) is r else text)
-            lines.append(f"| {s} | " + " | ".join(cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
 
 
 def print_metrics(metrics: dict) -> None:

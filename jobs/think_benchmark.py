@@ -35,12 +35,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(argv: list[str] | None = None) -> tuple[dict, Path]:
+def run(argv: list[str] | None = None, generator=None) -> tuple[dict, Path]:
     """Runs the benchmark its flags describe and writes metrics and report under --out.
-    Returns (metrics, the folder written)."""
+    Returns (metrics, the folder written). `generator`: a spec other than the config's."""
     args = parse(argv)
     cfg = resolve_config(overrides=args.overrides, flags={"generate.model": args.model})
-    generator = VllmGeneratorSpec.for_config(cfg)
+    generator = generator or VllmGeneratorSpec.for_config(cfg)
     embedder = EmbedderSpec.for_config(cfg.verify)
     metrics, context = run_benchmark(args.real_queries, generator, embedder, cfg, load_blocklist(DEFAULT_BLOCKLIST),
                                      classes=args.classes)

@@ -29,7 +29,7 @@ MAY_IMPORT = {
     "dags": (),
     "hintq": ("hintq", "jobs", "online", "warehouse", "evaluation", "datasets", "pipelines.core",
               "pipelines.engines.model_store", "schemas"),
-    "jobs": ("jobs", "pipelines", "warehouse", "online", "evaluation", "schemas"),
+    "jobs": ("jobs", "pipelines", "warehouse", "online", "evaluation", "datasets", "schemas"),
     "evaluation": ("evaluation", "pipelines.core", "pipelines.engines", "warehouse", "schemas"),
     "datasets": ("datasets", "pipelines.core", "pipelines.engines", "warehouse", "schemas"),
     "pipelines.chains": ("pipelines", "warehouse", "online", "schemas"),
