@@ -112,7 +112,9 @@ def _kill_during_generation(world, warehouse, log_path):
             proc.wait(timeout=60)
     seen = log_path.read_text()
     assert proc.returncode == -signal.SIGKILL, seen[-2000:]
-    assert "vLLM engine for" in seen and "published" not in seen
+    # Killed before publishing: neither publish's log line nor the job's result line.
+    assert "vLLM engine for" in seen
+    assert "publish: published" not in seen and '{"published"' not in seen
 
 
 def test_cli_show_prints_a_readable_list(tiny_world, tmp_path, real_generator):
