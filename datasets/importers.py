@@ -115,6 +115,20 @@ def derive_categories(titles: dict[str, str], k: int, seed: int = 1234) -> tuple
     return leaf, method
 
 
+def _write_purchase_days(out: Path, days: list[tuple[str, dt.date, list]], catalog: pa.Table) -> dict:
+    """Each (part, day, [(user_id, ts, item_id)]) as that day's purchase events, with the
+    catalog snapshot beside it. Returns what was written, by part."""
+    written = {}
+    for part, when, rows in days:
+        user_ids, ts, items = zip(*rows) if rows else ((), (), ())
+        table = pa.table({"user_id": list(user_ids), "ts": list(ts), "event_type": ["purchase"] * len(ts),
+                          "item_id": list(items), "query": pa.nulls(len(ts), pa.string())}, schema=EVENTS_SCHEMA)
+        write_table_file(table, out / "events" / f"dt={when}" / "part-00000.parquet")
+        write_table_file(catalog, out / "catalog" / f"dt={when}" / "part-00000.parquet")
+        written[part] = {"dt": when.isoformat(), "events": len(ts), "users": len(set(user_ids))}
+    return written
+
+
 def import_online_retail(src: Path, out: Path, day: dt.date, users: int | None = None, history_orders: int = 5,
                          max_history_events: int = 200, categories: int = 30) -> dict:
     """Customers with at least two orders: their last order is the target (day H+1), the
@@ -157,14 +171,8 @@ def import_online_retail(src: Path, out: Path, day: dt.date, users: int | None =
         "brand": pa.nulls(catalog.height, pa.string()), "price": catalog["price"].to_list(),
         "first_seen": catalog["first_seen"].to_list(),
     }, schema=CATALOG_SCHEMA)
-    written = {}
-    for part, when in (("history", day), ("target", day + dt.timedelta(days=1))):
-        user_ids, ts, items = zip(*rows[part]) if rows[part] else ((), (), ())
-        table = pa.table({"user_id": list(user_ids), "ts": list(ts), "event_type": ["purchase"] * len(ts),
-                          "item_id": list(items), "query": pa.nulls(len(ts), pa.string())}, schema=EVENTS_SCHEMA)
-        write_table_file(table, out / "events" / f"dt={when}" / "part-00000.parquet")
-        write_table_file(cat_table, out / "catalog" / f"dt={when}" / "part-00000.parquet")
-        written[part] = {"dt": when.isoformat(), "events": len(ts), "users": len(set(user_ids))}
+    written = _write_purchase_days(out, [("history", day, rows["history"]),
+                                         ("target", day + dt.timedelta(days=1), rows["target"])], cat_table)
     summary = {"format": "online-retail", "source": str(src), "history_day": day.isoformat(),
                "target_day": (day + dt.timedelta(days=1)).isoformat(), "users": len(chosen),
                "history_orders": history_orders, "max_history_events": max_history_events,
@@ -250,14 +258,8 @@ def import_complete_journey(src: Path, out: Path, day: dt.date, households: int 
         "price": [None if r["price"] is None else round(float(r["price"]), 2) for r in records],
         "first_seen": [r["first_seen"] for r in records],
     }, schema=CATALOG_SCHEMA)
-    written = {}
-    for part, when in zip(("history", "train_target", "eval_target"), days):
-        user_ids, ts, items = zip(*rows[when]) if rows[when] else ((), (), ())
-        table = pa.table({"user_id": list(user_ids), "ts": list(ts), "event_type": ["purchase"] * len(ts),
-                          "item_id": list(items), "query": pa.nulls(len(ts), pa.string())}, schema=EVENTS_SCHEMA)
-        write_table_file(table, out / "events" / f"dt={when}" / "part-00000.parquet")
-        write_table_file(cat_table, out / "catalog" / f"dt={when}" / "part-00000.parquet")
-        written[part] = {"dt": when.isoformat(), "events": len(ts), "users": len(set(user_ids))}
+    written = _write_purchase_days(out, [(part, when, rows[when]) for part, when in
+                                         zip(("history", "train_target", "eval_target"), days)], cat_table)
     paths = cat_table.column("category_path").to_pylist()
     summary = {"format": "complete-journey", "source": str(src),
                "days": {"history": days[0].isoformat(), "train_target": days[1].isoformat(),
