@@ -187,15 +187,14 @@ def import_online_retail(src: Path, out: Path, day: dt.date, users: int | None =
 
 def _title_proxy(product_type: str | None, category: str | None, department: str | None,
                  package_size: str | None) -> str:
-    """A readable text for a product that has no name: its type (or category, or
-    department), its package size, and its category, from the data's own fields only."""
+    """A readable text for a product that has no name, from the data's own fields only: its
+    type (or category, or department) and package size, with the data's separators
+    (`MEAT: BEEF`, `BROCCOLI/CAULIFLOWER`) as spaces, so that it reads like what a shopper
+    types (titles stand in for queries where a shop has no searches). The category is in
+    the item's path."""
     head = product_type or category or department or ""
-    text = head.capitalize()
-    if package_size:
-        text += f", {package_size.lower()}"
-    if category and category != head:
-        text += f" ({category.lower()})"
-    return text
+    text = " ".join(re.sub(r"[^\w.]+", " ", f"{head} {package_size or ''}").split())
+    return text.capitalize()
 
 
 def import_complete_journey(src: Path, out: Path, day: dt.date, households: int | None = None,
@@ -272,7 +271,8 @@ def import_complete_journey(src: Path, out: Path, day: dt.date, households: int 
                "how": ["a purchase day is the shop's local (New York) date",
                        "target days keep each line's real time of day (UTC); history baskets keep their order, "
                        "one session each, an hour apart, ending 22:00 on the history day",
-                       "title: the product type (or category), package size and category: the data has no names",
+                       "title: the product type (or category) and package size, separators as spaces: "
+                       "the data has no names",
                        "price: the median sales value per unit over the whole sample; first_seen: its first "
                        "purchase date in the sample", "brand: National or Private, as the data has it"],
                "lacks": ["typed queries: Query HR@K and MRR are undefined",
