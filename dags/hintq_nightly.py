@@ -1,8 +1,13 @@
 """hintq_nightly: every day, wait for the day's inputs, run the x2q (Think) and then the u2q
 (Direct) Beam jobs, and export both tables to Redis. Once the day's events are there, it
-also evaluates yesterday's tables against them (`evaluate`, writing eval/dt=<ds - 1>/).
+also evaluates yesterday's tables against them (`evaluate`, writing eval/dt=<ds - 1>/) and
+trains the learned ranker on yesterday's u2q candidates labelled by them (`train_ranker`,
+writing models/ranker/dt=<ds - 1>/), which the night's u2q then ranks with.
 
-u2q runs after x2q because it fills short lists from the day's x2q lists.
+u2q runs after x2q because it fills short lists from the day's x2q lists, and after
+train_ranker because it ranks with the newest ranker trained before its day. A skipped
+train_ranker (no candidates of yesterday: a first night) lets u2q run with the newest
+older ranker, or the hand-weighted order; a failed one stops the night, visibly.
 
 Thin by design: the schedule, the `{{ ds }}` partition, retries. The job runs in the
 pipeline environment's interpreter (HINTQ_PIPELINE_PYTHON), as a production scheduler
@@ -36,10 +41,11 @@ REDIS_URL = os.environ.get("HINTQ_REDIS_URL", "redis://127.0.0.1:6399/0")
 
 
 def _beam_job(task_id: str, module: str, options: dict, retries: int, timeout: timedelta,
-              depends_on_past: bool = False):
+              depends_on_past: bool = False, trigger_rule: str = "all_success"):
     """One Beam job, launched as `python -m <module>` in the pipeline environment."""
     return BeamRunPythonPipelineOperator(
         depends_on_past=depends_on_past,
+        trigger_rule=trigger_rule,
         task_id=task_id,
         py_file=module,
         py_options=["-m"],
@@ -70,9 +76,11 @@ def hintq_nightly():
     def nightly(table: str):
         # u2q of day D reads the profile memory u2q of D-1 published, so it waits for it:
         # a backfill (`airflow backfill create`) then runs the days in date order.
+        # u2q: a skipped train_ranker (nothing to learn from yet) does not skip the night.
         return _beam_job(table, "jobs.nightly",
                          {"table": table, "dt": "{{ ds }}", "input": INPUT, "warehouse": WAREHOUSE},
-                         retries=1, timeout=timedelta(hours=6), depends_on_past=table == "u2q")
+                         retries=1, timeout=timedelta(hours=6), depends_on_past=table == "u2q",
+                         trigger_rule="none_failed" if table == "u2q" else "all_success")
 
     def export(table: str):
         return _beam_job(f"export_{table}", "jobs.export_redis",
@@ -82,20 +90,26 @@ def hintq_nightly():
     # Day D's events are the held-out behaviour of D-1's lists. Not a Beam job: one day's
     # lists and two days of events are scored in one process. Exit 99 (skipped) when
     # D-1 has no published u2q yet, e.g. the first scheduled day.
-    evaluate = BashOperator(
-        task_id="evaluate",
-        bash_command=" ".join(shlex.quote(a) for a in (
-            PIPELINE_PYTHON, "-m", "jobs.evaluate", "--input", INPUT, "--warehouse", WAREHOUSE))
-        + " --dt {{ macros.ds_add(ds, -1) }}",
-        cwd=str(REPO),
-        skip_on_exit_code=99,
-        retries=1,
-        execution_timeout=timedelta(hours=2),
-    )
+    def yesterday(task_id: str, module: str):
+        return BashOperator(
+            task_id=task_id,
+            bash_command=" ".join(shlex.quote(a) for a in (
+                PIPELINE_PYTHON, "-m", module, "--input", INPUT, "--warehouse", WAREHOUSE))
+            + " --dt {{ macros.ds_add(ds, -1) }}",
+            cwd=str(REPO),
+            skip_on_exit_code=99,
+            retries=1,
+            execution_timeout=timedelta(hours=2),
+        )
+
+    # Day D's events label the candidates of D-1: the ranker of D-1 (the night of D uses it).
+    train_ranker = yesterday("train_ranker", "jobs.train_ranker")
+    evaluate = yesterday("evaluate", "jobs.evaluate")
 
     x2q, u2q = nightly("x2q"), nightly("u2q")
     events = wait_for_input.override(task_id="wait_for_events")("events")
     [events, wait_for_input.override(task_id="wait_for_catalog")("catalog")] >> x2q >> u2q
+    events >> train_ranker >> u2q
     events >> evaluate
     x2q >> export("x2q")
     u2q >> export("u2q")

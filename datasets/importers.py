@@ -1,9 +1,10 @@
 """`hintq import <format> --src DIR --out DIR`: real public data into HintQ's contracts.
 
 - online-retail (UCI Online Retail, ../shared/data/online_retail_uci): per-customer
-  purchase histories → `events/` and `catalog/` partitions of two days: day H holds each
-  customer's history, day H+1 their last order, the held-out target. The nightly job runs
-  on H; the evaluation scores its lists against H+1.
+  purchase histories → `events/` and `catalog/` partitions of three days: day H holds each
+  customer's history, H+1 their second-to-last order (the ranker's training target), H+2
+  their last order (the evaluation target). Nights run on H and H+1; the ranker learns
+  from H's candidates labelled by H+1; the evaluation scores night H+1 against H+2.
 - complete-journey (84.51° Complete Journey via `completejourney`, ../shared/data/complete_journey):
   grocery households' sampled purchases with the shop's own department > category > type
   taxonomy → three days: history H, a training target H+1, an evaluation target H+2.
@@ -131,38 +132,41 @@ def _write_purchase_days(out: Path, days: list[tuple[str, dt.date, list]], catal
 
 def import_online_retail(src: Path, out: Path, day: dt.date, users: int | None = None, history_orders: int = 5,
                          max_history_events: int = 200, categories: int = 30) -> dict:
-    """Customers with at least two orders: their last order is the target (day H+1), the
-    `history_orders` orders before it the history (day H), at most `max_history_events`
-    lines, the most recent kept. Times are re-based, order by order, so that each order
-    is its own session (2 h apart) and the last history order is the most recent (22:00
-    on H); the target order starts at 10:00 on H+1. Purchases stay purchases; the data
-    has no searches. `users` takes that many customers in sha1(user_id) order."""
+    """Customers with at least three orders: their last order is the evaluation target (day
+    H+2), the one before it the training target (H+1), the `history_orders` orders before
+    those the history (day H), at most `max_history_events` lines, the most recent kept.
+    Times are re-based, order by order, so that each history order is its own session (2 h
+    apart) and the last one is the most recent (22:00 on H); a target order starts at 10:00
+    on its day. Purchases stay purchases; the data has no searches. `users` takes that many
+    customers in sha1(user_id) order."""
     import polars as pl
 
     frames = _read_source(src, "online-retail")
     events, catalog = frames["events.parquet"], frames["catalog.parquet"]
     orders = (events.group_by("user_id").agg(pl.col("order_seq").max().alias("orders"))
-              .filter(pl.col("orders") >= 2))
+              .filter(pl.col("orders") >= 3))
     chosen = sorted(orders["user_id"].to_list(), key=lambda u: (_sha1_rank(u), u))
     if users:
         chosen = chosen[:users]
     last = dict(zip(orders["user_id"].to_list(), orders["orders"].to_list()))
     kept = (events.filter(pl.col("user_id").is_in(chosen))
             .with_columns(pl.col("user_id").replace_strict(last, default=None).alias("last_seq"))
-            .filter(pl.col("order_seq") >= pl.col("last_seq") - history_orders)
+            .filter(pl.col("order_seq") >= pl.col("last_seq") - 1 - history_orders)
             .sort(["user_id", "order_seq", "order_id", "item_id"]))
-    history_day = dt.datetime.combine(day, dt.time(22), dt.timezone.utc)
-    target_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(10), dt.timezone.utc)
-    rows = {"history": [], "target": []}
+    days = [day + dt.timedelta(days=i) for i in range(3)]
+    history_end = dt.datetime.combine(day, dt.time(22), dt.timezone.utc)
+    rows = {d: [] for d in days}
     for (user_id,), group in kept.group_by(["user_id"], maintain_order=True):
         last_seq = group["last_seq"][0]
         lines = group.select("order_seq", "item_id").rows()
-        history = [(seq, item) for seq, item in lines if seq < last_seq][-max_history_events:]
+        history = [(seq, item) for seq, item in lines if seq < last_seq - 1][-max_history_events:]
         for i, (seq, item) in enumerate(history):
-            ts = history_day - dt.timedelta(hours=2 * (last_seq - 1 - seq)) + dt.timedelta(seconds=i)
-            rows["history"].append((user_id, ts, item))
-        for i, (_, item) in enumerate((s, it) for s, it in lines if s == last_seq):
-            rows["target"].append((user_id, target_day + dt.timedelta(seconds=i), item))
+            ts = history_end - dt.timedelta(hours=2 * (last_seq - 2 - seq)) + dt.timedelta(seconds=i)
+            rows[days[0]].append((user_id, ts, item))
+        for target, when in ((last_seq - 1, days[1]), (last_seq, days[2])):
+            start = dt.datetime.combine(when, dt.time(10), dt.timezone.utc)
+            rows[when].extend((user_id, start + dt.timedelta(seconds=i), item)
+                              for i, item in enumerate(item for seq, item in lines if seq == target))
     titles = dict(zip(catalog["item_id"].to_list(), catalog["title"].to_list()))
     leaf, method = derive_categories({i: t for i, t in titles.items() if t}, categories)
     cat_table = pa.table({
@@ -171,10 +175,12 @@ def import_online_retail(src: Path, out: Path, day: dt.date, users: int | None =
         "brand": pa.nulls(catalog.height, pa.string()), "price": catalog["price"].to_list(),
         "first_seen": catalog["first_seen"].to_list(),
     }, schema=CATALOG_SCHEMA)
-    written = _write_purchase_days(out, [("history", day, rows["history"]),
-                                         ("target", day + dt.timedelta(days=1), rows["target"])], cat_table)
-    summary = {"format": "online-retail", "source": str(src), "history_day": day.isoformat(),
-               "target_day": (day + dt.timedelta(days=1)).isoformat(), "users": len(chosen),
+    written = _write_purchase_days(out, [(part, when, rows[when]) for part, when in
+                                         zip(("history", "train_target", "eval_target"), days)], cat_table)
+    summary = {"format": "online-retail", "source": str(src),
+               "days": {"history": days[0].isoformat(), "train_target": days[1].isoformat(),
+                        "eval_target": days[2].isoformat()},
+               "users": len(chosen), "eligible_users": orders.height,
                "history_orders": history_orders, "max_history_events": max_history_events,
                "written": written, "catalog_items": catalog.height, "categories": method,
                "lacks": ["typed queries: Query HR@K and MRR are undefined",

@@ -17,96 +17,39 @@ import logging
 import os
 import shutil
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from pipelines.core import baselines as bl
+from pipelines.core import channels as ch
 from pipelines.core.config import HintQConfig
-from pipelines.core.metrics import (Bootstrap, ListEntry, NextDay, average_rows, evaluate_lists, realism,
+from pipelines.core.metrics import (Bootstrap, ListEntry, average_rows, evaluate_lists, realism,
                                     source_class)
 from pipelines.core.normalize import DEFAULT_BLOCKLIST, QueryCleaner, load_blocklist
-from pipelines.core.profile import dedupe_and_cap, event_weight, split_sessions
-from pipelines.core.records import EnrichedEvent, Item, Rejection, VerifiedQuery
+from pipelines.core.channels import CH_GENERATED
+from pipelines.core.ranker import Ranker, hand_weighted_lists, reranked_lists
+from pipelines.core.records import EnrichedEvent, Item, VerifiedQuery
 from pipelines.core.text import stable_hash
-from pipelines.core.validate import (UNKNOWN_CATEGORY, partition_bounds_us, pick_catalog_winner, validate_event,
-                                     validate_item)
-from pipelines.engines.embedder import flat_index, judge_queries
+from pipelines.engines.embedder import TextVectors, flat_index, judge_queries
 from warehouse.files import read_published, read_rows, swap_into_place
-from warehouse.inputs import read_input_partition
+from warehouse.inputs import InputDay, history_days, read_input_day
+from warehouse.models import read_ranker
 
 log = logging.getLogger(__name__)
 
-ENGAGED = ("click", "cart", "purchase")
 HINTQ_U2Q = "hintq_u2q"
 HINTQ_GENERATED = "hintq_generated"
+# With a learned ranker: the same night's hand-weighted lists (the order before learning),
+# and its ranked lists had the generated channel not run (what the LLM adds).
+HINTQ_HAND_WEIGHTED = "hintq_hand_weighted"
+HINTQ_RANKED_NO_GENERATED = "hintq_ranked_no_generated"
 
 
 class EvaluationInputMissing(RuntimeError):
     """The published u2q of D, or the events of D+1, are not there (yet)."""
-
-
-@dataclass
-class EvalDay:
-    """One day of inputs after validate, join and de-duplication: the nightly job's view."""
-
-    day: str
-    users: dict[str, list[EnrichedEvent]]
-    items: dict[str, Item]
-    rejected: Counter = field(default_factory=Counter)
-
-
-def load_day(input_root: str, day: str, cfg: HintQConfig) -> EvalDay | None:
-    """The day's used events per user and its catalog, or None if its events are missing."""
-    raw_events = read_input_partition(input_root, "events", day)
-    if raw_events is None:
-        return None
-    rejected: Counter = Counter()
-    by_id: dict[str, list[Item]] = defaultdict(list)
-    for row in read_input_partition(input_root, "catalog", day) or []:
-        checked = validate_item(row, cfg.validate)
-        if isinstance(checked, Rejection):
-            rejected[f"catalog.{checked.reason}"] += 1
-        else:
-            by_id[checked[0].item_id].append(checked[0])
-    items = {item_id: pick_catalog_winner(found)[0] for item_id, found in by_id.items()}
-    per_user: dict[str, list[EnrichedEvent]] = defaultdict(list)
-    date = dt.date.fromisoformat(day)
-    for row in raw_events:
-        ev = validate_event(row, date, cfg.validate)
-        if isinstance(ev, Rejection):
-            rejected[f"events.{ev.reason}"] += 1
-        elif ev.item_id is not None and ev.item_id not in items:
-            rejected["events.unknown_item"] += 1
-        else:
-            per_user[ev.user_id].append(EnrichedEvent(event=ev, item=items.get(ev.item_id)))
-    users = {}
-    for user_id, events in sorted(per_user.items()):
-        kept, dropped = dedupe_and_cap(events, cfg.validate)
-        rejected.update(f"events.{r.reason}" for r in dropped)
-        users[user_id] = kept
-    return EvalDay(day=day, users=users, items=items, rejected=rejected)
-
-
-class TextVectors:
-    """Embeds texts with the verification embedder, each distinct text once; called with a
-    list of texts, returns their L2-normalized rows in that order."""
-
-    def __init__(self, embedder):
-        self.spec, self.model = embedder, embedder.load()
-        self._cache: dict[str, np.ndarray] = {}
-
-    def __call__(self, texts) -> np.ndarray:
-        missing = sorted({t for t in texts if t not in self._cache})
-        if missing:
-            for t, v in zip(missing, self.spec.encode(self.model, missing)):
-                self._cache[t] = v
-        if not len(texts):
-            return np.zeros((0, 384), dtype="float32")
-        return np.stack([self._cache[t] for t in texts])
 
 
 class Retrieval:
@@ -115,7 +58,7 @@ class Retrieval:
 
     def __init__(self, embedder, items: dict[str, Item], cfg: HintQConfig):
         self.cfg = cfg
-        self.vectors = TextVectors(embedder)
+        self.vectors = TextVectors(embedder, embedder.load())
         indexed = sorted((i for i in items.values() if i.title), key=lambda i: i.item_id)
         self.item_ids = [i.item_id for i in indexed]
         self.leaves = [i.leaf for i in indexed]
@@ -132,118 +75,24 @@ class Retrieval:
         return {q: self._verdicts[q] for q in distinct}
 
 
-@dataclass
-class History:
-    """What the baselines learn from: the days D-N+1..D that exist."""
-
-    days: list[str]
-    searches: list[tuple[str, str, str]]  # (day, user, normalized query)
-    sessions: list[tuple[list[bl.Anchor], list[str]]]
-    titles_as_queries: bool  # no typed query in the whole history: titles stand in
-
-
-def _touches(events: list[EnrichedEvent], clean: QueryCleaner, titles_as_queries: bool):
-    """A session's anchors and queries. With titles standing in for queries, an engaged
-    item is the search of its own title, so it is anchored as that query."""
-    anchors, queries = [], []
-    for e in events:
-        ev, q = e.event, None
-        if ev.event_type == "search":
-            q = clean(ev.query)
-        elif titles_as_queries and ev.event_type in ENGAGED and e.item is not None and e.item.title:
-            q = clean(e.item.title)
-        if q:
-            anchors.append(("query", q))
-            queries.append(q)
-        elif e.item is not None:  # a title that is no query (PII, too long) anchors as the item
-            anchors.append(("item", e.item.item_id))
-    return anchors, queries
-
-
-def build_history(days: list[EvalDay], clean: QueryCleaner, cfg: HintQConfig) -> History:
-    has_search = any(e.event.event_type == "search" for d in days for evs in d.users.values() for e in evs)
-    searches, sessions = [], []
-    for d in days:
-        for user_id, events in d.users.items():
-            for session in split_sessions(events, cfg.session.gap_s):
-                anchors, queries = _touches(session, clean, not has_search)
-                sessions.append((anchors, queries))
-                searches.extend((d.day, user_id, q) for q in queries)
-    return History(days=[d.day for d in days], searches=searches, sessions=sessions,
-                   titles_as_queries=not has_search)
-
-
-def next_day_of(events: list[EnrichedEvent], clean: QueryCleaner) -> NextDay:
-    queries, cats, texts = [], set(), []
-    for e in events:
-        if e.event.event_type == "search":
-            q = clean(e.event.query)
-            if q:
-                queries.append(q)
-                texts.append(q)
-        elif e.event.event_type in ENGAGED and e.item is not None:
-            if e.item.leaf != UNKNOWN_CATEGORY:
-                cats.add(e.item.leaf)
-            if e.item.title:
-                texts.append(e.item.title)
-    return NextDay(queries=frozenset(queries), categories=frozenset(cats), texts=tuple(dict.fromkeys(texts)))
-
-
-def _weights(events: list[EnrichedEvent], day: str, clean: QueryCleaner, cfg: HintQConfig, titles_as_queries: bool):
-    """The user's anchors of day D and the items they engaged, each with its profile weight."""
-    end = partition_bounds_us(dt.date.fromisoformat(day))[1]
-    anchors: dict[bl.Anchor, float] = defaultdict(float)
-    items: dict[str, float] = defaultdict(float)
-    leaves: dict[str, float] = defaultdict(float)
-    for e in events:
-        w = event_weight(e.event, end, cfg.session)
-        for a in _touches([e], clean, titles_as_queries)[0]:
-            anchors[a] += w
-        if e.item is not None and e.event.event_type != "search":
-            if e.item.title:
-                items[e.item.title] += w
-            if e.item.leaf != UNKNOWN_CATEGORY:
-                leaves[e.item.leaf] += w
-    ranked_leaves = [leaf for leaf, _ in sorted(leaves.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return anchors, items, ranked_leaves
-
-
-def baseline_lists(names: list[str], users: list[str], today: EvalDay, history: History, retrieval: Retrieval,
+def baseline_lists(names: list[str], users: list[str], today: InputDay, history: ch.History, retrieval: Retrieval,
                    clean: QueryCleaner, cfg: HintQConfig) -> dict[str, dict[str, list[ListEntry]]]:
-    """The lists of every named baseline for every user, K = the largest evaluated K."""
+    """The lists of every named baseline for every user, K = the largest evaluated K: the
+    nightly job's history channels (pipelines/core/channels.py), filled from popular."""
     k = max(cfg.evaluate.ks)
-    counts = bl.popular_counts(history.searches)
-    popular = bl.popular_list(counts, k)
+    _, vocabulary = ch.vocabulary_of(history, cfg.ranker.vocabulary)
+    model = ch.channel_model(history, cfg.ranker.vocabulary, retrieval.judge(vocabulary),
+                             retrieval.vectors(vocabulary) if vocabulary else None, k)
     out: dict[str, dict[str, list[ListEntry]]] = {n: {} for n in names}
-    past = sorted(counts)
-    by_leaf = {}
-    if "category_popular" in names:
-        by_leaf = bl.popular_by_leaf(counts, {q: v.category for q, v in retrieval.judge(past).items()})
-    cooc = bl.cooccurrence_counts(history.sessions) if "cooccurrence" in names else {}
-    query_index = flat_index(retrieval.vectors(past)) if "ebr" in names and past else None
     for user_id in users:
-        anchors, items, leaves = _weights(today.users.get(user_id, []), today.day, clean, cfg,
-                                          history.titles_as_queries)
+        day = ch.user_day(today.users.get(user_id, []), today.day, clean, cfg, history.titles_as_queries)
+        lists = ch.channel_lists(day, model, ch.title_centroid(day, retrieval.vectors), k, cfg.evaluate.top_leaves)
         for name in names:
-            if name == "popular":
-                own = popular
-            elif name == "category_popular":
-                own = bl.category_popular_list(leaves, by_leaf, k, cfg.evaluate.top_leaves)
-            elif name == "cooccurrence":
-                own = bl.cooccurrence_list(anchors, cooc, k)
-            else:
-                titles = sorted(items)
-                vec = bl.user_vector(retrieval.vectors(titles), [items[t] for t in titles]) if titles else None
-                own = []
-                if vec is not None and query_index is not None:
-                    # Ask for more than K so ties at the cut are broken by text, not by faiss.
-                    scores, rows = query_index.search(vec[None, :], min(len(past), 2 * k))
-                    own = bl.nearest_queries([float(s) for s in scores[0]], [past[i] for i in rows[0]], k)
-            out[name][user_id] = bl.fill(own, name, popular, k)
+            out[name][user_id] = bl.fill(lists[name], name, model.popular, k)
     return out
 
 
-def random_lists(users: list[str], today: EvalDay, clean: QueryCleaner, cfg: HintQConfig
+def random_lists(users: list[str], today: InputDay, clean: QueryCleaner, cfg: HintQConfig
                  ) -> list[dict[str, list[ListEntry]]]:
     """The chance reference, once per seed: K random titles of D's catalog (normalized as
     queries) for every user."""
@@ -255,6 +104,28 @@ def random_lists(users: list[str], today: EvalDay, clean: QueryCleaner, cfg: Hin
 
 def _u2q_lists(rows: list[dict]) -> dict[str, list[ListEntry]]:
     return {r["user_id"]: [ListEntry(q["query"], q["source"], q["category"]) for q in r["queries"]] for r in rows}
+
+
+def ranking_systems(warehouse: str, day: str, manifest: dict, users: list[str], cfg: HintQConfig
+                    ) -> dict[str, dict[str, list[ListEntry]]]:
+    """A night ranked by a learned ranker: its hand-weighted lists and its lists without the
+    generated channel, both rebuilt from its `candidates` part (the second re-scored by the
+    same ranker). Nothing for a hand-weighted night."""
+    ranking = manifest.get("ranking") or {}
+    found = read_published(warehouse, "candidates", day)
+    if ranking.get("method") != "learned" or found is None:
+        return {}
+    rows = _read_all(found[1])
+    published = read_ranker(warehouse, ranking["ranker"]["dt"])
+    ranker = Ranker(published.model_text, published.manifest["features"])
+    hand = hand_weighted_lists(rows)
+    ablated = reranked_lists(rows, ranker, max(cfg.evaluate.ks), cfg.ranker.diversity, without=CH_GENERATED)
+    return {
+        HINTQ_HAND_WEIGHTED: {u: [ListEntry(c.query, c.source, c.check.category) for c in hand.get(u, [])]
+                              for u in users},
+        HINTQ_RANKED_NO_GENERATED: {u: [ListEntry(s.query, s.source, s.category) for s in ablated.get(u, [])]
+                                    for u in users},
+    }
 
 
 def _read_all(files) -> list[dict]:
@@ -313,12 +184,11 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
     blocklist_path = (manifest.get("blocklist") or {}).get("path")
     clean = QueryCleaner(cfg.normalize, load_blocklist(blocklist_path if blocklist_path and Path(blocklist_path).exists()
                                                        else DEFAULT_BLOCKLIST))
-    tomorrow = load_day(input_root, next_date, cfg)
+    tomorrow = read_input_day(input_root, next_date, cfg)
     if tomorrow is None:
         raise EvaluationInputMissing(f"events/dt={next_date} (the held-out day) is not in {input_root}")
-    first = dt.date.fromisoformat(day) - dt.timedelta(days=cfg.evaluate.history_days - 1)
-    days = [d for d in (load_day(input_root, (first + dt.timedelta(days=i)).isoformat(), cfg)
-                        for i in range(cfg.evaluate.history_days)) if d is not None]
+    days = [d for d in (read_input_day(input_root, past, cfg) for past in history_days(day, cfg.evaluate.history_days))
+            if d is not None]
     today = days[-1] if days and days[-1].day == day else None
     if today is None:
         raise EvaluationInputMissing(f"events/dt={day} is not in {input_root}")
@@ -327,6 +197,7 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
     hintq = _u2q_lists(u2q_rows)
     systems = {HINTQ_U2Q: hintq,
                HINTQ_GENERATED: {u: [e for e in es if e.source == "generated"] for u, es in hintq.items()}}
+    systems.update(ranking_systems(warehouse, day, manifest, sorted(hintq), cfg))
     compared_runs = {}
     for name, other in sorted((compare or {}).items()):
         found = read_published(other, "u2q", day)
@@ -335,9 +206,9 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
         systems[name] = _u2q_lists(_read_all(found[1]))
         compared_runs[name] = {"warehouse": str(other), "run_id": found[0].get("run_id"),
                                "x2q_fill": found[0].get("x2q_fill")}
-    next_day = {u: next_day_of(evs, clean) for u, evs in tomorrow.users.items()}
+    next_day = {u: ch.next_day_of(evs, clean) for u, evs in tomorrow.users.items()}
     population = sorted(u for u in hintq if u in next_day and next_day[u].active)
-    history = build_history(days, clean, cfg)
+    history = ch.build_history([(d.day, d.users) for d in days], clean, cfg)
     retrieval = Retrieval(embedder, today.items, cfg)
     systems.update(baseline_lists(baselines, population, today, history, retrieval, clean, cfg))
     verdicts = retrieval.judge({e.query for lists in systems.values() for es in lists.values() for e in es})
@@ -367,7 +238,8 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
                        "evaluated": len(population),
                        "with_next_day_query": sum(1 for u in population if next_day[u].queries),
                        "with_next_day_category": sum(1 for u in population if next_day[u].categories)},
-        "inputs": {"u2q_run": manifest.get("run_id"), "x2q_fill": manifest.get("x2q_fill"), "compared": compared_runs,
+        "inputs": {"u2q_run": manifest.get("run_id"), "x2q_fill": manifest.get("x2q_fill"),
+                   "ranking": manifest.get("ranking"), "compared": compared_runs,
                    "history_days": history.days, "titles_as_queries": history.titles_as_queries,
                    "past_queries": len(set(q for _, _, q in history.searches)),
                    "rejected_next_day": dict(sorted(tomorrow.rejected.items()))},

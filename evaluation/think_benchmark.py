@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 
 import pyarrow.parquet as pq
 
-from evaluation.evaluate import TextVectors
+from pipelines.engines.embedder import TextVectors
 from pipelines.core.baselines import RANDOM, nearest_queries, random_list
 from pipelines.core.config import HintQConfig
 from pipelines.core.metrics import Bootstrap, ListEntry, NextDay, average_rows, evaluate_lists, realism
@@ -93,7 +93,7 @@ def run_benchmark(real_queries: str, generator, embedder, cfg: HintQConfig, bloc
     triggers = [describe("category", name, None, 0, SELECTED_BENCHMARK, [], cfg.x2q) for name in names]
     think, reasoning, stats = think_lists(triggers, generator, cfg, blocklist)
 
-    vectors = TextVectors(embedder)
+    vectors = TextVectors(embedder, embedder.load())
     k = max(cfg.evaluate.ks)
     class_of = defaultdict(set)
     for c, qs in by_class.items():

@@ -14,6 +14,7 @@
     hintq lookup --redis redis://127.0.0.1:6399/0 --user U00042 | --trigger item:I000042
     hintq eval --warehouse DIR --date 2026-11-01 [--input DIR] [--baselines all] [--real-queries FILE]
                [--compare NAME=OTHER_WAREHOUSE]
+    hintq train-ranker --warehouse DIR --date 2026-11-01 [--input DIR] [--set ranker.rounds=100]
     hintq import online-retail --src ../shared/data/online_retail_uci --out DIR [--users 400]
     hintq import complete-journey --src ../shared/data/complete_journey --out DIR [--households 400]
     hintq import wands-esci --src ../shared/data/real_queries_wands_esci --out DIR
@@ -233,6 +234,23 @@ def cmd_eval(args, passthrough: list[str]) -> int:
     return code
 
 
+def cmd_train_ranker(args, passthrough: list[str]) -> int:
+    import os
+
+    from jobs import train_ranker
+
+    input_root = args.input or os.environ.get("HINTQ_INPUT")
+    if not input_root:
+        raise SystemExit("hintq train-ranker: give --input (or set HINTQ_INPUT): it holds the labels' day's events")
+    code = train_ranker.main([f"--dt={args.date}", f"--input={input_root}", f"--warehouse={args.warehouse}",
+                              *passthrough])
+    if code == 0:
+        from hintq.summary import print_ranker
+
+        print_ranker(args.warehouse, args.date)
+    return code
+
+
 def cmd_import(args) -> int:
     from pathlib import Path
 
@@ -354,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--compare", action="append", default=[], metavar="NAME=WAREHOUSE",
                     help="also score another warehouse's u2q of the same day (repeatable)")
 
+    tr = sub.add_parser("train-ranker", help="train the learned ranker on a day's u2q candidates and the next "
+                        "day's behaviour", description="Writes <warehouse>/models/ranker/dt=D/; the night of D+1 "
+                        "ranks with it. Extra flags (--set key=value) pass to the job.")
+    tr.add_argument("--warehouse", required=True)
+    tr.add_argument("--date", required=True, type=_date, help="the candidates' day D (labels: D+1)")
+    tr.add_argument("--input", default=None, help="root of events/ and catalog/ (default $HINTQ_INPUT)")
+
     imp = sub.add_parser("import", help="convert a real public dataset into HintQ's input contracts")
     imp.add_argument("format", choices=["online-retail", "complete-journey", "wands-esci"])
     imp.add_argument("--src", required=True)
@@ -397,6 +422,8 @@ def main(argv=None) -> int:
         return cmd_backfill(args, rest)
     if args.command == "eval":
         return cmd_eval(args, rest)
+    if args.command == "train-ranker":
+        return cmd_train_ranker(args, rest)
     if args.command == "benchmark-think":
         return cmd_benchmark_think(args, rest)
     if args.command == "benchmark-real":

@@ -82,6 +82,11 @@ def format_summary(manifest: TableManifest, partition: str) -> str:
                  + (f"  users filled from x2q {rf['users_with_x2q_fill']}" if "users_with_x2q_fill" in rf else ""))
     if rf.get("discarded"):
         lines.append(f"  set aside in rank   {rf['discarded']}")
+    if manifest.ranking:
+        how = manifest.ranking
+        lines.append("  ranking             " + (f"learned, ranker {how['ranker']['path']} (labels {how['ranker']['labels_dt']})"
+                                                if how["method"] == "learned" else f"hand-weighted: {how['why']}"))
+        lines.append(f"  candidates          {rf.get('candidates')}  by channel {rf.get('candidates_by_channel')}")
     t = manifest.timings or {}
     lines.append(f"  wall time           pipeline {t.get('pipeline_s')} s; time inside each stage:")
     for stage, seconds in t.get("stage_s", {}).items():
@@ -136,3 +141,26 @@ def print_eval(warehouse: str, day: str) -> None:
     root = partition_dir(warehouse, "eval", day)
     print_metrics(json.loads((root / "metrics.json").read_text()))
     print(f"report: {root / 'report.html'}")
+
+
+def format_ranker(manifest: dict) -> str:
+    """A trained ranker's manifest in words: what it learned from, how well, on what."""
+    report = manifest["report"]
+    ndcg = report["validation_ndcg_at_10"]
+    lines = [f"HintQ ranker  dt={manifest['dt']}  (candidates of {manifest['candidates_dt']}, labels of "
+             f"{manifest['labels_dt']})",
+             f"  model               {manifest['model_file']}  sha256 {manifest['model_sha256'][:16]}",
+             f"  users               {report['groups']}",
+             f"  rows                {report['rows']}  labels {report['labels']}",
+             f"  validation NDCG@10  ranker {ndcg['ranker']}  best channel rank {ndcg['best_channel_rank']}  "
+             f"(train {report['train_ndcg_at_10']})",
+             "  feature importance (gain, splits):"]
+    by_gain = sorted(report["importance"].items(), key=lambda kv: (-kv[1]["gain"], kv[0]))
+    lines += [f"    {name:<26}{imp['gain']:>12.1f} {imp['splits']:>6}" for name, imp in by_gain]
+    return "\n".join(lines)
+
+
+def print_ranker(warehouse: str, day: str) -> None:
+    from warehouse.models import read_ranker
+
+    print(format_ranker(read_ranker(warehouse, day).manifest))

@@ -36,9 +36,10 @@ class RealDataset:
 
 
 DATASETS = {d.folder: d for d in (
-    RealDataset("online_retail_uci", "online-retail", nights=1),
-    # History, training target, evaluation target: night 1 carries its memory into night 2,
-    # whose lists are scored against the third day.
+    # History, training target, evaluation target: night 1 carries its memory into night 2;
+    # the ranker learns from night 1's candidates labelled by day 2, night 2 ranks with it
+    # and its lists are scored against the third day.
+    RealDataset("online_retail_uci", "online-retail", nights=2),
     RealDataset("complete_journey", "complete-journey", nights=2),
     RealDataset("real_queries_wands_esci", "wands-esci", nights=0),
 )}
@@ -80,8 +81,14 @@ def _headline(metrics: dict) -> list[dict]:
     return [r for r in metrics["rows"] if r["metric"] in HEADLINE_METRICS]
 
 
+def _channel_rows(metrics: dict) -> list[dict]:
+    """HintQ's share of list entries and of first hits per channel (source class)."""
+    return [r for r in metrics["rows"] if r["system"].startswith("hintq")
+            and r["metric"].startswith(("share:", "first_hit:"))]
+
+
 def _shop(ds: RealDataset, src: Path, work: Path, args, generator, steps: _Steps) -> dict:
-    from jobs import evaluate, nightly
+    from jobs import evaluate, nightly, train_ranker
 
     day = dt.date.fromisoformat(importers.DEFAULT_DAYS[ds.importer])
     if ds.importer == "online-retail":
@@ -91,10 +98,13 @@ def _shop(ds: RealDataset, src: Path, work: Path, args, generator, steps: _Steps
                                                                       households=args.users))
     flags = [f"--input={work / 'input'}", f"--warehouse={work / 'warehouse'}", *(f"--set={o}" for o in args.overrides)]
     nights = [(day + dt.timedelta(days=i)).isoformat() for i in range(ds.nights)]
-    for night in nights:
+    for i, night in enumerate(nights):
         for table in NIGHTLY_TABLES:
             steps.run(f"night {night} {table}",
                       lambda: nightly.run([f"--table={table}", f"--dt={night}", *flags], generator=generator))
+        if i + 1 < len(nights):  # the next day's events label this night's candidates
+            ranker = steps.run(f"train ranker {night}", lambda: train_ranker.run([f"--dt={night}", *flags]))
+            steps.record.setdefault("rankers", {})[night] = ranker["report"]
     return steps.run("evaluate", lambda: evaluate.run([f"--dt={nights[-1]}", *flags, f"--out={work / 'eval'}"]))
 
 
@@ -131,7 +141,9 @@ def run(argv: list[str] | None = None, generator=None) -> dict:
             log.error("%s failed: %s", name, steps.record["error"])
             continue
         steps.record.update(population=metrics["population"], systems=metrics["systems"], ks=metrics["ks"],
-                            rows=_headline(metrics), report=str(work / "eval" / "report.html"))
+                            rows=_headline(metrics), channels=_channel_rows(metrics),
+                            ranking=metrics.get("inputs", {}).get("ranking"),
+                            report=str(work / "eval" / "report.html"))
     summary["wall_s"] = round(time.perf_counter() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
@@ -148,8 +160,17 @@ def format_summary(summary: dict) -> str:
                       f"steps: {steps}" if steps else "", ""]
             continue
         lines += [f"## {name}", f"population {rec['population']}", f"steps: {steps}", "",
-                  format_metrics({"ks": rec["ks"], "systems": rec["systems"], "rows": rec["rows"]}),
-                  f"report: {rec['report']}", ""]
+                  format_metrics({"ks": rec["ks"], "systems": rec["systems"], "rows": rec["rows"]})]
+        for night, report in rec.get("rankers", {}).items():
+            top = sorted(report["importance"].items(), key=lambda kv: (-kv[1]["gain"], kv[0]))[:6]
+            lines.append(f"ranker of {night}: validation NDCG@10 {report['validation_ndcg_at_10']}; "
+                         f"rows {report['rows']}; top features by gain "
+                         + ", ".join(f"{n} {imp['gain']:.0f}" for n, imp in top))
+        shares = [r for r in rec.get("channels", []) if r["system"] == "hintq_u2q" and r["k"] == min(rec["ks"])]
+        if shares:
+            lines.append(f"hintq_u2q at K={min(rec['ks'])}, by channel: "
+                         + ", ".join(f"{r['metric']} {r['value']:.3f}" for r in shares))
+        lines += [f"report: {rec['report']}", ""]
     lines.append(f"wall time of the whole command: {summary['wall_s']} s")
     return "\n".join(lines)
 

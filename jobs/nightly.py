@@ -25,6 +25,7 @@ from jobs.options import HintQOptions
 from pipelines.beam.progress import stage_timings
 from pipelines.core.config import ConfigError, HintQConfig, resolve_config
 from pipelines.core.normalize import load_blocklist
+from pipelines.core.ranker import Ranker, RankerUnusable
 from pipelines.core.version import code_version
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec
@@ -34,6 +35,7 @@ from pipelines.stages.read_published import ProfileMemoryMissing, read_profile_m
 from pipelines.u2q import build_u2q
 from pipelines.x2q import build_x2q
 from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
+from warehouse.models import PublishedRanker, RankerCorrupt, ranker_for_night
 from warehouse.publish import publish
 from warehouse.staging import StagingLayout, StagingLock, staging_dir
 from warehouse.tables import NIGHTLY
@@ -54,6 +56,21 @@ class NightlyRun:
     embedder: EmbedderSpec
     blocklist: frozenset
     blocklist_path: str
+    ranker: PublishedRanker | None = None  # u2q: the learned ranker the night ranks with
+    ranking: dict | None = None  # u2q: how its lists are ordered, for the manifest
+
+
+def choose_ranker(warehouse: str, day: str, cfg: HintQConfig) -> tuple[PublishedRanker | None, dict]:
+    """u2q's order: the newest ranker trained strictly before `day`, checked here (a
+    damaged one refuses the night: RankerCorrupt or RankerUnusable), or the hand-weighted
+    score when learning is off or no ranker exists yet. → (ranker, the manifest's words)."""
+    if not cfg.ranker.learned:
+        return None, {"method": "hand_weighted", "why": "ranker.learned is false"}
+    ranker = ranker_for_night(warehouse, day)
+    if ranker is None:
+        return None, {"method": "hand_weighted", "why": f"no ranker trained before {day} in {warehouse}"}
+    Ranker(ranker.model_text, ranker.manifest.get("features", []))
+    return ranker, {"method": "learned", "ranker": ranker.describe()}
 
 
 def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) -> NightlyRun:
@@ -70,9 +87,12 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     embedder = EmbedderSpec.for_config(cfg.verify)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
     staging = StagingLayout(str(staging_dir(str(Path(o.warehouse).resolve()), o.table, o.dt) / f"run={run_id}"))
-    return NightlyRun(table=o.table, dt=o.dt, input=input_root, warehouse=str(Path(o.warehouse).resolve()),
+    warehouse = str(Path(o.warehouse).resolve())
+    ranker, ranking = choose_ranker(warehouse, o.dt, cfg) if o.table == "u2q" else (None, None)
+    return NightlyRun(table=o.table, dt=o.dt, input=input_root, warehouse=warehouse,
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
-                      blocklist=load_blocklist(o.blocklist), blocklist_path=o.blocklist)
+                      blocklist=load_blocklist(o.blocklist), blocklist_path=o.blocklist, ranker=ranker,
+                      ranking=ranking)
 
 
 def run(argv=None, save_main_session=True, test_pipeline=None, generator: GeneratorSpec | None = None):
@@ -92,7 +112,9 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             carried, extra["profile_memory"] = read_profile_memory(
                 p, night.warehouse, night.dt, options.view_as(HintQOptions).bootstrap)
             x2q_rows, extra["x2q_fill"] = read_x2q_fills(p, night.warehouse, night.dt)
-            build_u2q(p, **graph, x2q_rows=x2q_rows, carried=carried)
+            build_u2q(p, **graph, x2q_rows=x2q_rows, carried=carried,
+                      ranker_text=night.ranker.model_text if night.ranker else None)
+            extra["ranking"] = night.ranking
         log.info("run %s: %s pipeline for dt=%s starting", night.run_id, night.table, night.dt)
         result = p.run()
         state = result.wait_until_finish()
@@ -114,7 +136,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
 
 # What a night refuses up front, before any stage: a message, not a traceback.
 REFUSED = (ConfigError, ModelUnavailable, InputPartitionMissing, EmptyInputPartition, InputFileUnreadable,
-           ProfileMemoryMissing)
+           ProfileMemoryMissing, RankerCorrupt, RankerUnusable)
 
 
 def main(argv=None) -> int:

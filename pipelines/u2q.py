@@ -18,9 +18,10 @@ from pipelines.stages.compress import CompressPrompts
 from pipelines.stages.generate import GenerateAnswers
 from pipelines.stages.normalize import NormalizeAnswers
 from pipelines.stages.profile import BuildProfiles, MEMORY, RecallProfiles
-from pipelines.stages.rank import AttachTriggerFills, RankAndFill
+from pipelines.stages.channels import BuildChannelModel, ReadHistory, VocabularyQueries
+from pipelines.stages.rank import CANDIDATES, AttachTriggerFills, RankUsers
 from pipelines.stages.read_day import ReadDay
-from schemas import PROFILES_SCHEMA, REJECTED_SCHEMA
+from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA
 from warehouse.staging import StagingLayout
 from warehouse.tables import U2Q
 
@@ -31,13 +32,14 @@ def _user_queries(u) -> list[str]:
 
 def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
-              x2q_rows=None, carried=None) -> None:
+              x2q_rows=None, carried=None, ranker_text: str | None = None) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
 
     `x2q_rows` (the day's published x2q rows, a PCollection of dicts) fill short lists
     before popular queries do; without it lists are filled from popular queries only.
     `carried` (CarriedProfiles of the day before) is folded into today's profiles; the
-    memory this day passes on is written as the `profiles` table.
+    memory this day passes on is written as the `profiles` table. `ranker_text` (a learned
+    ranker, LightGBM text) orders the lists; without it they are hand-weighted.
     """
     # 1–2 read, validate, join, dedupe & cap
     day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
@@ -61,14 +63,22 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     if x2q_rows is not None:
         users = (users, x2q_rows) | "AttachTriggerFills" >> AttachTriggerFills(cfg.rank)
 
-    # 7 verify: each distinct query once, generated, x2q fills and popular alike
-    checked = {"queries": users | "UserQueries" >> beam.FlatMap(_user_queries),
-               "events": day["events"], "items": day["items"]} \
+    # 8a the history channels' counts (days D-N+1..D): what the baselines count
+    history = day["users"] | "ReadHistory" >> ReadHistory(input_root, dt, cfg, blocklist)
+
+    # 7 verify: each distinct query once: generated, x2q fills, popular and the history's
+    queries = (users | "UserQueries" >> beam.FlatMap(_user_queries),
+               history | "VocabularyQueries" >> VocabularyQueries(cfg.ranker.vocabulary)) \
+        | "CandidateQueries" >> beam.Flatten()
+    checked = {"queries": queries, "events": day["events"], "items": day["items"]} \
         | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, U2Q.k(cfg))
 
-    # 8 rank & fill
-    rows = (users, checked["verified"], checked["pool"]) | "RankAndFill" >> RankAndFill(
-        cfg.rank, cfg.verify, cfg.generate.max_queries)
+    # 8 rank & fill: every channel's verified candidates, in the learned order where a
+    # ranker exists (else hand-weighted), diversified by category
+    channels = (history, checked["verified"]) | "ChannelModel" >> BuildChannelModel(cfg, embedder)
+    ranked = (users, day["users"], checked["verified"], checked["pool"], channels) | "RankUsers" >> RankUsers(
+        cfg, dt, blocklist, embedder, ranker_text)
+    rows = ranked["rows"]
 
     # 9 write (staged): u2q, the rows set aside, the memory passed on; every count
     counts = [
@@ -78,11 +88,16 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
             c.PROFILES_ACTIVE if m.last_active == dt else c.PROFILES_CARRIED)),
         *generation_counts(prompts, generations, normalized, checked["popular_discards"], checked["verified"]),
         users | "CountUsersWithTriggerFills" >> SumBy(lambda u: (c.USERS_WITH_X2Q_FILL(), int(bool(u.trigger_fills)))),
+        ranked[CANDIDATES] | "CountCandidates" >> CountBy(lambda _: c.CANDIDATES_ROWS()),
+        ranked[CANDIDATES] | "CountByChannel" >> beam.FlatMap(
+            lambda r: [(c.CANDIDATES_BY_CHANNEL(name), 1) for name, _ in r["channels"]]),
     ]
     parts = {
         "rejected": PublishedPart(day["rejected"], REJECTED_SCHEMA, key=lambda r: f"{r.table}/{r.source_file}",
                                   sort_key=lambda r: r.sort_key(), to_row=lambda r: r.to_row()),
         "profiles": PublishedPart(recalled[MEMORY], PROFILES_SCHEMA, key=lambda m: m.user_id,
                                   sort_key=lambda m: m.user_id, to_row=lambda m: m.to_row()),
+        "candidates": PublishedPart(ranked[CANDIDATES], CANDIDATES_SCHEMA, key=lambda r: r["user_id"],
+                                    sort_key=lambda r: (r["user_id"], r["query"]), to_row=lambda r: r),
     }
     rows | "WriteNight" >> WriteNight(U2Q, cfg, staging, counts, notes=day["notes"], parts=parts)

@@ -2,6 +2,7 @@
 
 Readers, writers and tests import these constants; nothing infers a schema.
 """
+from schemas.candidates import CANDIDATES_SCHEMA
 from schemas.inputs import CATALOG_SCHEMA, EVENTS_SCHEMA
 from schemas.profiles import PROFILES_SCHEMA
 from schemas.real_queries import REAL_QUERIES_SCHEMA
@@ -9,4 +10,4 @@ from schemas.rejected import REJECTED_SCHEMA
 from schemas.u2q import SUGGESTION_TYPE, U2Q_SCHEMA
 from schemas.x2q import X2Q_SCHEMA
 
-__all__ = ["CATALOG_SCHEMA", "EVENTS_SCHEMA", "PROFILES_SCHEMA", "REAL_QUERIES_SCHEMA", "REJECTED_SCHEMA", "SUGGESTION_TYPE", "U2Q_SCHEMA", "X2Q_SCHEMA"]
+__all__ = ["CANDIDATES_SCHEMA", "CATALOG_SCHEMA", "EVENTS_SCHEMA", "PROFILES_SCHEMA", "REAL_QUERIES_SCHEMA", "REJECTED_SCHEMA", "SUGGESTION_TYPE", "U2Q_SCHEMA", "X2Q_SCHEMA"]

@@ -9,7 +9,7 @@ SUGGESTION_TYPE = pa.struct(
         pa.field("category", pa.string(), nullable=True,
                  metadata={"description": b"dominant leaf category of the retrieved items"}),
         pa.field("source", pa.string(), nullable=False,
-                 metadata={"description": b"generated | x2q:<type>:<id> | popular:category | popular:global"}),
+                 metadata={"description": b"generated | x2q:<type>:<id> | popular:category | popular:global | channel:<baseline>"}),
         pa.field("evidence", pa.list_(pa.string()), nullable=False,
                  metadata={"description": b"item ids retrieved for the query"}),
     ]

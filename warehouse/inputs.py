@@ -1,16 +1,25 @@
 """The input contract on disk: reading one input file into rows the contract names.
 
 Plain Python (no Beam): the pipeline's ReadInputPartition and the evaluation both read
-input files through `conformed_rows`.
+input files through `conformed_rows`; `read_input_day` gives one whole day as the nightly
+job sees it (validated, joined to its catalog, de-duplicated and capped), for the
+history channels, the ranker's labels and the evaluation.
 """
 from __future__ import annotations
 
+import datetime as dt
 import posixpath
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.core.config import HintQConfig
+from pipelines.core.profile import dedupe_and_cap
+from pipelines.core.records import EnrichedEvent, Item, Rejection
+from pipelines.core.validate import pick_catalog_winner, validate_event, validate_item
 from schemas.inputs import INPUT_SCHEMAS, OPTIONAL_COLUMNS
 
 
@@ -128,3 +137,51 @@ def read_input_partition(root: str | Path, table: str, day: str) -> list[dict] |
         with open(path, "rb") as f:
             rows.extend(r for r in conformed_rows(f, str(path), table) if not isinstance(r, SchemaNote))
     return rows
+
+
+@dataclass
+class InputDay:
+    """One day of inputs after validate, join and de-duplication: the nightly job's view."""
+
+    day: str
+    users: dict[str, list[EnrichedEvent]]
+    items: dict[str, Item]
+    rejected: Counter = field(default_factory=Counter)
+
+
+def read_input_day(input_root: str | Path, day: str, cfg: HintQConfig) -> InputDay | None:
+    """The day's used events per user and its catalog, or None if its events are missing."""
+    raw_events = read_input_partition(input_root, "events", day)
+    if raw_events is None:
+        return None
+    rejected: Counter = Counter()
+    by_id: dict[str, list[Item]] = defaultdict(list)
+    for row in read_input_partition(input_root, "catalog", day) or []:
+        checked = validate_item(row, cfg.validate)
+        if isinstance(checked, Rejection):
+            rejected[f"catalog.{checked.reason}"] += 1
+        else:
+            by_id[checked[0].item_id].append(checked[0])
+    items = {item_id: pick_catalog_winner(found)[0] for item_id, found in by_id.items()}
+    per_user: dict[str, list[EnrichedEvent]] = defaultdict(list)
+    date = dt.date.fromisoformat(day)
+    for row in raw_events:
+        ev = validate_event(row, date, cfg.validate)
+        if isinstance(ev, Rejection):
+            rejected[f"events.{ev.reason}"] += 1
+        elif ev.item_id is not None and ev.item_id not in items:
+            rejected["events.unknown_item"] += 1
+        else:
+            per_user[ev.user_id].append(EnrichedEvent(event=ev, item=items.get(ev.item_id)))
+    users = {}
+    for user_id, events in sorted(per_user.items()):
+        kept, dropped = dedupe_and_cap(events, cfg.validate)
+        rejected.update(f"events.{r.reason}" for r in dropped)
+        users[user_id] = kept
+    return InputDay(day=day, users=users, items=items, rejected=rejected)
+
+
+def history_days(day: str, n: int) -> list[str]:
+    """The n days up to and including `day`, oldest first."""
+    last = dt.date.fromisoformat(day)
+    return [(last - dt.timedelta(days=n - 1 - i)).isoformat() for i in range(n)]

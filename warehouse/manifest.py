@@ -56,6 +56,7 @@ class TableManifest:
     profiles: dict | None = None  # u2q: the profile memory passed on
     profile_memory: dict | None = None  # u2q: the memory read
     x2q_fill: dict | None = None  # u2q: the x2q partition read for fills
+    ranking: dict | None = None  # u2q: learned (which ranker) or hand-weighted (why)
     manifest_version: int = MANIFEST_VERSION
 
 

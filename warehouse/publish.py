@@ -49,6 +49,8 @@ def _expected_rows(part: str, table: str, counts: dict) -> int:
         return c.TableCounters(table).rows.of(counts)
     if part == "profiles":
         return c.PROFILES_ROWS.total(counts)
+    if part == "candidates":
+        return c.CANDIDATES_ROWS.of(counts)
     return sum(_input_accounting(counts, t)["rejected"] for t in ("events", "catalog"))
 
 
@@ -119,7 +121,9 @@ def _stages(table: str, counts: dict, stats: dict) -> dict:
     if table == "u2q":
         stages = _common_stages(counts, stats, "users")
         stages["rank_fill"] = {**_rank_fill(counts, table),
-                               "users_with_x2q_fill": c.USERS_WITH_X2Q_FILL.of(counts)}
+                               "users_with_x2q_fill": c.USERS_WITH_X2Q_FILL.of(counts),
+                               "candidates": c.CANDIDATES_ROWS.of(counts),
+                               "candidates_by_channel": c.CANDIDATES_BY_CHANNEL.group(counts)}
         return stages
     stages = _common_stages(counts, stats, "triggers")
     no_verified = sorted(c.NO_VERIFIED.group(counts).keys())

@@ -52,7 +52,7 @@ def _trigger_order(row: dict) -> tuple:
     return row["trigger_type"], row["trigger_id"]
 
 
-U2Q = NightlyTable(name="u2q", schema=U2Q_SCHEMA, parts=("rejected", "profiles", "u2q"), k_setting="rank.k",
+U2Q = NightlyTable(name="u2q", schema=U2Q_SCHEMA, parts=("rejected", "profiles", "candidates", "u2q"), k_setting="rank.k",
                    key=_user_id, sort_key=_user_id, required_key_field="user_id")
 X2Q = NightlyTable(name="x2q", schema=X2Q_SCHEMA, parts=("x2q",), k_setting="x2q.k",
                    key=_trigger_key, sort_key=_trigger_order, required_key_field="trigger_id")

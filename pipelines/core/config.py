@@ -152,6 +152,31 @@ class RankConfig:
 
 
 @dataclass(frozen=True)
+class RankerConfig:
+    """Stage 8's learned order (pipelines/core/ranker.py): candidates of every channel,
+    scored by a LightGBM LambdaRank model trained on the shop's own next-day behaviour."""
+
+    # Rank with the newest ranker trained strictly before the night's day; false (or no
+    # such ranker yet) ranks with the hand-weighted score of `rank`.
+    learned: bool = True
+    # Each history channel (category-popular, co-occurrence, EBR, popular) proposes this many.
+    per_channel: int = _in(30, 1, 1000)
+    # The history channels' vocabulary: the most popular past queries, at most this many.
+    vocabulary: int = _in(20_000, 1, 10_000_000)
+    # MMR-style diversity: each earlier pick of the same category costs this much score.
+    diversity: float = _in(0.1, 0.0, 100.0)
+    # Training (LambdaRank, deterministic: fixed seed, one thread, row-wise histograms).
+    rounds: int = _in(200, 1, 10_000)
+    learning_rate: float = _in(0.05, 0.001, 1.0)
+    num_leaves: int = _in(15, 2, 1024)
+    min_data_in_leaf: int = _in(20, 1, 100_000)
+    # Users held out (by a stable hash of the id) to measure the ranker's NDCG.
+    validation_share: float = _in(0.2, 0.0, 0.9)
+    seed: int = _in(0, 0, 2**31 - 1)
+    threads: int = _in(1, 1, 256)
+
+
+@dataclass(frozen=True)
 class X2QConfig:
     """Think: trigger selection and the x2q lists."""
 
@@ -194,9 +219,10 @@ class EvalConfig:
 
     # Each cut-off K in [1, 1000].
     ks: tuple = field(default=(10, 30), metadata={"each": (1, 1000)})
-    # Baselines count popularity and co-occurrence over this many days up to D.
+    # The baselines, and the nightly history channels that run them, count popularity and
+    # co-occurrence over this many days up to D.
     history_days: int = _in(7, 1, 365)
-    # category_popular cycles over the user's this many strongest leaf categories.
+    # category_popular (baseline and channel) cycles over the user's this many strongest leaves.
     top_leaves: int = _in(3, 1, 100)
     # Users shown in full in the report (picked by a stable hash of the user id).
     sample_users: int = _in(20, 0, 10_000)
@@ -238,6 +264,7 @@ class HintQConfig:
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     rank: RankConfig = field(default_factory=RankConfig)
+    ranker: RankerConfig = field(default_factory=RankerConfig)
     x2q: X2QConfig = field(default_factory=X2QConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)

@@ -75,6 +75,10 @@ VERIFY_FAILED = Family("verify.failed")
 # Stage 8: u2q lists filled from the day's x2q lists; ranked entries set aside.
 USERS_WITH_X2Q_FILL = Counter("fill.users_with_x2q")
 RANK_DISCARDED = Family("rank.discarded")
+# Stage 8 of u2q: the verified candidates of every channel (the `candidates` part), and how
+# many each channel proposed (a candidate counts once per channel that proposed it).
+CANDIDATES_ROWS = Counter("candidates.rows")
+CANDIDATES_BY_CHANNEL = Family("candidates.channel")
 
 # Stage 3 of x2q: triggers selected (by how and type), skipped; per-row outcomes by kind.
 TRIGGERS = Family("triggers")

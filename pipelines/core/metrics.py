@@ -45,7 +45,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pipelines.core.ranking import SOURCE_GENERATED, SOURCE_POPULAR_PREFIX, SOURCE_X2Q_PREFIX
+from pipelines.core.ranking import SOURCE_CHANNEL_PREFIX, SOURCE_GENERATED, SOURCE_POPULAR_PREFIX, SOURCE_X2Q_PREFIX
 
 # The per-system metrics every table shows, in this order (the entry shares follow them).
 HEADLINE_METRICS = ("query_hr", "query_mrr", "category_hr", "semantic_similarity", "unique_categories",
@@ -85,6 +85,8 @@ def source_class(source: str) -> str:
         return "x2q"
     if source.startswith(SOURCE_POPULAR_PREFIX):
         return "popular"
+    if source.startswith(SOURCE_CHANNEL_PREFIX):
+        return source[len(SOURCE_CHANNEL_PREFIX):]
     return source
 
 

@@ -162,9 +162,17 @@ def rank_trigger(trigger: TriggerCandidates, verified: dict[str, VerifiedQuery],
     return rank_and_fill(trigger.candidates, weights, checks, fills, k, cfg, verify_cfg, max_queries)
 
 
+# A u2q entry a history channel placed (the learned ranker's lists): `channel:<baseline>`.
+SOURCE_CHANNEL_PREFIX = "channel:"
+HISTORY_CHANNEL_SOURCES = tuple(SOURCE_CHANNEL_PREFIX + ch for ch in ("category_popular", "cooccurrence", "ebr",
+                                                                      "popular"))
+
+
 def is_known_source(source: str) -> bool:
-    """generated, popular:*, or x2q:<type>:<id> (a u2q entry filled from an x2q list)."""
-    return source in SOURCES or (source.startswith(SOURCE_X2Q_PREFIX) and source.count(":") >= 2)
+    """generated, popular:*, x2q:<type>:<id> (a u2q entry filled from an x2q list), or a
+    history channel's `channel:<baseline>`."""
+    return (source in SOURCES or source in HISTORY_CHANNEL_SOURCES
+            or (source.startswith(SOURCE_X2Q_PREFIX) and source.count(":") >= 2))
 
 
 def x2q_source(trigger_type: str, trigger_id: str) -> str:

@@ -195,6 +195,7 @@ class VerifiedQuery:
     hit_categories: tuple[tuple[str, float], ...]  # leaf, share of hits
     evidence: tuple[str, ...]  # item ids, best first
     n_hits: int = 0  # items at or above the similarity floor
+    best: float = 0.0  # similarity of the best hit above the floor (0 if none)
 
 
 @dataclass(frozen=True)

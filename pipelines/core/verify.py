@@ -33,7 +33,8 @@ def judge_retrieval(query: str, scores: list[float], item_ids: list[str], leaves
     passed = len(hits) >= cfg.min_hits
     return VerifiedQuery(
         query=query, passed=passed, reason="ok" if passed else "too_few_hits",
-        support=round(sum(s for s, _, _ in hits) / len(hits), 4), category=ranked[0],
+        support=round(sum(s for s, _, _ in hits) / len(hits), 4), best=round(max(s for s, _, _ in hits), 4),
+        category=ranked[0],
         hit_categories=shares, evidence=tuple(i for _, i, _ in hits[: cfg.evidence_items]),
         n_hits=len(hits))
 

@@ -79,3 +79,24 @@ def judge_queries(queries: list[str], vectors: np.ndarray, index, item_ids: list
                             [item_ids[i] if i >= 0 else None for i in i_row],
                             [leaves[i] if i >= 0 else None for i in i_row], cfg)
             for query, s_row, i_row in zip(queries, scores, rows)]
+
+
+class TextVectors:
+    """Embeds texts with the verification embedder, each distinct text once; called with a
+    list of texts, returns their L2-normalized rows in that order. The cache is dropped
+    when it holds `max_cached` texts, so a long-lived worker stays bounded."""
+
+    def __init__(self, spec: EmbedderSpec, model, max_cached: int = 500_000):
+        self.spec, self.model, self.max_cached = spec, model, max_cached
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts) -> np.ndarray:
+        if len(self._cache) + len(texts) > self.max_cached:
+            self._cache.clear()
+        missing = sorted({t for t in texts if t not in self._cache})
+        if missing:
+            for t, v in zip(missing, self.spec.encode(self.model, missing)):
+                self._cache[t] = v
+        if not len(texts):
+            return np.zeros((0, 384), dtype="float32")
+        return np.stack([self._cache[t] for t in texts])

@@ -7,12 +7,18 @@ import dataclasses
 import apache_beam as beam
 
 from pipelines.beam.progress import stage_timer
-from pipelines.core.config import RankConfig, VerifyConfig, X2QConfig
+from pipelines.core import channels as ch
+from pipelines.core.config import HintQConfig, RankConfig, VerifyConfig, X2QConfig
+from pipelines.core.features import FEATURE_NAMES, UserContext
+from pipelines.core.normalize import QueryCleaner
+from pipelines.core.ranker import Ranker, candidate_row, diversified, proposals_of, rank_candidates
 from pipelines.core.ranking import (POOL_OVERALL_LISTS, POOL_PER_CATEGORY_LISTS, SOURCE_GENERATED,
-                                    build_fallback_pool, rank_trigger, rank_user, related, x2q_source)
+                                    build_fallback_pool, popular_fills, rank_trigger, rank_user, related, x2q_source)
 from pipelines.core.records import Discard, TriggerCandidates
+from pipelines.engines.embedder import EmbedderSpec, TextVectors
 
 DISCARDS = "discards"
+CANDIDATES = "candidates"
 
 
 def _pool_from(joined, per_category, overall):
@@ -78,39 +84,77 @@ def _user_queries(u):
 
 
 class _RankUserFn(beam.DoFn):
-    def __init__(self, cfg: RankConfig, verify_cfg: VerifyConfig, max_queries: int):
-        self.cfg, self.verify_cfg, self.max_queries = cfg, verify_cfg, max_queries
+    """One user: the hand-weighted list (always: the `hand_rank` of the candidates, and
+    the list itself without a ranker), every channel's verified candidates with their
+    features, and, with a ranker, the list in its order, diversified by category."""
 
-    def process(self, element, pool):
+    def __init__(self, cfg: HintQConfig, dt: str, blocklist: frozenset[str], embedder: EmbedderSpec,
+                 ranker_text: str | None):
+        self.cfg, self.dt, self.blocklist, self.embedder, self.ranker_text = cfg, dt, blocklist, embedder, ranker_text
+
+    def setup(self):
+        self.vectors = TextVectors(self.embedder, self.embedder.acquire())
+        self.ranker = Ranker(self.ranker_text, FEATURE_NAMES) if self.ranker_text else None
+        self.clean = QueryCleaner(self.cfg.normalize, self.blocklist)
+
+    def process(self, element, pool, model):
+        cfg = self.cfg
         user_id, grouped = element
         (user,) = grouped["user"]
+        events = next(iter(grouped["events"]), [])
         verified = {v.query: v for v in grouped["verified"]}
         with stage_timer("rank_fill"):
-            suggestions = rank_user(user, verified, pool, self.cfg, self.verify_cfg, self.max_queries)
+            hand = rank_user(user, verified, pool, cfg.rank, cfg.verify, cfg.generate.max_queries)
+        with stage_timer("rank_learned"):
+            day = ch.user_day(events, self.dt, self.clean, cfg, model.titles_as_queries)
+            centroid = ch.title_centroid(day, self.vectors)
+            lists = ch.channel_lists(day, model, centroid, cfg.ranker.per_channel, cfg.evaluate.top_leaves)
+            pool_fills = popular_fills([leaf for leaf, _ in user.profile.categories], pool)
+            checks = {**model.checks, **{q: v for q, _, v in pool_fills}, **verified}
+            proposals = proposals_of(user, pool_fills, lists, cfg.ranker.per_channel)
+            queries = sorted({p.query for p in proposals if p.query in checks and checks[p.query].passed})
+            context = UserContext(user.profile.category_weights(), day.touched_queries, user.profile.recent_queries,
+                                  centroid)
+            candidates = rank_candidates(proposals, checks, context, model.counts,
+                                         dict(zip(queries, self.vectors(queries))))
+            scores = self.ranker.score([c.features for c in candidates]) if self.ranker else None
+            listed = diversified(candidates, scores, cfg.rank.k, cfg.ranker.diversity) if self.ranker else hand
         yield {
             "user_id": user_id,
-            "queries": [s.to_row() for s in suggestions],
+            "queries": [s.to_row() for s in listed],
             "prompt_tokens": user.prompt_tokens,
             "n_generated": user.n_generated,
             "n_verified": sum(1 for c in user.candidates if c.query in verified and verified[c.query].passed),
         }
+        hand_rank, listed_rank = {s.query: s.rank for s in hand}, {s.query: s.rank for s in listed}
+        for i, c in enumerate(candidates):
+            yield beam.pvalue.TaggedOutput(CANDIDATES, candidate_row(
+                user_id, c, hand_rank.get(c.query), listed_rank.get(c.query),
+                None if scores is None else float(scores[i])))
 
 
-class RankAndFill(beam.PTransform):
-    """(UserCandidates, VerifiedQuery, FallbackPool) → one u2q row dict per user."""
+class RankUsers(beam.PTransform):
+    """(UserCandidates, today's (user_id, events), VerifiedQuery, FallbackPool, ChannelModel)
+    → {"rows": one u2q row dict per user, "candidates": candidate row dicts}.
 
-    def __init__(self, cfg: RankConfig, verify_cfg: VerifyConfig, max_queries: int):
+    `ranker_text` is the learned ranker (LightGBM text) the night ranks with, or None for
+    the hand-weighted list."""
+
+    def __init__(self, cfg: HintQConfig, dt: str, blocklist: frozenset[str], embedder: EmbedderSpec,
+                 ranker_text: str | None):
         super().__init__()
-        self.cfg, self.verify_cfg, self.max_queries = cfg, verify_cfg, max_queries
+        self.fn = _RankUserFn(cfg, dt, blocklist, embedder, ranker_text)
 
     def expand(self, inputs):
-        users, verified, pool = inputs
+        users, todays_users, verified, pool, model = inputs
         checks = (users, verified) | "ChecksPerUser" >> ChecksPerOwner(_user_queries)
         return (
-            {"user": users | "KeyUser" >> beam.Map(lambda u: (u.user_id, u)), "verified": checks}
+            {"user": users | "KeyUser" >> beam.Map(lambda u: (u.user_id, u)), "events": todays_users,
+             "verified": checks}
             | "JoinByUser" >> beam.CoGroupByKey()
-            | "Rank" >> beam.ParDo(_RankUserFn(self.cfg, self.verify_cfg, self.max_queries),
-                                   beam.pvalue.AsSingleton(pool))
+            | "OnlyListed" >> beam.Filter(lambda kv: bool(list(kv[1]["user"])))
+            | "Rank" >> beam.ParDo(self.fn, beam.pvalue.AsSingleton(pool),
+                                   beam.pvalue.AsSingleton(model)).with_outputs(CANDIDATES, main="rows")
         )
 
 

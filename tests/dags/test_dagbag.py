@@ -14,9 +14,9 @@ def test_every_dag_imports_and_hintq_nightly_is_wired():
     assert bag.import_errors == {}
     dag = bag.dags["hintq_nightly"]
     assert {t.task_id for t in dag.tasks} == {"wait_for_events", "wait_for_catalog", "x2q", "u2q",
-                                              "export_x2q", "export_u2q", "evaluate"}
+                                              "export_x2q", "export_u2q", "evaluate", "train_ranker"}
     # Think before Direct: u2q fills short lists from the day's x2q lists.
-    assert dag.get_task("wait_for_events").downstream_task_ids == {"x2q", "evaluate"}
+    assert dag.get_task("wait_for_events").downstream_task_ids == {"x2q", "evaluate", "train_ranker"}
     assert dag.get_task("wait_for_catalog").downstream_task_ids == {"x2q"}
     assert dag.get_task("x2q").downstream_task_ids == {"u2q", "export_x2q"}
     assert dag.get_task("u2q").downstream_task_ids == {"export_u2q"}
@@ -34,6 +34,14 @@ def test_every_dag_imports_and_hintq_nightly_is_wired():
     assert "-m jobs.evaluate" in evaluate.bash_command
     assert "--dt {{ macros.ds_add(ds, -1) }}" in evaluate.bash_command
     assert evaluate.skip_on_exit_code == [99], "nothing to evaluate yet is a skip, not a failure"
+    # The same day's events label yesterday's candidates: the ranker of D-1, before u2q of D.
+    train = dag.get_task("train_ranker")
+    assert "-m jobs.train_ranker" in train.bash_command
+    assert "--dt {{ macros.ds_add(ds, -1) }}" in train.bash_command
+    assert train.skip_on_exit_code == [99] and train.downstream_task_ids == {"u2q"}
+    # A skipped training (a first night) must not skip the night; a failed one stops it.
+    assert dag.get_task("u2q").trigger_rule == "none_failed"
+    assert dag.get_task("x2q").trigger_rule == "all_success"
 
 
 def test_dag_file_imports_nothing_from_the_pipeline_environment():

@@ -32,12 +32,17 @@ def test_one_command_scores_each_dataset_and_survives_a_broken_or_missing_one(tm
     assert "events.parquet is not readable Parquet" in sets["online_retail_uci"]["error"]
     journey = sets["complete_journey"]
     assert journey["status"] == "ok", journey
-    # Two nights (memory carried), the second scored against the third day.
-    assert [s for s in journey["steps"] if s.startswith("night")] == [
-        "night 2017-12-29 x2q", "night 2017-12-29 u2q", "night 2017-12-30 x2q", "night 2017-12-30 u2q"]
+    # Two nights (memory carried), the ranker trained between them on night 1's candidates
+    # labelled by day 2, the second night ranked by it and scored against the third day.
+    assert [s for s in journey["steps"] if s.startswith(("night", "train"))] == [
+        "night 2017-12-29 x2q", "night 2017-12-29 u2q", "train ranker 2017-12-29",
+        "night 2017-12-30 x2q", "night 2017-12-30 u2q"]
+    assert journey["ranking"]["method"] == "learned" and journey["ranking"]["ranker"]["labels_dt"] == "2017-12-30"
+    assert set(journey["rankers"]) == {"2017-12-29"}
     assert journey["population"]["evaluated"] == 12
     systems = {r["system"] for r in journey["rows"]}
-    assert {"hintq_u2q", "category_popular", "cooccurrence", "random"} <= systems
+    assert {"hintq_u2q", "hintq_hand_weighted", "hintq_ranked_no_generated", "category_popular", "cooccurrence",
+            "random"} <= systems
     # A real taxonomy: Category HR@K is defined for every household that bought on day 3.
     category = [r for r in journey["rows"] if r["metric"] == "category_hr" and r["system"] == "hintq_u2q"]
     assert category and all(r["n"] == 12 and "ci_low" in r for r in category)

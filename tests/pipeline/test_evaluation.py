@@ -9,7 +9,8 @@ from html.parser import HTMLParser
 import pytest
 
 from datasets.published import published_partition
-from evaluation.evaluate import load_day, next_day_of
+from pipelines.core.channels import next_day_of
+from warehouse.inputs import read_input_day
 from jobs import evaluate
 from pipelines.core.baselines import BASELINES, RANDOM
 from pipelines.core.config import HintQConfig
@@ -30,7 +31,7 @@ def evaluated(tiny_world, tmp_path_factory):
     their own day-2 queries at rank 2, so Query HR@10 of hintq_u2q is known in advance."""
     cfg = HintQConfig()
     clean = QueryCleaner(cfg.normalize, frozenset())
-    day1, day2 = load_day(str(tiny_world), TINY_DAY, cfg), load_day(str(tiny_world), NEXT_DAY, cfg)
+    day1, day2 = read_input_day(str(tiny_world), TINY_DAY, cfg), read_input_day(str(tiny_world), NEXT_DAY, cfg)
     next_day = {u: next_day_of(evs, clean) for u, evs in day2.users.items()}
     rows, expected_hits, searchers = [], 0, 0
     for i, user_id in enumerate(sorted(day1.users)):

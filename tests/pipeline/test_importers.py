@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datasets.importers import DatasetUnreadable, import_complete_journey, import_online_retail, import_wands_esci
-from evaluation.evaluate import load_day
+from warehouse.inputs import read_input_day
 from pipelines.core.config import HintQConfig
 from schemas import CATALOG_SCHEMA, EVENTS_SCHEMA, REAL_QUERIES_SCHEMA
 from tests.conftest import SHARED_DATA
@@ -34,7 +34,8 @@ def retail(tmp_path_factory):
 
 def test_online_retail_meets_the_input_contracts(retail):
     out, summary = retail
-    for day in ("2011-12-08", "2011-12-09"):
+    assert summary["days"] == {"history": "2011-12-08", "train_target": "2011-12-09", "eval_target": "2011-12-10"}
+    for day in ("2011-12-08", "2011-12-09", "2011-12-10"):
         events = pq.read_table(out / "events" / f"dt={day}" / "part-00000.parquet")
         catalog = pq.read_table(out / "catalog" / f"dt={day}" / "part-00000.parquet")
         assert events.schema.equals(EVENTS_SCHEMA, check_metadata=False)
@@ -42,23 +43,26 @@ def test_online_retail_meets_the_input_contracts(retail):
         assert set(events.column("event_type").to_pylist()) == {"purchase"}
         assert catalog.column("category_path").null_count == 0
     # The nightly job's own validation takes every row: nothing outside its day, no unknown item.
-    history = load_day(str(out), "2011-12-08", HintQConfig())
+    history = read_input_day(str(out), "2011-12-08", HintQConfig())
     assert sum(history.rejected.values()) == 0
     assert len(history.users) == summary["users"] == 25
     assert len(summary["categories"]["clusters"]) == 8
 
 
-def test_the_target_day_is_each_customers_last_order(retail):
+def test_the_target_days_are_each_customers_last_two_orders(retail):
     out, summary = retail
     source = pl.read_parquet(RETAIL / "events.parquet")
-    target = pl.read_parquet(out / "events" / "dt=2011-12-09" / "part-00000.parquet")
+    train = pl.read_parquet(out / "events" / "dt=2011-12-09" / "part-00000.parquet")
+    target = pl.read_parquet(out / "events" / "dt=2011-12-10" / "part-00000.parquet")
     history = pl.read_parquet(out / "events" / "dt=2011-12-08" / "part-00000.parquet")
+    assert set(train["user_id"].to_list()) == set(target["user_id"].to_list()) == set(history["user_id"].to_list())
     for user_id in sorted(set(target["user_id"].to_list()))[:10]:
         mine = source.filter(pl.col("user_id") == user_id)
         last = mine["order_seq"].max()
-        assert sorted(target.filter(pl.col("user_id") == user_id)["item_id"].to_list()) == \
-            sorted(mine.filter(pl.col("order_seq") == last)["item_id"].to_list())
-        earlier = mine.filter((pl.col("order_seq") < last) & (pl.col("order_seq") >= last - 5))
+        for day, seq in ((target, last), (train, last - 1)):
+            assert sorted(day.filter(pl.col("user_id") == user_id)["item_id"].to_list()) == \
+                sorted(mine.filter(pl.col("order_seq") == seq)["item_id"].to_list())
+        earlier = mine.filter((pl.col("order_seq") < last - 1) & (pl.col("order_seq") >= last - 6))
         got = history.filter(pl.col("user_id") == user_id)
         assert got.height == min(earlier.height, summary["max_history_events"])
         assert set(got["item_id"].to_list()) <= set(earlier["item_id"].to_list())
@@ -68,6 +72,7 @@ def test_online_retail_import_is_deterministic(retail, tmp_path):
     out, _ = retail
     import_online_retail(RETAIL, tmp_path, DAY, users=25, categories=8)
     for rel in ("events/dt=2011-12-08/part-00000.parquet", "events/dt=2011-12-09/part-00000.parquet",
+                "events/dt=2011-12-10/part-00000.parquet",
                 "catalog/dt=2011-12-08/part-00000.parquet"):
         assert (tmp_path / rel).read_bytes() == (out / rel).read_bytes(), rel
 
@@ -101,7 +106,7 @@ def test_complete_journey_passes_the_nightly_validation_with_no_rejection(journe
     for day in CJ_DAYS:
         assert pq.read_table(out / "events" / f"dt={day}" / "part-00000.parquet").schema.equals(
             EVENTS_SCHEMA, check_metadata=False)
-        loaded = load_day(str(out), day, HintQConfig())
+        loaded = read_input_day(str(out), day, HintQConfig())
         assert sum(loaded.rejected.values()) == 0, (day, loaded.rejected)
         assert len(loaded.users) == summary["households"] == 40
     catalog = pq.read_table(out / "catalog" / f"dt={CJ_DAYS[0]}" / "part-00000.parquet").to_pylist()

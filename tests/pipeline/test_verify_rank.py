@@ -5,7 +5,10 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.core.config import HintQConfig
 from pipelines.core.records import Candidate, Item, Profile, UserCandidates
-from pipelines.stages.rank import AttachTriggerFills, BuildFallbackPool, RankAndFill
+from collections import Counter
+
+from pipelines.core.channels import ChannelModel
+from pipelines.stages.rank import AttachTriggerFills, BuildFallbackPool, RankUsers
 from pipelines.stages.verify import BuildCatalogIndex, VerifyQueries
 
 CFG = HintQConfig()
@@ -38,6 +41,15 @@ def test_verify_passes_real_queries_and_fails_nonsense(tmp_path, embedder_spec):
     assert meta["item_ids"] == ["I1", "I2", "I3", "I4", "I5"]
 
 
+def _ranked_rows(p, users, verified, pool, embedder_spec):
+    """u2q's stage 8 without history (no events, an empty channel model) and no ranker:
+    the hand-weighted lists."""
+    no_history = ChannelModel(counts=Counter(), popular=[], by_leaf={}, cooccurrence={}, vocabulary=[])
+    return (users, p | "NoEvents" >> beam.Create([]), verified, pool,
+            p | "NoHistory" >> beam.Create([no_history])) | RankUsers(CFG, "2026-11-01", frozenset(),
+                                                                     embedder_spec, None)
+
+
 def test_rank_and_fill_joins_queries_back_to_every_user(tmp_path, embedder_spec):
     profile = Profile("U1", (("Running Shoes", 1.0),), (), (), (), (), 1, 1)
     users = [UserCandidates("U1", profile, 10, 2, (Candidate("running shoes", 1), Candidate("xqzt vbnm", 2))),
@@ -48,7 +60,7 @@ def test_rank_and_fill_joins_queries_back_to_every_user(tmp_path, embedder_spec)
         verified = queries | VerifyQueries(embedder_spec, CFG.verify, index)
         popular = p | "Pop" >> beam.Create([[("coffee mug", 4), ("running shoes", 2)]])
         pool = (popular, verified) | BuildFallbackPool(k=30)
-        rows = (p | "U" >> beam.Create(users), verified, pool) | RankAndFill(CFG.rank, CFG.verify, 10)
+        rows = _ranked_rows(p, p | "U" >> beam.Create(users), verified, pool, embedder_spec)["rows"]
         assert_that(rows | beam.Map(lambda r: (r["user_id"], [(q["query"], q["source"]) for q in r["queries"]],
                                                r["n_verified"])),
                     equal_to([("U1", [("running shoes", "generated"), ("coffee mug", "popular:global")], 1),
@@ -76,7 +88,7 @@ def test_short_u2q_lists_fill_first_from_the_x2q_lists_of_recent_triggers(tmp_pa
         queries = users | beam.FlatMap(lambda u: [q for q, _ in u.trigger_fills] + ["running shoes"])
         verified = queries | VerifyQueries(embedder_spec, CFG.verify, index)
         pool = (p | "Pop" >> beam.Create([[("running shoes", 2)]]), verified) | BuildFallbackPool(k=30)
-        rows = (users, verified, pool) | RankAndFill(CFG.rank, CFG.verify, 10)
+        rows = _ranked_rows(p, users, verified, pool, embedder_spec)["rows"]
         # Most recent trigger first; only the x2q lists' generated entries; the nonsense one
         # fails verification; then popular queries of the user's categories.
         assert_that(rows | beam.Map(lambda r: [(q["query"], q["source"]) for q in r["queries"]]), equal_to([[

@@ -1,0 +1,306 @@
+"""Stage 8's learned order: every channel's candidates, one LightGBM LambdaRank model.
+
+A candidate is a (user, query) some channel proposed and stage 7 verified; its features
+are pipelines/core/features.py. The model learns from day D-1's candidates labelled by
+day D's behaviour (graded, the evaluation's own targets):
+
+    2  the user typed the query on D
+    1  the query's category is the leaf of an item the user clicked, carted or bought on D
+    0  otherwise
+
+Training is deterministic: fixed seed, one thread, row-wise histograms, rows in a fixed
+order (users by id, candidates by query), so the same partitions give the same model file.
+After scoring, an MMR-style penalty per earlier pick of the same category keeps a list
+from collapsing into one category.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from pipelines.core.channels import (CH_GENERATED, CH_POOL_CATEGORY, CH_POOL_GLOBAL, CH_X2Q, CHANNELS,
+                                     HISTORY_CHANNELS)
+from pipelines.core.config import RankerConfig
+from pipelines.core.features import FEATURE_NAMES, NAN, UserContext, candidate_features, matrix, without_channel
+from pipelines.core.metrics import NextDay
+from pipelines.core.ranking import SOURCE_CHANNEL_PREFIX, Fill
+from pipelines.core.records import Suggestion, UserCandidates, VerifiedQuery
+from pipelines.core.text import stable_hash, text_desc_key
+
+LABEL_QUERY, LABEL_CATEGORY = 2, 1
+NDCG_AT = 10
+
+
+class RankerUnusable(ValueError):
+    """A ranker model that cannot be read or does not score this code's features."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    channel: str  # one of CHANNELS
+    query: str
+    rank: int  # 1-based, in that channel's list
+    source: str  # the entry's source if this channel places it (x2q: `x2q:<type>:<id>`)
+
+
+@dataclass(frozen=True)
+class RankCandidate:
+    """One verified candidate of one user: its channels (channel → rank), the source of
+    the channel that placed it (its best rank; ties in CHANNELS order), its check and
+    its features."""
+
+    query: str
+    channels: Mapping[str, int]
+    source: str
+    check: VerifiedQuery
+    features: Mapping[str, float]
+
+
+def merge_proposals(proposals: Iterable[Proposal]) -> dict[str, tuple[dict[str, int], str]]:
+    """query → (channel → best rank there, the placing channel's source), queries sorted."""
+    order = {ch: i for i, ch in enumerate(CHANNELS)}
+    best: dict[str, dict[str, Proposal]] = {}
+    for p in proposals:
+        per = best.setdefault(p.query, {})
+        if p.channel not in per or p.rank < per[p.channel].rank:
+            per[p.channel] = p
+    out = {}
+    for query in sorted(best):
+        per = best[query]
+        placing = min(per.values(), key=lambda p: (p.rank, order[p.channel]))
+        out[query] = ({ch: p.rank for ch, p in sorted(per.items(), key=lambda kv: order[kv[0]])}, placing.source)
+    return out
+
+
+def proposals_of(user: UserCandidates, pool_fills: Sequence[Fill], history_lists: Mapping[str, Sequence[str]],
+                 per_channel: int) -> list[Proposal]:
+    """Every channel's proposals for one user: the model's answer, the x2q lists of recent
+    triggers (in fill order), the day's popular queries of the user's categories and
+    overall (the hand-weighted fills; the first `per_channel` of each), and the history
+    channels' lists."""
+    out = [Proposal(CH_GENERATED, c.query, c.rank, CH_GENERATED) for c in user.candidates]
+    out += [Proposal(CH_X2Q, q, i + 1, src) for i, (q, src) in enumerate(user.trigger_fills)]
+    for channel in (CH_POOL_CATEGORY, CH_POOL_GLOBAL):
+        out += [Proposal(channel, q, i + 1, channel)
+                for i, (q, _, _) in enumerate([f for f in pool_fills if f[1] == channel][:per_channel])]
+    for channel in HISTORY_CHANNELS:
+        out += [Proposal(channel, q, i + 1, SOURCE_CHANNEL_PREFIX + channel)
+                for i, q in enumerate(history_lists.get(channel, ()))]
+    return out
+
+
+def rank_candidates(proposals: Iterable[Proposal], checks: Mapping[str, VerifiedQuery], user: UserContext,
+                    popularity: Mapping[str, int], query_vectors: Mapping[str, np.ndarray]) -> list[RankCandidate]:
+    """The user's verified candidates with their features, by query text. A query without
+    a check, or whose check failed, is no candidate."""
+    out = []
+    for query, (channels, source) in merge_proposals(proposals).items():
+        check = checks.get(query)
+        if check is None or not check.passed:
+            continue
+        out.append(RankCandidate(query, channels, source, check, candidate_features(
+            query, channels, check, user, popularity.get(query, 0), query_vectors.get(query))))
+    return out
+
+
+def candidate_row(user_id: str, c: RankCandidate, hand_rank: int | None, rank: int | None,
+                  score: float | None) -> dict:
+    """A `candidates` part row (schemas/candidates.py)."""
+    return {"user_id": user_id, "query": c.query, "category": c.check.category, "source": c.source,
+            "channels": list(c.channels.items()), "features": list(c.features.items()),
+            "hand_rank": hand_rank, "rank": rank, "score": None if score is None else round(score, 6)}
+
+
+def candidate_from_row(row: Mapping) -> RankCandidate:
+    """A `candidates` row read back (features and channels as (name, value) pairs); the
+    check holds what a list entry needs (category, evidence is not kept)."""
+    check = VerifiedQuery(query=row["query"], passed=True, reason="ok", support=0.0, category=row["category"],
+                          hit_categories=(), evidence=())
+    return RankCandidate(row["query"], dict(row["channels"]), row["source"], check,
+                         {name: (NAN if v is None else v) for name, v in row["features"]})
+
+
+def _per_user(rows: Iterable[Mapping]) -> dict[str, list[Mapping]]:
+    per_user: dict[str, list[Mapping]] = {}
+    for r in rows:
+        per_user.setdefault(r["user_id"], []).append(r)
+    return {u: sorted(rs, key=lambda r: r["query"]) for u, rs in sorted(per_user.items())}
+
+
+def hand_weighted_lists(rows: Iterable[Mapping]) -> dict[str, list[RankCandidate]]:
+    """Each user's hand-weighted list, read back from the `candidates` rows' `hand_rank`
+    (the order the night publishes without a ranker)."""
+    return {u: [candidate_from_row(r) for r in sorted((r for r in rs if r["hand_rank"] is not None),
+                                                      key=lambda r: r["hand_rank"])]
+            for u, rs in _per_user(rows).items()}
+
+
+def reranked_lists(rows: Iterable[Mapping], ranker: Ranker, k: int, diversity: float,
+                   without: str | None = None) -> dict[str, list[Suggestion]]:
+    """Each user's list re-scored from the `candidates` rows; `without` a channel, its
+    candidates no other channel proposed are gone and its features missing: the list the
+    night would have published had that channel not run."""
+    out = {}
+    for user_id, rs in _per_user(rows).items():
+        cands = [candidate_from_row(r) for r in rs]
+        if without is not None:
+            cands = [RankCandidate(c.query, {ch: n for ch, n in c.channels.items() if ch != without}, c.source,
+                                   c.check, without_channel(c.features, without))
+                     for c in cands if set(c.channels) != {without}]
+        out[user_id] = diversified(cands, ranker.score([c.features for c in cands]), k, diversity)
+    return out
+
+
+def label(category: str | None, query: str, next_day: NextDay) -> int:
+    if query in next_day.queries:
+        return LABEL_QUERY
+    return LABEL_CATEGORY if category is not None and category in next_day.categories else 0
+
+
+def diversified(candidates: Sequence[RankCandidate], scores: Sequence[float], k: int,
+                diversity: float) -> list[Suggestion]:
+    """The K best by score, each earlier pick of the same category costing `diversity`
+    (greedy MMR); ties by query text. Reported scores are the penalized ones, made
+    non-increasing down the list."""
+    remaining = list(zip((float(s) for s in scores), candidates))
+    picked: list[tuple[float, RankCandidate]] = []
+    per_category: dict[str | None, int] = {}
+    while remaining and len(picked) < k:
+        i = max(range(len(remaining)), key=lambda j: (
+            remaining[j][0] - diversity * per_category.get(remaining[j][1].check.category, 0),
+            text_desc_key(remaining[j][1].query)))
+        score, cand = remaining.pop(i)
+        adjusted = score - diversity * per_category.get(cand.check.category, 0)
+        per_category[cand.check.category] = per_category.get(cand.check.category, 0) + 1
+        picked.append((min(adjusted, picked[-1][0]) if picked else adjusted, cand))
+    return [Suggestion(query=c.query, score=round(s, 4), rank=i + 1, category=c.check.category, source=c.source,
+                       evidence=c.check.evidence) for i, (s, c) in enumerate(picked)]
+
+
+class Ranker:
+    """A trained model, read from its LightGBM text; scores feature rows."""
+
+    def __init__(self, model_text: str, feature_names: Sequence[str]):
+        if tuple(feature_names) != FEATURE_NAMES:
+            raise RankerUnusable(f"the ranker was trained on features {list(feature_names)}; "
+                                 f"this code computes {list(FEATURE_NAMES)}")
+        import lightgbm as lgb
+
+        try:
+            self.booster = lgb.Booster(model_str=model_text)
+        except Exception as exc:  # LightGBM raises its own error type for a bad model text
+            raise RankerUnusable(f"the ranker model cannot be read: {exc}") from None
+        if self.booster.num_feature() != len(FEATURE_NAMES):
+            raise RankerUnusable(f"the ranker model has {self.booster.num_feature()} features, "
+                                 f"expected {len(FEATURE_NAMES)}")
+
+    def score(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+        if not rows:
+            return np.zeros(0)
+        return self.booster.predict(matrix(rows), num_threads=1)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One user's candidates of day D-1 with their labels from day D."""
+
+    user_id: str
+    features: list[Mapping[str, float]]
+    labels: list[int]
+
+
+def training_groups(rows: Iterable[Mapping], next_day: Mapping[str, NextDay]) -> list[Group]:
+    """`candidates` rows of D-1 and each user's day D → one labelled group per user (users
+    by id, candidates by query). A user not active on D labels every candidate 0."""
+    groups = []
+    for user_id, cands in _per_user(rows).items():
+        target = next_day.get(user_id, NextDay())
+        groups.append(Group(user_id, [candidate_from_row(r).features for r in cands],
+                            [label(r["category"], r["query"], target) for r in cands]))
+    return groups
+
+
+def ndcg(labels: Sequence[int], scores: Sequence[float], at: int = NDCG_AT) -> float:
+    """NDCG@at of one list ordered by descending score (ties by position)."""
+    order = sorted(range(len(labels)), key=lambda i: (-scores[i], i))[:at]
+    dcg = sum((2 ** labels[i] - 1) / math.log2(r + 2) for r, i in enumerate(order))
+    ideal = sorted(labels, reverse=True)[:at]
+    idcg = sum((2 ** g - 1) / math.log2(r + 2) for r, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def params(cfg: RankerConfig) -> dict:
+    return {"objective": "lambdarank", "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
+            "min_data_in_leaf": cfg.min_data_in_leaf, "seed": cfg.seed, "deterministic": True,
+            "force_row_wise": True, "num_threads": cfg.threads, "verbose": -1,
+            "lambdarank_truncation_level": 30, "label_gain": [0.0, 1.0, 3.0]}
+
+
+def split(groups: Sequence[Group], validation_share: float) -> tuple[list[Group], list[Group]]:
+    """Users by a stable hash of their id: the same users validate on every run."""
+    held = {g.user_id for g in groups if (stable_hash("ranker-validation:" + g.user_id) % 1000) / 1000
+            < validation_share}
+    return [g for g in groups if g.user_id not in held], [g for g in groups if g.user_id in held]
+
+
+@dataclass(frozen=True)
+class TrainedRanker:
+    model_text: str
+    report: dict  # rows, groups, label counts, validation NDCG (model and references), importances
+
+
+def _dataset_arrays(groups: Sequence[Group]):
+    rows = [f for g in groups for f in g.features]
+    return matrix(rows), np.array([y for g in groups for y in g.labels], dtype="float64"), [len(g.labels) for g in groups]
+
+
+def _mean_ndcg(groups: Sequence[Group], scorer) -> float | None:
+    values = [ndcg(g.labels, scorer(g)) for g in groups]
+    return round(sum(values) / len(values), 6) if values else None
+
+
+def _best_channel_rank(g: Group) -> list[float]:
+    """The reference order without learning: the best rank any channel gave (then more channels)."""
+    out = []
+    for f in g.features:
+        ranks = [f[n] for n in FEATURE_NAMES if n.startswith("rank_") and f[n] == f[n]]
+        out.append(-(min(ranks) if ranks else 1e9) + 0.001 * f["n_channels"])
+    return out
+
+
+def train(groups: Sequence[Group], cfg: RankerConfig) -> TrainedRanker:
+    """LambdaRank over the groups that hold at least one positive label. Raises
+    ValueError when none do (nothing to learn from)."""
+    import lightgbm as lgb
+
+    useful = sorted((g for g in groups if any(g.labels)), key=lambda g: g.user_id)
+    if not useful:
+        raise ValueError("no user has a candidate labelled by the next day's behaviour: nothing to learn")
+    train_groups, valid_groups = split(useful, cfg.validation_share)
+    if not train_groups:
+        train_groups, valid_groups = valid_groups, []
+    x, y, sizes = _dataset_arrays(train_groups)
+    data = lgb.Dataset(x, label=y, group=sizes, feature_name=list(FEATURE_NAMES), free_raw_data=False)
+    booster = lgb.train(params(cfg), data, num_boost_round=cfg.rounds)
+    model_text = booster.model_to_string()
+    ranker = Ranker(model_text, FEATURE_NAMES)
+    gains = booster.feature_importance(importance_type="gain")
+    splits = booster.feature_importance(importance_type="split")
+    labels = [y_ for g in useful for y_ in g.labels]
+    report = {
+        "groups": {"with_candidates": len(groups), "with_positive_label": len(useful),
+                   "train": len(train_groups), "validation": len(valid_groups)},
+        "rows": {"train": int(len(y)), "validation": sum(len(g.labels) for g in valid_groups)},
+        "labels": {str(v): labels.count(v) for v in sorted(set(labels))},
+        "validation_ndcg_at_10": {
+            "ranker": _mean_ndcg(valid_groups, lambda g: list(ranker.score(g.features))),
+            "best_channel_rank": _mean_ndcg(valid_groups, _best_channel_rank),
+        },
+        "train_ndcg_at_10": _mean_ndcg(train_groups, lambda g: list(ranker.score(g.features))),
+        "importance": {name: {"gain": round(float(gn), 4), "splits": int(sp)}
+                       for name, gn, sp in sorted(zip(FEATURE_NAMES, gains, splits), key=lambda t: (-t[1], t[0]))},
+    }
+    return TrainedRanker(model_text=model_text, report=report)
