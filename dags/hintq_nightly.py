@@ -19,6 +19,7 @@ Settings come from the environment of the Airflow worker, with these defaults:
     HINTQ_PIPELINE_PYTHON  interpreter of the pipeline venv    (.venv/pipeline/bin/python)
     HINTQ_RUNNER           Beam runner                         (DirectRunner)
     HINTQ_REDIS_URL        online store                        (redis://127.0.0.1:6399/0)
+    HINTQ_CONFIG           JSON file of config overrides for the nightly jobs (none)
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ WAREHOUSE = os.environ.get("HINTQ_WAREHOUSE", str(REPO / "data" / "warehouse"))
 PIPELINE_PYTHON = os.environ.get("HINTQ_PIPELINE_PYTHON", str(REPO / ".venv" / "pipeline" / "bin" / "python"))
 RUNNER = os.environ.get("HINTQ_RUNNER", "DirectRunner")
 REDIS_URL = os.environ.get("HINTQ_REDIS_URL", "redis://127.0.0.1:6399/0")
+CONFIG = os.environ.get("HINTQ_CONFIG", "")
 
 
 def _beam_job(task_id: str, module: str, options: dict, retries: int, timeout: timedelta,
@@ -77,8 +79,10 @@ def hintq_nightly():
         # u2q of day D reads the profile memory u2q of D-1 published, so it waits for it:
         # a backfill (`airflow backfill create`) then runs the days in date order.
         # u2q: a skipped train_ranker (nothing to learn from yet) does not skip the night.
-        return _beam_job(table, "jobs.nightly",
-                         {"table": table, "dt": "{{ ds }}", "input": INPUT, "warehouse": WAREHOUSE},
+        options = {"table": table, "dt": "{{ ds }}", "input": INPUT, "warehouse": WAREHOUSE}
+        if CONFIG:
+            options["config"] = CONFIG
+        return _beam_job(table, "jobs.nightly", options,
                          retries=1, timeout=timedelta(hours=6), depends_on_past=table == "u2q",
                          trigger_rule="none_failed" if table == "u2q" else "all_success")
 

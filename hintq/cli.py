@@ -15,6 +15,7 @@
     hintq eval --warehouse DIR --date 2026-11-01 [--input DIR] [--baselines all] [--real-queries FILE]
                [--compare NAME=OTHER_WAREHOUSE]
     hintq train-ranker --warehouse DIR --date 2026-11-01 [--input DIR] [--set ranker.rounds=100]
+    hintq ranker --warehouse DIR --date 2026-11-01
     hintq import online-retail --src ../shared/data/online_retail_uci --out DIR [--users 400]
     hintq import complete-journey --src ../shared/data/complete_journey --out DIR [--households 400]
     hintq import wands-esci --src ../shared/data/real_queries_wands_esci --out DIR
@@ -251,6 +252,18 @@ def cmd_train_ranker(args, passthrough: list[str]) -> int:
     return code
 
 
+def cmd_ranker(args) -> int:
+    from hintq.summary import print_ranker
+    from warehouse.models import RankerCorrupt
+
+    try:
+        print_ranker(args.warehouse, args.date)
+    except RankerCorrupt as exc:
+        print(f"hintq ranker: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_import(args) -> int:
     from pathlib import Path
 
@@ -379,6 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--date", required=True, type=_date, help="the candidates' day D (labels: D+1)")
     tr.add_argument("--input", default=None, help="root of events/ and catalog/ (default $HINTQ_INPUT)")
 
+    rk = sub.add_parser("ranker", help="print a trained ranker: what it learned from, validation NDCG, importances")
+    rk.add_argument("--warehouse", required=True)
+    rk.add_argument("--date", required=True, type=_date, help="the candidates' day D it learned from")
+
     imp = sub.add_parser("import", help="convert a real public dataset into HintQ's input contracts")
     imp.add_argument("format", choices=["online-retail", "complete-journey", "wands-esci"])
     imp.add_argument("--src", required=True)
@@ -434,7 +451,7 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"sample-world": cmd_sample_world, "show": cmd_show, "summary": cmd_summary,
             "prepare-model": cmd_prepare_model, "config": cmd_config, "rollback": cmd_rollback,
-            "lookup": cmd_lookup, "import": cmd_import}[args.command](args)
+            "lookup": cmd_lookup, "import": cmd_import, "ranker": cmd_ranker}[args.command](args)
 
 
 if __name__ == "__main__":

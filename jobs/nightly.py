@@ -9,6 +9,7 @@ records which x2q partition it read. Unknown flags (the Airflow Beam operator al
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -70,7 +71,7 @@ def choose_ranker(warehouse: str, day: str, cfg: HintQConfig) -> tuple[Published
     if ranker is None:
         return None, {"method": "hand_weighted", "why": f"no ranker trained before {day} in {warehouse}"}
     Ranker(ranker.model_text, ranker.manifest.get("features", []))
-    return ranker, {"method": "learned", "ranker": ranker.describe()}
+    return ranker, {"method": "learned", "ranker": ranker.describe(), "diversity": ranker.diversity}
 
 
 def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) -> NightlyRun:
@@ -89,6 +90,8 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     staging = StagingLayout(str(staging_dir(str(Path(o.warehouse).resolve()), o.table, o.dt) / f"run={run_id}"))
     warehouse = str(Path(o.warehouse).resolve())
     ranker, ranking = choose_ranker(warehouse, o.dt, cfg) if o.table == "u2q" else (None, None)
+    if ranker is not None and ranker.diversity is not None:  # the weight its training chose
+        cfg = dataclasses.replace(cfg, ranker=dataclasses.replace(cfg.ranker, diversity=ranker.diversity))
     return NightlyRun(table=o.table, dt=o.dt, input=input_root, warehouse=warehouse,
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
                       blocklist=load_blocklist(o.blocklist), blocklist_path=o.blocklist, ranker=ranker,

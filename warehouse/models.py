@@ -42,6 +42,11 @@ class PublishedRanker:
     def labels_dt(self) -> str:
         return self.manifest["labels_dt"]
 
+    @property
+    def diversity(self) -> float | None:
+        """The diversity weight its training chose on validation users, if it chose one."""
+        return ((self.manifest.get("report") or {}).get("diversity") or {}).get("chosen")
+
     def describe(self) -> dict:
         return {"path": str(RANKER_ROOT / f"dt={self.dt}"), "dt": self.dt, "labels_dt": self.labels_dt,
                 "model_sha256": self.manifest["model_sha256"]}

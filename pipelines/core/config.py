@@ -163,13 +163,18 @@ class RankerConfig:
     per_channel: int = _in(30, 1, 1000)
     # The history channels' vocabulary: the most popular past queries, at most this many.
     vocabulary: int = _in(20_000, 1, 10_000_000)
-    # MMR-style diversity: each earlier pick of the same category costs this much score.
-    diversity: float = _in(0.1, 0.0, 100.0)
+    # MMR-style diversity: each earlier pick of the same category costs this share of the
+    # user's score range (scores scaled to [0, 1] per user). With `tune_diversity`, training
+    # picks the weight that serves its validation users best and the ranker carries it;
+    # this one is then only the fallback.
+    diversity: float = _in(0.15, 0.0, 100.0)
+    tune_diversity: bool = True
     # Training (LambdaRank, deterministic: fixed seed, one thread, row-wise histograms).
-    rounds: int = _in(200, 1, 10_000)
+    # Few, small trees: one day of one shop is little data (a judgement; see the README).
+    rounds: int = _in(100, 1, 10_000)
     learning_rate: float = _in(0.05, 0.001, 1.0)
-    num_leaves: int = _in(15, 2, 1024)
-    min_data_in_leaf: int = _in(20, 1, 100_000)
+    num_leaves: int = _in(7, 2, 1024)
+    min_data_in_leaf: int = _in(50, 1, 100_000)
     # Users held out (by a stable hash of the id) to measure the ranker's NDCG.
     validation_share: float = _in(0.2, 0.0, 0.9)
     seed: int = _in(0, 0, 2**31 - 1)

@@ -25,22 +25,26 @@ NAN = float("nan")
 class Feature:
     name: str
     meaning: str
+    # The ranker's score may only rise (+1) or only fall (-1) with this feature, or either
+    # (0): a prior that keeps a model trained on one small day from learning, say, that a
+    # worse channel rank is better. A missing value (NaN) is free either way.
+    direction: int = 0
 
 
 FEATURES = (
-    *(Feature(f"rank_{ch.replace(':', '_')}", f"1-based rank in the `{ch}` channel's list (missing: not proposed)")
-      for ch in CHANNELS),
-    Feature("n_channels", "how many channels proposed the query"),
+    *(Feature(f"rank_{ch.replace(':', '_')}", f"1-based rank in the `{ch}` channel's list (missing: not proposed)",
+              -1) for ch in CHANNELS),
+    Feature("n_channels", "how many channels proposed the query", +1),
     Feature("n_hits", "catalog items retrieved at or above the similarity floor (stage 7)"),
     Feature("best_similarity", "cosine of the best retrieved item"),
     Feature("mean_similarity", "mean cosine of the items above the floor (stage 7's support)"),
-    Feature("consistency", "share of the retrieved items in the user's categories, weighted by interest"),
-    Feature("category_weight", "the user's interest in the query's category (strongest 1.0; 0: none)"),
-    Feature("profile_cosine", "cosine between the query and the centroid of the titles the user touched on D"),
+    Feature("consistency", "share of the retrieved items in the user's categories, weighted by interest", +1),
+    Feature("category_weight", "the user's interest in the query's category (strongest 1.0; 0: none)", +1),
+    Feature("profile_cosine", "cosine between the query and the centroid of the titles the user touched on D", +1),
     Feature("popularity", "log(1 + distinct user-days that searched it over the history)"),
-    Feature("popularity_in_categories", "popularity × category_weight: popular in the user's own categories"),
-    Feature("touched_recency", "1-based recency among the queries the user typed (or items engaged) on D"),
-    Feature("remembered_recency", "1-based recency among the profile memory's recent queries"),
+    Feature("popularity_in_categories", "popularity × category_weight: popular in the user's own categories", +1),
+    Feature("touched_recency", "1-based recency among the queries the user typed (or items engaged) on D", -1),
+    Feature("remembered_recency", "1-based recency among the profile memory's recent queries", -1),
     Feature("query_tokens", "words in the query"),
 )
 FEATURE_NAMES = tuple(f.name for f in FEATURES)

@@ -16,7 +16,7 @@ from collapsing into one category.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -24,7 +24,7 @@ import numpy as np
 from pipelines.core.channels import (CH_GENERATED, CH_POOL_CATEGORY, CH_POOL_GLOBAL, CH_X2Q, CHANNELS,
                                      HISTORY_CHANNELS)
 from pipelines.core.config import RankerConfig
-from pipelines.core.features import FEATURE_NAMES, NAN, UserContext, candidate_features, matrix, without_channel
+from pipelines.core.features import FEATURE_NAMES, FEATURES, NAN, UserContext, candidate_features, matrix, without_channel
 from pipelines.core.metrics import NextDay
 from pipelines.core.ranking import SOURCE_CHANNEL_PREFIX, Fill
 from pipelines.core.records import Suggestion, UserCandidates, VerifiedQuery
@@ -163,9 +163,14 @@ def label(category: str | None, query: str, next_day: NextDay) -> int:
 def diversified(candidates: Sequence[RankCandidate], scores: Sequence[float], k: int,
                 diversity: float) -> list[Suggestion]:
     """The K best by score, each earlier pick of the same category costing `diversity`
-    (greedy MMR); ties by query text. Reported scores are the penalized ones, made
+    (greedy MMR); ties by query text. Scores are first scaled to [0, 1] over the user's
+    candidates (a ranker's raw scale means nothing across days), so `diversity` is a
+    share of the user's score range. Reported scores are the penalized ones, made
     non-increasing down the list."""
-    remaining = list(zip((float(s) for s in scores), candidates))
+    raw = [float(s) for s in scores]
+    low, high = (min(raw), max(raw)) if raw else (0.0, 0.0)
+    span = high - low
+    remaining = list(zip(((s - low) / span if span > 0 else 1.0 for s in raw), candidates))
     picked: list[tuple[float, RankCandidate]] = []
     per_category: dict[str | None, int] = {}
     while remaining and len(picked) < k:
@@ -205,11 +210,13 @@ class Ranker:
 
 @dataclass(frozen=True)
 class Group:
-    """One user's candidates of day D-1 with their labels from day D."""
+    """One user's candidates of day D-1 with their labels from day D (and their
+    categories, for choosing the diversity weight)."""
 
     user_id: str
     features: list[Mapping[str, float]]
     labels: list[int]
+    categories: list[str | None] = field(default_factory=list)
 
 
 def training_groups(rows: Iterable[Mapping], next_day: Mapping[str, NextDay]) -> list[Group]:
@@ -219,7 +226,8 @@ def training_groups(rows: Iterable[Mapping], next_day: Mapping[str, NextDay]) ->
     for user_id, cands in _per_user(rows).items():
         target = next_day.get(user_id, NextDay())
         groups.append(Group(user_id, [candidate_from_row(r).features for r in cands],
-                            [label(r["category"], r["query"], target) for r in cands]))
+                            [label(r["category"], r["query"], target) for r in cands],
+                            [r["category"] for r in cands]))
     return groups
 
 
@@ -236,7 +244,8 @@ def params(cfg: RankerConfig) -> dict:
     return {"objective": "lambdarank", "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
             "min_data_in_leaf": cfg.min_data_in_leaf, "seed": cfg.seed, "deterministic": True,
             "force_row_wise": True, "num_threads": cfg.threads, "verbose": -1,
-            "lambdarank_truncation_level": 30, "label_gain": [0.0, 1.0, 3.0]}
+            "lambdarank_truncation_level": 30, "label_gain": [0.0, 1.0, 3.0],
+            "monotone_constraints": [f.direction for f in FEATURES]}
 
 
 def split(groups: Sequence[Group], validation_share: float) -> tuple[list[Group], list[Group]]:
@@ -271,6 +280,37 @@ def _best_channel_rank(g: Group) -> list[float]:
     return out
 
 
+# The diversity weights training tries on the validation users (the config's is added).
+DIVERSITY_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+
+
+def list_utility(labels: Sequence[int], order: Sequence[int], k: int = NDCG_AT) -> float:
+    """What the evaluation's headline metrics reward of one list: a hit of the user's next
+    day in the top K (any label) plus the reciprocal rank of the first typed query."""
+    top = [labels[i] for i in order[:k]]
+    first_query = next((r for r, y in enumerate(top) if y == LABEL_QUERY), None)
+    return float(any(top)) + (1.0 / (first_query + 1) if first_query is not None else 0.0)
+
+
+def choose_diversity(groups: Sequence[Group], ranker: "Ranker", default: float) -> tuple[float, dict]:
+    """The diversity weight with the best mean `list_utility` on `groups` (ties: the
+    smaller weight); without groups, `default`. → (weight, utility per weight tried)."""
+    if not groups:
+        return default, {}
+    scored = [(g, ranker.score(g.features)) for g in groups]
+    utility = {}
+    for weight in sorted(set(DIVERSITY_GRID) | {default}):
+        total = 0.0
+        for g, scores in scored:
+            cands = [RankCandidate(str(i), {}, "", VerifiedQuery(str(i), True, "ok", 0.0, cat, (), ()), {})
+                     for i, cat in enumerate(g.categories)]
+            order = [int(s.query) for s in diversified(cands, scores, NDCG_AT, weight)]
+            total += list_utility(g.labels, order)
+        utility[weight] = round(total / len(scored), 6)
+    best = max(utility, key=lambda w: (utility[w], -w))
+    return best, {str(w): u for w, u in utility.items()}
+
+
 def train(groups: Sequence[Group], cfg: RankerConfig) -> TrainedRanker:
     """LambdaRank over the groups that hold at least one positive label. Raises
     ValueError when none do (nothing to learn from)."""
@@ -290,7 +330,12 @@ def train(groups: Sequence[Group], cfg: RankerConfig) -> TrainedRanker:
     gains = booster.feature_importance(importance_type="gain")
     splits = booster.feature_importance(importance_type="split")
     labels = [y_ for g in useful for y_ in g.labels]
+    diversity, tried = choose_diversity(valid_groups, ranker, cfg.diversity) if cfg.tune_diversity else \
+        (cfg.diversity, {})
     report = {
+        "diversity": {"chosen": diversity, "validation_utility": tried,
+                      "how": "validation users' mean of hit@10 + MRR of the first typed query"
+                      if cfg.tune_diversity else "ranker.diversity (ranker.tune_diversity is false)"},
         "groups": {"with_candidates": len(groups), "with_positive_label": len(useful),
                    "train": len(train_groups), "validation": len(valid_groups)},
         "rows": {"train": int(len(y)), "validation": sum(len(g.labels) for g in valid_groups)},
