@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from schemas import PROFILES_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA, X2Q_SCHEMA
+from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA, X2Q_SCHEMA
 from warehouse.files import write_parquet_bytes
 from warehouse.publish import publish
 
@@ -35,8 +35,11 @@ def stage_partition(staging: Path, rows: list[dict], counts: dict | None = None,
     parts = {table: [rows[i::shards] for i in range(shards)], "rejected": [rejected]}
     if table == "u2q":
         (staging / "profiles").mkdir()
+        (staging / "candidates").mkdir()
         parts["profiles"] = [[]]  # no memory carried in these hand-made partitions
-    schemas = {"u2q": U2Q_SCHEMA, "x2q": X2Q_SCHEMA, "rejected": REJECTED_SCHEMA, "profiles": PROFILES_SCHEMA}
+        parts["candidates"] = [[]]  # nor candidates to learn from
+    schemas = {"u2q": U2Q_SCHEMA, "x2q": X2Q_SCHEMA, "rejected": REJECTED_SCHEMA, "profiles": PROFILES_SCHEMA,
+               "candidates": CANDIDATES_SCHEMA}
     for part, chunks in parts.items():
         for i, chunk in enumerate(chunks):
             blob = write_parquet_bytes(chunk, schemas[part])

@@ -23,7 +23,6 @@ from collections import Counter, defaultdict
 
 import pyarrow.parquet as pq
 
-from pipelines.engines.embedder import TextVectors
 from pipelines.core.baselines import RANDOM, nearest_queries, random_list
 from pipelines.core.config import HintQConfig
 from pipelines.core.metrics import Bootstrap, ListEntry, NextDay, average_rows, evaluate_lists, realism
@@ -31,6 +30,7 @@ from pipelines.core.normalize import QueryCleaner, echo_texts, normalize_think_a
 from pipelines.core.prompts import ThinkPrompts
 from pipelines.core.records import Trigger
 from pipelines.core.triggers import describe
+from pipelines.engines.embedder import TextVectors
 from pipelines.engines.generator import shared_codec, shared_engine
 
 log = logging.getLogger(__name__)

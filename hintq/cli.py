@@ -82,6 +82,16 @@ def cmd_backfill(args, passthrough: list[str]) -> int:
 
 
 def cmd_show(args) -> int:
+    from warehouse.manifest import ManifestError
+
+    try:
+        return _show(args)
+    except ManifestError as exc:
+        print(f"hintq show: {exc}", file=sys.stderr)
+        return 2
+
+
+def _show(args) -> int:
     from hintq.summary import find_row, format_trigger, format_user
 
     if args.table == "u2q":
@@ -106,12 +116,13 @@ def cmd_show(args) -> int:
 
 def cmd_summary(args) -> int:
     from hintq.summary import format_summary, load_manifest
+    from warehouse.manifest import ManifestError
 
     printed = 0
     for table in NIGHTLY_TABLES:
         try:
             manifest = load_manifest(args.warehouse, table, args.date)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ManifestError) as exc:
             print(f"{table}: {exc}")
             continue
         print(format_summary(manifest, f"{args.warehouse}/{table}/dt={args.date}"))

@@ -7,10 +7,11 @@ history channels, the ranker's labels and the evaluation.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import posixpath
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -146,7 +147,7 @@ class InputDay:
     day: str
     users: dict[str, list[EnrichedEvent]]
     items: dict[str, Item]
-    rejected: Counter = field(default_factory=Counter)
+    rejected: Counter = dataclasses.field(default_factory=Counter)
 
 
 def read_input_day(input_root: str | Path, day: str, cfg: HintQConfig) -> InputDay | None:

@@ -82,21 +82,32 @@ def judge_queries(queries: list[str], vectors: np.ndarray, index, item_ids: list
 
 
 class TextVectors:
-    """Embeds texts with the verification embedder, each distinct text once; called with a
-    list of texts, returns their L2-normalized rows in that order. The cache is dropped
-    when it holds `max_cached` texts, so a long-lived worker stays bounded."""
+    """Embeds texts with the verification embedder; called with a list of texts, returns
+    their L2-normalized rows in that order.
 
-    def __init__(self, spec: EmbedderSpec, model, max_cached: int = 500_000):
-        self.spec, self.model, self.max_cached = spec, model, max_cached
+    With `remember` (one process that sees texts in a fixed order, as the evaluation does)
+    each distinct text is embedded once and cached; the cache is dropped when it holds
+    `max_cached` texts. Without it (a Beam DoFn, whose elements come in no fixed order),
+    only `seed`ed rows are reused and each call embeds its own missing texts as one batch:
+    a row must not depend on which other texts shared its batch, and that depends on the
+    order elements arrive in."""
+
+    def __init__(self, spec: EmbedderSpec, model, max_cached: int = 500_000, remember: bool = True):
+        self.spec, self.model, self.max_cached, self.remember = spec, model, max_cached, remember
         self._cache: dict[str, np.ndarray] = {}
 
+    def seed(self, texts, vectors) -> None:
+        """Known rows (embedded elsewhere by the same embedder), so they are not embedded again."""
+        if vectors is not None and len(self._cache) + len(texts) <= self.max_cached:
+            self._cache.update(zip(texts, vectors))
+
     def __call__(self, texts) -> np.ndarray:
-        if len(self._cache) + len(texts) > self.max_cached:
-            self._cache.clear()
-        missing = sorted({t for t in texts if t not in self._cache})
-        if missing:
-            for t, v in zip(missing, self.spec.encode(self.model, missing)):
-                self._cache[t] = v
         if not len(texts):
             return np.zeros((0, 384), dtype="float32")
-        return np.stack([self._cache[t] for t in texts])
+        if self.remember and len(self._cache) + len(texts) > self.max_cached:
+            self._cache.clear()
+        missing = sorted({t for t in texts if t not in self._cache})
+        fresh = dict(zip(missing, self.spec.encode(self.model, missing))) if missing else {}
+        if self.remember:
+            self._cache.update(fresh)
+        return np.stack([fresh[t] if t in fresh else self._cache[t] for t in texts])

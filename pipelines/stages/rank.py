@@ -3,6 +3,7 @@ then filled from fallbacks."""
 from __future__ import annotations
 
 import dataclasses
+from collections import ChainMap
 
 import apache_beam as beam
 
@@ -93,7 +94,7 @@ class _RankUserFn(beam.DoFn):
         self.cfg, self.dt, self.blocklist, self.embedder, self.ranker_text = cfg, dt, blocklist, embedder, ranker_text
 
     def setup(self):
-        self.vectors = TextVectors(self.embedder, self.embedder.acquire())
+        self.vectors = TextVectors(self.embedder, self.embedder.acquire(), remember=False)
         self.ranker = Ranker(self.ranker_text, FEATURE_NAMES) if self.ranker_text else None
         self.clean = QueryCleaner(self.cfg.normalize, self.blocklist)
 
@@ -103,6 +104,9 @@ class _RankUserFn(beam.DoFn):
         (user,) = grouped["user"]
         events = next(iter(grouped["events"]), [])
         verified = {v.query: v for v in grouped["verified"]}
+        if getattr(self, "_seeded", None) is not model:  # the vocabulary's vectors, once per model
+            self.vectors.seed(model.vocabulary, model.vectors)
+            self._seeded = model
         with stage_timer("rank_fill"):
             hand = rank_user(user, verified, pool, cfg.rank, cfg.verify, cfg.generate.max_queries)
         with stage_timer("rank_learned"):
@@ -110,7 +114,8 @@ class _RankUserFn(beam.DoFn):
             centroid = ch.title_centroid(day, self.vectors)
             lists = ch.channel_lists(day, model, centroid, cfg.ranker.per_channel, cfg.evaluate.top_leaves)
             pool_fills = popular_fills([leaf for leaf, _ in user.profile.categories], pool)
-            checks = {**model.checks, **{q: v for q, _, v in pool_fills}, **verified}
+            # The night's own checks first; no per-user copy of the vocabulary's.
+            checks = ChainMap(verified, {q: v for q, _, v in pool_fills}, model.checks)
             proposals = proposals_of(user, pool_fills, lists, cfg.ranker.per_channel)
             queries = sorted({p.query for p in proposals if p.query in checks and checks[p.query].passed})
             context = UserContext(user.profile.category_weights(), day.touched_queries, user.profile.recent_queries,

@@ -73,6 +73,10 @@ def test_published_manifests_are_the_declared_schema_and_a_reader_refuses_an_unk
     path.write_text(json.dumps({**table, "manifest_version": MANIFEST_VERSION + 1}))
     with pytest.raises(ManifestError, match="has version 2"):
         read_published(tmp_path, "u2q", "2026-11-01")
+    from hintq.cli import main
+
+    assert main(["summary", "--warehouse", str(tmp_path), "--date", "2026-11-01"]) == 1  # a message, no traceback
+    assert main(["show", "u2q", "--warehouse", str(tmp_path), "--date", "2026-11-01", "--user", "U1"]) == 2
     path.write_text(json.dumps({k: v for k, v in table.items() if k != "manifest_version"}))
     assert read_published(tmp_path, "u2q", "2026-11-01")[0]["rows"] == 2  # written before versions: 1
 
