@@ -111,10 +111,12 @@ def hintq_nightly():
     evaluate = yesterday("evaluate", "jobs.evaluate")
 
     x2q, u2q = nightly("x2q"), nightly("u2q")
-    events = wait_for_input.override(task_id="wait_for_events")("events")
-    [events, wait_for_input.override(task_id="wait_for_catalog")("catalog")] >> x2q >> u2q
-    events >> train_ranker >> u2q
-    events >> evaluate
+    inputs = [wait_for_input.override(task_id="wait_for_events")("events"),
+              wait_for_input.override(task_id="wait_for_catalog")("catalog")]
+    # Labels and targets need the day's catalog too: an engaged item is known by it.
+    inputs >> x2q >> u2q
+    inputs >> train_ranker >> u2q
+    inputs >> evaluate
     x2q >> export("x2q")
     u2q >> export("u2q")
 

@@ -36,7 +36,7 @@ from pipelines.core.text import stable_hash
 from pipelines.engines.embedder import TextVectors, flat_index, judge_queries
 from warehouse.files import read_published, read_rows, swap_into_place
 from warehouse.inputs import InputDay, history_days, read_input_day
-from warehouse.models import read_ranker
+from warehouse.models import RankerCorrupt, read_ranker
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +117,15 @@ def ranking_systems(warehouse: str, day: str, manifest: dict, users: list[str], 
         return {}
     rows = _read_all(found[1])
     published = read_ranker(warehouse, ranking["ranker"]["dt"])
+    if published.manifest["model_sha256"] != ranking["ranker"]["model_sha256"]:
+        raise RankerCorrupt(f"ranker dt={published.dt} is not the model the night of {day} ranked with "
+                            f"(sha256 {published.manifest['model_sha256'][:12]} != "
+                            f"{ranking['ranker']['model_sha256'][:12]}): retrained since")
     ranker = Ranker(published.model_text, published.manifest["features"])
     hand = hand_weighted_lists(rows)
-    ablated = reranked_lists(rows, ranker, max(cfg.evaluate.ks), cfg.ranker.diversity, without=CH_GENERATED)
+    ablated = reranked_lists(rows, ranker, cfg.rank.k, cfg.ranker.diversity, without=CH_GENERATED)
     return {
-        HINTQ_HAND_WEIGHTED: {u: [ListEntry(c.query, c.source, c.check.category) for c in hand.get(u, [])]
+        HINTQ_HAND_WEIGHTED: {u: [ListEntry(s.query, s.source, s.category) for s in hand.get(u, [])]
                               for u in users},
         HINTQ_RANKED_NO_GENERATED: {u: [ListEntry(s.query, s.source, s.category) for s in ablated.get(u, [])]
                                     for u in users},

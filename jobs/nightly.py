@@ -26,7 +26,7 @@ from jobs.options import HintQOptions
 from pipelines.beam.progress import stage_timings
 from pipelines.core.config import ConfigError, HintQConfig, resolve_config
 from pipelines.core.normalize import load_blocklist
-from pipelines.core.ranker import Ranker, RankerUnusable
+from pipelines.core.ranker import FeaturesDiffer, Ranker, RankerUnusable
 from pipelines.core.version import code_version
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec
@@ -70,7 +70,10 @@ def choose_ranker(warehouse: str, day: str, cfg: HintQConfig) -> tuple[Published
     ranker = ranker_for_night(warehouse, day)
     if ranker is None:
         return None, {"method": "hand_weighted", "why": f"no ranker trained before {day} in {warehouse}"}
-    Ranker(ranker.model_text, ranker.manifest.get("features", []))
+    try:
+        Ranker(ranker.model_text, ranker.manifest.get("features", []))
+    except FeaturesDiffer as exc:  # trained before a change of the features: not damage
+        return None, {"method": "hand_weighted", "why": f"ranker dt={ranker.dt}: {exc}"}
     return ranker, {"method": "learned", "ranker": ranker.describe(), "diversity": ranker.diversity}
 
 
@@ -90,7 +93,8 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     staging = StagingLayout(str(staging_dir(str(Path(o.warehouse).resolve()), o.table, o.dt) / f"run={run_id}"))
     warehouse = str(Path(o.warehouse).resolve())
     ranker, ranking = choose_ranker(warehouse, o.dt, cfg) if o.table == "u2q" else (None, None)
-    if ranker is not None and ranker.diversity is not None:  # the weight its training chose
+    if ranker is not None and ranker.diversity is not None and cfg.ranker.tune_diversity:
+        # the weight its training chose on validation users
         cfg = dataclasses.replace(cfg, ranker=dataclasses.replace(cfg.ranker, diversity=ranker.diversity))
     return NightlyRun(table=o.table, dt=o.dt, input=input_root, warehouse=warehouse,
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,

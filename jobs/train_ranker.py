@@ -7,9 +7,10 @@ features, training rows, validation NDCG, feature importances, the partitions it
 from). The night of D+1 ranks with it; nothing of D+2 or later is read, so the
 evaluation of that night (against D+2) scores a model that never saw its targets.
 
-Exit status 99 (Airflow's skip code) when D's candidates or D+1's events are not there
-yet (the first night of a warehouse), or D+1 labels no candidate: nothing to learn is not
-a failure, and the night then keeps the newest older ranker or the hand-weighted order.
+Exit status 99 (Airflow's skip code) when D's candidates or D+1's events or catalog are
+not there yet (the first night of a warehouse), D+1 labels no candidate, or D's candidates
+carry another feature set (written before a change of the features): nothing to learn is
+not a failure, and the night then keeps the newest older ranker or the hand-weighted order.
 """
 from __future__ import annotations
 
@@ -68,17 +69,18 @@ def run(argv: list[str] | None = None) -> dict:
     labels_dt = (dt.date.fromisoformat(args.dt) + dt.timedelta(days=1)).isoformat()
     # The settings the night ran with (its normalization makes the labels), then --set.
     cfg = resolve_config(overrides=args.overrides, base=HintQConfig.from_dict(u2q[0].get("config", {})))
-    labels_day = read_input_day(args.input, labels_dt, cfg)
-    if labels_day is None:
-        raise TrainingInputMissing(f"events/dt={labels_dt} (the labels) is not in {args.input}")
+    labels_day = read_input_day(args.input, labels_dt, cfg) if input_files(args.input, "catalog", labels_dt) else None
+    if labels_day is None:  # without its catalog every engaged item of the day is unknown
+        raise TrainingInputMissing(f"events/dt={labels_dt} or catalog/dt={labels_dt} (the labels) is not in "
+                                   f"{args.input}")
     blocklist_path = (u2q[0].get("blocklist") or {}).get("path")
     clean = QueryCleaner(cfg.normalize, load_blocklist(blocklist_path if blocklist_path and Path(blocklist_path).exists()
                                                        else DEFAULT_BLOCKLIST))
     next_day = {u: next_day_of(evs, clean) for u, evs in labels_day.users.items()}
-    groups = training_groups((r for f in candidates[1] for r in read_rows(f)), next_day)
     try:
+        groups = training_groups((r for f in candidates[1] for r in read_rows(f)), next_day)
         trained = train(groups, cfg.ranker)
-    except ValueError as exc:
+    except ValueError as exc:  # no positive label; or FeaturesDiffer: candidates of an older feature set
         raise NothingToLearn(str(exc)) from None
     manifest = {
         "candidates_dt": args.dt, "labels_dt": labels_dt,

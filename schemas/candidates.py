@@ -17,6 +17,8 @@ CANDIDATES_SCHEMA = pa.schema(
                  metadata={"description": b"feature name -> value (pipelines/core/features.py; NaN: missing)"}),
         pa.field("hand_rank", pa.int32(), nullable=True,
                  metadata={"description": b"rank in the hand-weighted list (null: not in it)"}),
+        pa.field("hand_source", pa.string(), nullable=True,
+                 metadata={"description": b"its source in the hand-weighted list (null: not in it)"}),
         pa.field("rank", pa.int32(), nullable=True,
                  metadata={"description": b"rank in the published u2q list (null: not in it)"}),
         pa.field("score", pa.float64(), nullable=True, metadata={"description": b"the ranker's score (null: none)"}),

@@ -26,7 +26,7 @@ from pipelines.core.channels import (CH_GENERATED, CH_POOL_CATEGORY, CH_POOL_GLO
 from pipelines.core.config import RankerConfig
 from pipelines.core.features import FEATURE_NAMES, FEATURES, NAN, UserContext, candidate_features, matrix, without_channel
 from pipelines.core.metrics import NextDay
-from pipelines.core.ranking import SOURCE_CHANNEL_PREFIX, Fill
+from pipelines.core.ranking import SOURCE_CHANNEL_PREFIX, SOURCE_X2Q_PREFIX, Fill
 from pipelines.core.records import Suggestion, UserCandidates, VerifiedQuery
 from pipelines.core.text import stable_hash, text_desc_key
 
@@ -36,6 +36,11 @@ NDCG_AT = 10
 
 class RankerUnusable(ValueError):
     """A ranker model that cannot be read or does not score this code's features."""
+
+
+class FeaturesDiffer(RankerUnusable):
+    """A ranker, or candidates, of another feature set than this code computes: written
+    before a change of the features, not damaged."""
 
 
 @dataclass(frozen=True)
@@ -76,16 +81,18 @@ def merge_proposals(proposals: Iterable[Proposal]) -> dict[str, tuple[dict[str, 
 
 
 def proposals_of(user: UserCandidates, pool_fills: Sequence[Fill], history_lists: Mapping[str, Sequence[str]],
-                 per_channel: int) -> list[Proposal]:
+                 per_channel: int, listed: frozenset[str] = frozenset()) -> list[Proposal]:
     """Every channel's proposals for one user: the model's answer, the x2q lists of recent
     triggers (in fill order), the day's popular queries of the user's categories and
-    overall (the hand-weighted fills; the first `per_channel` of each), and the history
-    channels' lists."""
+    overall (the hand-weighted fills: the first `per_channel` of each, and any deeper one
+    the hand-weighted list holds, `listed`, so that list is rebuilt from the candidates),
+    and the history channels' lists."""
     out = [Proposal(CH_GENERATED, c.query, c.rank, CH_GENERATED) for c in user.candidates]
     out += [Proposal(CH_X2Q, q, i + 1, src) for i, (q, src) in enumerate(user.trigger_fills)]
     for channel in (CH_POOL_CATEGORY, CH_POOL_GLOBAL):
         out += [Proposal(channel, q, i + 1, channel)
-                for i, (q, _, _) in enumerate([f for f in pool_fills if f[1] == channel][:per_channel])]
+                for i, (q, _, _) in enumerate(f for f in pool_fills if f[1] == channel)
+                if i < per_channel or q in listed]
     for channel in HISTORY_CHANNELS:
         out += [Proposal(channel, q, i + 1, SOURCE_CHANNEL_PREFIX + channel)
                 for i, q in enumerate(history_lists.get(channel, ()))]
@@ -106,12 +113,14 @@ def rank_candidates(proposals: Iterable[Proposal], checks: Mapping[str, Verified
     return out
 
 
-def candidate_row(user_id: str, c: RankCandidate, hand_rank: int | None, rank: int | None,
+def candidate_row(user_id: str, c: RankCandidate, hand: Suggestion | None, rank: int | None,
                   score: float | None) -> dict:
-    """A `candidates` part row (schemas/candidates.py)."""
+    """A `candidates` part row (schemas/candidates.py); `hand` is its entry in the
+    hand-weighted list, if it is in it."""
     return {"user_id": user_id, "query": c.query, "category": c.check.category, "source": c.source,
             "channels": list(c.channels.items()), "features": list(c.features.items()),
-            "hand_rank": hand_rank, "rank": rank, "score": None if score is None else round(score, 6)}
+            "hand_rank": None if hand is None else hand.rank, "hand_source": None if hand is None else hand.source,
+            "rank": rank, "score": None if score is None else round(score, 6)}
 
 
 def candidate_from_row(row: Mapping) -> RankCandidate:
@@ -119,8 +128,11 @@ def candidate_from_row(row: Mapping) -> RankCandidate:
     check holds what a list entry needs (category, evidence is not kept)."""
     check = VerifiedQuery(query=row["query"], passed=True, reason="ok", support=0.0, category=row["category"],
                           hit_categories=(), evidence=())
-    return RankCandidate(row["query"], dict(row["channels"]), row["source"], check,
-                         {name: (NAN if v is None else v) for name, v in row["features"]})
+    features = {name: (NAN if v is None else v) for name, v in row["features"]}
+    if tuple(features) != FEATURE_NAMES:
+        raise FeaturesDiffer(f"candidates of {row['user_id']} carry features {list(features)}; "
+                             f"this code computes {list(FEATURE_NAMES)}")
+    return RankCandidate(row["query"], dict(row["channels"]), row["source"], check, features)
 
 
 def _per_user(rows: Iterable[Mapping]) -> dict[str, list[Mapping]]:
@@ -130,12 +142,25 @@ def _per_user(rows: Iterable[Mapping]) -> dict[str, list[Mapping]]:
     return {u: sorted(rs, key=lambda r: r["query"]) for u, rs in sorted(per_user.items())}
 
 
-def hand_weighted_lists(rows: Iterable[Mapping]) -> dict[str, list[RankCandidate]]:
+def hand_weighted_lists(rows: Iterable[Mapping]) -> dict[str, list[Suggestion]]:
     """Each user's hand-weighted list, read back from the `candidates` rows' `hand_rank`
-    (the order the night publishes without a ranker)."""
-    return {u: [candidate_from_row(r) for r in sorted((r for r in rs if r["hand_rank"] is not None),
-                                                      key=lambda r: r["hand_rank"])]
+    and `hand_source` (the list the night publishes without a ranker)."""
+    return {u: [Suggestion(query=r["query"], score=0.0, rank=r["hand_rank"], category=r["category"],
+                           source=r.get("hand_source") or r["source"])
+                for r in sorted((r for r in rs if r["hand_rank"] is not None), key=lambda r: r["hand_rank"])]
             for u, rs in _per_user(rows).items()}
+
+
+def placing_source(channels: Mapping[str, int], x2q_source: str | None = None) -> str | None:
+    """The source an entry gets from the channel that ranks it best (ties in CHANNELS
+    order); an x2q entry's is `x2q_source` when known."""
+    if not channels:
+        return None
+    order = {ch: i for i, ch in enumerate(CHANNELS)}
+    best = min(channels, key=lambda ch: (channels[ch], order[ch]))
+    if best == CH_X2Q:
+        return x2q_source or SOURCE_X2Q_PREFIX
+    return SOURCE_CHANNEL_PREFIX + best if best in HISTORY_CHANNELS else best
 
 
 def reranked_lists(rows: Iterable[Mapping], ranker: Ranker, k: int, diversity: float,
@@ -147,9 +172,14 @@ def reranked_lists(rows: Iterable[Mapping], ranker: Ranker, k: int, diversity: f
     for user_id, rs in _per_user(rows).items():
         cands = [candidate_from_row(r) for r in rs]
         if without is not None:
-            cands = [RankCandidate(c.query, {ch: n for ch, n in c.channels.items() if ch != without}, c.source,
-                                   c.check, without_channel(c.features, without))
-                     for c in cands if set(c.channels) != {without}]
+            kept = []
+            for c in cands:
+                channels = {ch: n for ch, n in c.channels.items() if ch != without}
+                if channels:
+                    x2q = c.source if c.source.startswith(SOURCE_X2Q_PREFIX) else None
+                    kept.append(RankCandidate(c.query, channels, placing_source(channels, x2q), c.check,
+                                              without_channel(c.features, without)))
+            cands = kept
         out[user_id] = diversified(cands, ranker.score([c.features for c in cands]), k, diversity)
     return out
 
@@ -190,7 +220,7 @@ class Ranker:
 
     def __init__(self, model_text: str, feature_names: Sequence[str]):
         if tuple(feature_names) != FEATURE_NAMES:
-            raise RankerUnusable(f"the ranker was trained on features {list(feature_names)}; "
+            raise FeaturesDiffer(f"the ranker was trained on features {list(feature_names)}; "
                                  f"this code computes {list(FEATURE_NAMES)}")
         import lightgbm as lgb
 

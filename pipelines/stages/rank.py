@@ -116,7 +116,8 @@ class _RankUserFn(beam.DoFn):
             pool_fills = popular_fills([leaf for leaf, _ in user.profile.categories], pool)
             # The night's own checks first; no per-user copy of the vocabulary's.
             checks = ChainMap(verified, {q: v for q, _, v in pool_fills}, model.checks)
-            proposals = proposals_of(user, pool_fills, lists, cfg.ranker.per_channel)
+            proposals = proposals_of(user, pool_fills, lists, cfg.ranker.per_channel,
+                                     frozenset(s.query for s in hand))
             queries = sorted({p.query for p in proposals if p.query in checks and checks[p.query].passed})
             context = UserContext(user.profile.category_weights(), day.touched_queries, user.profile.recent_queries,
                                   centroid)
@@ -131,10 +132,10 @@ class _RankUserFn(beam.DoFn):
             "n_generated": user.n_generated,
             "n_verified": sum(1 for c in user.candidates if c.query in verified and verified[c.query].passed),
         }
-        hand_rank, listed_rank = {s.query: s.rank for s in hand}, {s.query: s.rank for s in listed}
+        hand_entry, listed_rank = {s.query: s for s in hand}, {s.query: s.rank for s in listed}
         for i, c in enumerate(candidates):
             yield beam.pvalue.TaggedOutput(CANDIDATES, candidate_row(
-                user_id, c, hand_rank.get(c.query), listed_rank.get(c.query),
+                user_id, c, hand_entry.get(c.query), listed_rank.get(c.query),
                 None if scores is None else float(scores[i])))
 
 

@@ -16,8 +16,8 @@ def test_every_dag_imports_and_hintq_nightly_is_wired():
     assert {t.task_id for t in dag.tasks} == {"wait_for_events", "wait_for_catalog", "x2q", "u2q",
                                               "export_x2q", "export_u2q", "evaluate", "train_ranker"}
     # Think before Direct: u2q fills short lists from the day's x2q lists.
-    assert dag.get_task("wait_for_events").downstream_task_ids == {"x2q", "evaluate", "train_ranker"}
-    assert dag.get_task("wait_for_catalog").downstream_task_ids == {"x2q"}
+    for wait in ("wait_for_events", "wait_for_catalog"):
+        assert dag.get_task(wait).downstream_task_ids == {"x2q", "evaluate", "train_ranker"}
     assert dag.get_task("x2q").downstream_task_ids == {"u2q", "export_x2q"}
     assert dag.get_task("u2q").downstream_task_ids == {"export_u2q"}
     assert dag.catchup is False and dag.max_active_runs == 1

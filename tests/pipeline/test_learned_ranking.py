@@ -65,10 +65,12 @@ def test_the_ranker_never_sees_the_evaluation_day(world, tmp_path):
     assert manifest["learned_from"]["labels"]["path"] == f"events/dt={D2}"
 
     def variant(name, change):
+        """The whole path to the ranker again (night 1, then training) on changed inputs."""
         root = tmp_path / name
         shutil.copytree(world / "input", root / "input")
-        shutil.copytree(world / "wh", root / "wh", ignore=shutil.ignore_patterns("models"))
         change(root / "input")
+        nightly.run([f"--dt={D1}", f"--input={root / 'input'}", f"--warehouse={root / 'wh'}"],
+                    generator=FakeGeneratorSpec())
         _train(root / "input", root / "wh")
         return _model_bytes(root / "wh")
 

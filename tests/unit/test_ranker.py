@@ -150,3 +150,87 @@ def test_a_ranker_of_other_features_or_a_damaged_file_is_refused():
         Ranker(model, FEATURE_NAMES[:-1])
     with pytest.raises(RankerUnusable, match="cannot be read"):
         Ranker("tree\nnot a model", FEATURE_NAMES)
+
+
+def _row(user, query, channels, source, category="Shoes", hand=None, n_features=None):
+    from pipelines.core.ranker import candidate_row
+    from pipelines.core.records import Suggestion
+
+    check = judge_retrieval(query, [0.9, 0.8], ["a", "b"], [category, category], VCFG)
+    feats = {n: float(i) for i, n in enumerate(FEATURE_NAMES[:n_features])}
+    for ch_, rank in channels.items():
+        feats[f"rank_{ch_.replace(':', '_')}"] = float(rank)
+    c = RankCandidate(query, channels, source, check, feats)
+    entry = None if hand is None else Suggestion(query, 1.0, hand[0], category, hand[1])
+    return candidate_row(user, c, entry, None, None)
+
+
+def test_candidate_rows_round_trip_through_parquet_with_missing_values():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.core.ranker import candidate_from_row
+    from schemas import CANDIDATES_SCHEMA
+
+    row = _row("U1", "tent", {CH_EBR: 2}, "channel:ebr", hand=(1, "popular:global"))
+    row["features"] = [(n, float("nan") if n == "rank_x2q" else v) for n, v in row["features"]]
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist([row], schema=CANDIDATES_SCHEMA), sink)
+    (back,) = pq.read_table(pa.BufferReader(sink.getvalue())).to_pylist()
+    c = candidate_from_row(back)
+    assert c.query == "tent" and c.channels == {CH_EBR: 2} and c.check.category == "Shoes"
+    assert list(c.features) == list(FEATURE_NAMES) and math.isnan(c.features["rank_x2q"])
+    assert back["hand_rank"] == 1 and back["hand_source"] == "popular:global"
+
+
+def test_rows_of_another_feature_set_are_refused_not_misread():
+    from pipelines.core.ranker import FeaturesDiffer, candidate_from_row
+
+    with pytest.raises(FeaturesDiffer):
+        candidate_from_row(_row("U1", "tent", {}, "generated", n_features=len(FEATURE_NAMES) - 1))
+
+
+def test_the_hand_weighted_list_and_the_list_without_a_channel_are_rebuilt_from_the_rows():
+    from pipelines.core.ranker import hand_weighted_lists, reranked_lists
+
+    rows = [_row("U1", "tent", {CH_GENERATED: 1}, "generated", hand=(2, "generated")),
+            _row("U1", "mug", {CH_GENERATED: 2, CH_EBR: 1}, "channel:ebr", "Mugs", hand=(1, "popular:global")),
+            _row("U1", "sock", {CH_X2Q: 3}, "x2q:item:I9", "Socks"),
+            _row("U2", "hat", {CH_EBR: 1}, "channel:ebr", "Hats")]
+    hand = hand_weighted_lists(rows)
+    assert [(s.query, s.rank, s.source) for s in hand["U1"]] == [("mug", 1, "popular:global"),
+                                                                  ("tent", 2, "generated")]
+    assert hand["U2"] == []
+
+    class ByQuery:  # a stand-in ranker: alphabetical order
+        def score(self, feats):
+            return [-i for i in range(len(feats))]
+
+    ablated = reranked_lists(rows, ByQuery(), 10, 0.0, without=CH_GENERATED)
+    assert [(s.query, s.source) for s in ablated["U1"]] == [("mug", "channel:ebr"), ("sock", "x2q:item:I9")], \
+        "a candidate only the generated channel proposed is gone; the others keep a source they still have"
+
+
+def test_diversity_is_chosen_on_validation_users_for_hits_and_first_query_rank():
+    from pipelines.core.ranker import choose_diversity, list_utility
+
+    assert list_utility([0, 2, 1], [1, 0, 2]) == 1.0 + 1.0
+    assert list_utility([0, 0, 1], [0, 1, 2], k=2) == 0.0
+
+    class ByPosition:
+        def score(self, feats):
+            return [-i for i in range(len(feats))]
+
+    # Eleven shoes outscore the hat the user buys next: only a diversity weight reaches it.
+    groups = [Group(f"U{u}", [{}] * 12, [0] * 11 + [1], ["Shoes"] * 11 + ["Hats"]) for u in range(3)]
+    weight, tried = choose_diversity(groups, ByPosition(), 0.15)
+    assert weight > 0 and tried["0.0"] == 0.0 and tried[str(weight)] == 1.0
+    assert choose_diversity([], ByPosition(), 0.15) == (0.15, {})
+
+
+def test_training_without_validation_users_still_trains():
+    cfg = RankerConfig(rounds=5, min_data_in_leaf=5, validation_share=0.0)
+    trained = train(_planted_groups(30), cfg)
+    assert trained.report["groups"]["validation"] == 0
+    assert trained.report["validation_ndcg_at_10"]["ranker"] is None
+    assert trained.report["diversity"]["chosen"] == cfg.diversity
