@@ -98,9 +98,9 @@ demo: venvs model redis-up
 	trigger=$$($(PIPE)/python -c "import pyarrow.dataset as d; \
 	    rows = d.dataset('$(HINTQ_WAREHOUSE)/x2q/dt=$(DEMO_NIGHT2)').to_table().to_pylist(); \
 	    gen = lambda r: any(q['source'] == 'generated' for q in r['queries']); \
-	    pick = sorted(rows, key=lambda r: (r['selected_as'] != 'cold', not gen(r), r['trigger_id']))[0]; \
+	    pick = sorted(rows, key=lambda r: (not r['queries'], r['selected_as'] != 'cold', not gen(r), r['trigger_id']))[0]; \
 	    print(pick['trigger_type'] + ':' + pick['trigger_id'])"); \
-	echo; echo "a cold-start trigger's x2q row (hintq show x2q):"; \
+	echo; echo "a cold-start trigger's x2q row, or a popular one's if no cold one has a list (hintq show x2q):"; \
 	$(PIPE)/hintq show x2q --warehouse $(HINTQ_WAREHOUSE) --date $(DEMO_NIGHT2) --trigger "$$trigger"; \
 	echo; echo "served from Redis ($(HINTQ_REDIS_URL)) through the reader library:"; \
 	$(PIPE)/hintq lookup --redis $(HINTQ_REDIS_URL) --user $$user --limit 10; \
