@@ -1,5 +1,6 @@
-"""Stage 8, rank & fill: per user (u2q) or per trigger (x2q), verified candidates ranked,
-then filled from fallbacks."""
+"""Stage 8, rank & fill: per trigger (x2q), verified candidates ranked, then filled from
+fallbacks; per user (u2q), every channel's verified candidates with their features, in the
+learned ranker's order where the night has one (else the hand-weighted list)."""
 from __future__ import annotations
 
 import dataclasses
