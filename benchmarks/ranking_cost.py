@@ -83,9 +83,9 @@ def main() -> None:
         history = ch.build_history([(d.day, d.users) for d in days], clean, cfg)
     retrieval = Retrieval(embedder, today.items, cfg)  # the catalog index: stage 7's, not measured here
     with Phase("channel_model", phases):
-        _, vocabulary = ch.vocabulary_of(history, cfg.ranker.vocabulary)
+        counts, vocabulary = ch.vocabulary_of(history, cfg.ranker.vocabulary)
         checks = retrieval.judge(vocabulary)
-        model = ch.channel_model(history, cfg.ranker.vocabulary, checks, retrieval.vectors(vocabulary),
+        model = ch.channel_model(history, (counts, vocabulary), checks, retrieval.vectors(vocabulary),
                                  cfg.ranker.per_channel)
         popular = [(q, n) for q, n in model.counts.most_common(cfg.rank.popular_pool)]
         pool = build_fallback_pool(popular, checks)

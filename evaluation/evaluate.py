@@ -28,7 +28,7 @@ from pipelines.core import channels as ch
 from pipelines.core.config import HintQConfig
 from pipelines.core.metrics import (Bootstrap, ListEntry, average_rows, evaluate_lists, realism,
                                     source_class)
-from pipelines.core.normalize import DEFAULT_BLOCKLIST, QueryCleaner, load_blocklist
+from pipelines.core.normalize import QueryCleaner
 from pipelines.core.channels import CH_GENERATED
 from pipelines.core.ranker import Ranker, hand_weighted_lists, reranked_lists
 from pipelines.core.records import EnrichedEvent, Item, VerifiedQuery
@@ -80,8 +80,8 @@ def baseline_lists(names: list[str], users: list[str], today: InputDay, history:
     """The lists of every named baseline for every user, K = the largest evaluated K: the
     nightly job's history channels (pipelines/core/channels.py), filled from popular."""
     k = max(cfg.evaluate.ks)
-    _, vocabulary = ch.vocabulary_of(history, cfg.ranker.vocabulary)
-    model = ch.channel_model(history, cfg.ranker.vocabulary, retrieval.judge(vocabulary),
+    counts, vocabulary = ch.vocabulary_of(history, cfg.ranker.vocabulary)
+    model = ch.channel_model(history, (counts, vocabulary), retrieval.judge(vocabulary),
                              retrieval.vectors(vocabulary) if vocabulary else None, k)
     out: dict[str, dict[str, list[ListEntry]]] = {n: {} for n in names}
     for user_id in users:
@@ -185,9 +185,7 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
     manifest, files = published
     cfg = cfg or HintQConfig.from_dict(manifest.get("config", {}))
     next_date = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
-    blocklist_path = (manifest.get("blocklist") or {}).get("path")
-    clean = QueryCleaner(cfg.normalize, load_blocklist(blocklist_path if blocklist_path and Path(blocklist_path).exists()
-                                                       else DEFAULT_BLOCKLIST))
+    clean = QueryCleaner.of_night(cfg.normalize, manifest)
     tomorrow = read_input_day(input_root, next_date, cfg)
     if tomorrow is None:
         raise EvaluationInputMissing(f"events/dt={next_date} (the held-out day) is not in {input_root}")

@@ -20,12 +20,11 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 from pipelines.core.channels import next_day_of
 from pipelines.core.config import HintQConfig, resolve_config
 from pipelines.core.features import FEATURES, FEATURE_NAMES
-from pipelines.core.normalize import DEFAULT_BLOCKLIST, QueryCleaner, load_blocklist
+from pipelines.core.normalize import QueryCleaner
 from pipelines.core.ranker import params, train, training_groups
 from pipelines.core.version import code_version
 from warehouse.files import read_published, read_rows
@@ -73,9 +72,7 @@ def run(argv: list[str] | None = None) -> dict:
     if labels_day is None:  # without its catalog every engaged item of the day is unknown
         raise TrainingInputMissing(f"events/dt={labels_dt} or catalog/dt={labels_dt} (the labels) is not in "
                                    f"{args.input}")
-    blocklist_path = (u2q[0].get("blocklist") or {}).get("path")
-    clean = QueryCleaner(cfg.normalize, load_blocklist(blocklist_path if blocklist_path and Path(blocklist_path).exists()
-                                                       else DEFAULT_BLOCKLIST))
+    clean = QueryCleaner.of_night(cfg.normalize, u2q[0])
     next_day = {u: next_day_of(evs, clean) for u, evs in labels_day.users.items()}
     try:
         groups = training_groups((r for f in candidates[1] for r in read_rows(f)), next_day)

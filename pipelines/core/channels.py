@@ -143,11 +143,11 @@ def vocabulary_of(history: History, size: int) -> tuple[Counter, list[str]]:
     return Counter({q: counts[q] for q in vocabulary}), vocabulary
 
 
-def channel_model(history: History, vocabulary_size: int, checks: Mapping[str, VerifiedQuery],
+def channel_model(history: History, vocabulary: tuple[Counter, list[str]], checks: Mapping[str, VerifiedQuery],
                   vectors: np.ndarray | None, k: int) -> ChannelModel:
-    """The history's channel model; `checks` are the catalog checks of the vocabulary and
-    `vectors` its embeddings (row per vocabulary entry)."""
-    counts, vocabulary = vocabulary_of(history, vocabulary_size)
+    """The history's channel model; `vocabulary` is `vocabulary_of(history, size)`,
+    `checks` its catalog checks and `vectors` its embeddings (row per entry)."""
+    counts, vocabulary = vocabulary
     known = set(vocabulary)
     cooc = {a: Counter({q: n for q, n in c.items() if q in known})
             for a, c in bl.cooccurrence_counts(history.sessions).items()}

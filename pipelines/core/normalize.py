@@ -175,6 +175,13 @@ class QueryCleaner:
     def __call__(self, text: str) -> str | None:
         return normalize_query(text, self.normalize_cfg, self.blocklist)[0]
 
+    @classmethod
+    def of_night(cls, normalize_cfg, manifest: dict) -> "QueryCleaner":
+        """The rule a published night normalized with: the blocklist its manifest names,
+        or the packaged one where that file is no longer there."""
+        path = (manifest.get("blocklist") or {}).get("path")
+        return cls(normalize_cfg, load_blocklist(path if path and Path(path).exists() else DEFAULT_BLOCKLIST))
+
 
 def _split_lists(raw_queries: list[object]) -> list[object]:
     """Small models often pack several queries into one string ("marlowe,black"); a comma

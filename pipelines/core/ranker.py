@@ -15,6 +15,7 @@ from collapsing into one category.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
@@ -26,9 +27,9 @@ from pipelines.core.channels import (CH_GENERATED, CH_POOL_CATEGORY, CH_POOL_GLO
 from pipelines.core.config import RankerConfig
 from pipelines.core.features import FEATURE_NAMES, FEATURES, NAN, UserContext, candidate_features, matrix, without_channel
 from pipelines.core.metrics import NextDay
-from pipelines.core.ranking import SOURCE_CHANNEL_PREFIX, SOURCE_X2Q_PREFIX, Fill
+from pipelines.core.ranking import SOURCE_CHANNEL_PREFIX, SOURCE_X2Q_PREFIX, Fill, greedy_mmr
 from pipelines.core.records import Suggestion, UserCandidates, VerifiedQuery
-from pipelines.core.text import stable_hash, text_desc_key
+from pipelines.core.text import stable_hash
 
 LABEL_QUERY, LABEL_CATEGORY = 2, 1
 NDCG_AT = 10
@@ -64,9 +65,16 @@ class RankCandidate:
     features: Mapping[str, float]
 
 
+_CHANNEL_ORDER = {ch: i for i, ch in enumerate(CHANNELS)}
+
+
+def placing_channel(channels: Mapping[str, int]) -> str:
+    """The channel that ranks an entry best (ties in CHANNELS order): it names the source."""
+    return min(channels, key=lambda ch: (channels[ch], _CHANNEL_ORDER[ch]))
+
+
 def merge_proposals(proposals: Iterable[Proposal]) -> dict[str, tuple[dict[str, int], str]]:
     """query → (channel → best rank there, the placing channel's source), queries sorted."""
-    order = {ch: i for i, ch in enumerate(CHANNELS)}
     best: dict[str, dict[str, Proposal]] = {}
     for p in proposals:
         per = best.setdefault(p.query, {})
@@ -75,8 +83,8 @@ def merge_proposals(proposals: Iterable[Proposal]) -> dict[str, tuple[dict[str, 
     out = {}
     for query in sorted(best):
         per = best[query]
-        placing = min(per.values(), key=lambda p: (p.rank, order[p.channel]))
-        out[query] = ({ch: p.rank for ch, p in sorted(per.items(), key=lambda kv: order[kv[0]])}, placing.source)
+        channels = {ch: per[ch].rank for ch in sorted(per, key=_CHANNEL_ORDER.__getitem__)}
+        out[query] = (channels, per[placing_channel(channels)].source)
     return out
 
 
@@ -156,8 +164,7 @@ def placing_source(channels: Mapping[str, int], x2q_source: str | None = None) -
     order); an x2q entry's is `x2q_source` when known."""
     if not channels:
         return None
-    order = {ch: i for i, ch in enumerate(CHANNELS)}
-    best = min(channels, key=lambda ch: (channels[ch], order[ch]))
+    best = placing_channel(channels)
     if best == CH_X2Q:
         return x2q_source or SOURCE_X2Q_PREFIX
     return SOURCE_CHANNEL_PREFIX + best if best in HISTORY_CHANNELS else best
@@ -190,6 +197,14 @@ def label(category: str | None, query: str, next_day: NextDay) -> int:
     return LABEL_CATEGORY if category is not None and category in next_day.categories else 0
 
 
+def _scaled(scores: Sequence[float]) -> list[float]:
+    """Scores scaled to [0, 1] over one user's candidates (all 1.0 when they are equal)."""
+    raw = [float(s) for s in scores]
+    low, high = (min(raw), max(raw)) if raw else (0.0, 0.0)
+    span = high - low
+    return [(s - low) / span if span > 0 else 1.0 for s in raw]
+
+
 def diversified(candidates: Sequence[RankCandidate], scores: Sequence[float], k: int,
                 diversity: float) -> list[Suggestion]:
     """The K best by score, each earlier pick of the same category costing `diversity`
@@ -197,22 +212,14 @@ def diversified(candidates: Sequence[RankCandidate], scores: Sequence[float], k:
     candidates (a ranker's raw scale means nothing across days), so `diversity` is a
     share of the user's score range. Reported scores are the penalized ones, made
     non-increasing down the list."""
-    raw = [float(s) for s in scores]
-    low, high = (min(raw), max(raw)) if raw else (0.0, 0.0)
-    span = high - low
-    remaining = list(zip(((s - low) / span if span > 0 else 1.0 for s in raw), candidates))
-    picked: list[tuple[float, RankCandidate]] = []
-    per_category: dict[str | None, int] = {}
-    while remaining and len(picked) < k:
-        i = max(range(len(remaining)), key=lambda j: (
-            remaining[j][0] - diversity * per_category.get(remaining[j][1].check.category, 0),
-            text_desc_key(remaining[j][1].query)))
-        score, cand = remaining.pop(i)
-        adjusted = score - diversity * per_category.get(cand.check.category, 0)
-        per_category[cand.check.category] = per_category.get(cand.check.category, 0) + 1
-        picked.append((min(adjusted, picked[-1][0]) if picked else adjusted, cand))
-    return [Suggestion(query=c.query, score=round(s, 4), rank=i + 1, category=c.check.category, source=c.source,
-                       evidence=c.check.evidence) for i, (s, c) in enumerate(picked)]
+    out: list[Suggestion] = []
+    for i, adjusted in greedy_mmr(_scaled(scores), [c.check.category for c in candidates], [c.query for c in candidates],
+                                  k, diversity):
+        c = candidates[i]
+        score = min(adjusted, out[-1].score) if out else adjusted
+        out.append(Suggestion(query=c.query, score=score, rank=len(out) + 1, category=c.check.category,
+                              source=c.source, evidence=c.check.evidence))
+    return [dataclasses.replace(s, score=round(s.score, 4)) for s in out]
 
 
 class Ranker:
@@ -332,9 +339,9 @@ def choose_diversity(groups: Sequence[Group], ranker: "Ranker", default: float) 
     for weight in sorted(set(DIVERSITY_GRID) | {default}):
         total = 0.0
         for g, scores in scored:
-            cands = [RankCandidate(str(i), {}, "", VerifiedQuery(str(i), True, "ok", 0.0, cat, (), ()), {})
-                     for i, cat in enumerate(g.categories)]
-            order = [int(s.query) for s in diversified(cands, scores, NDCG_AT, weight)]
+            n = len(g.categories)  # a group built without categories has nothing to order
+            order = [i for i, _ in greedy_mmr(_scaled(scores)[:n], g.categories, [str(i) for i in range(n)],
+                                              NDCG_AT, weight)]
             total += list_utility(g.labels, order)
         utility[weight] = round(total / len(scored), 6)
     best = max(utility, key=lambda w: (utility[w], -w))

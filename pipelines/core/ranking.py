@@ -83,6 +83,23 @@ def popular_fills(leaves: Iterable[str], pool: FallbackPool, include_global: boo
     return fills
 
 
+def greedy_mmr(scores: Sequence[float], categories: Sequence[str | None], texts: Sequence[str], k: int,
+               penalty: float) -> list[tuple[int, float]]:
+    """MMR-style picks: at most `k` times, the highest score less `penalty` per earlier pick
+    of the same category (ties: `text_desc_key` of the text). → (index, penalized score)
+    in pick order. The hand-weighted and the learned order both diversify with it."""
+    remaining = list(range(len(scores)))
+    per_category: dict[str | None, int] = {}
+    picks: list[tuple[int, float]] = []
+    while remaining and len(picks) < k:
+        best = max(remaining, key=lambda j: (scores[j] - penalty * per_category.get(categories[j], 0),
+                                             text_desc_key(texts[j])))
+        remaining.remove(best)
+        picks.append((best, scores[best] - penalty * per_category.get(categories[best], 0)))
+        per_category[categories[best]] = per_category.get(categories[best], 0) + 1
+    return picks
+
+
 def rank_and_fill(candidates: Sequence[Candidate], weights: dict[str, float], verified: dict[str, VerifiedQuery],
                   fills: Iterable[Fill], k: int, cfg: RankConfig, verify_cfg: VerifyConfig,
                   max_queries: int) -> list[Suggestion]:
@@ -102,16 +119,9 @@ def rank_and_fill(candidates: Sequence[Candidate], weights: dict[str, float], ve
                 + cfg.w_consistency * consistency(v, weights))
         scored.append((base, c.query, v))
 
-    chosen: list[tuple[float, str, str, VerifiedQuery]] = []
-    per_category: dict[str | None, int] = {}
-    remaining = list(scored)
-    while remaining and len(chosen) < k:
-        best = max(remaining, key=lambda t: (
-            t[0] - cfg.category_repeat_penalty * per_category.get(t[2].category, 0), text_desc_key(t[1])))
-        remaining.remove(best)
-        adjusted = best[0] - cfg.category_repeat_penalty * per_category.get(best[2].category, 0)
-        per_category[best[2].category] = per_category.get(best[2].category, 0) + 1
-        chosen.append((adjusted, best[1], SOURCE_GENERATED, best[2]))
+    picks = greedy_mmr([t[0] for t in scored], [t[2].category for t in scored], [t[1] for t in scored], k,
+                       cfg.category_repeat_penalty)
+    chosen = [(adjusted, scored[i][1], SOURCE_GENERATED, scored[i][2]) for i, adjusted in picks]
     # MMR can re-order slightly; keep the list sorted by the score it reports.
     chosen.sort(key=lambda t: (-t[0], t[1]))
 

@@ -44,9 +44,9 @@ class _ModelFn(beam.DoFn):
 
     def process(self, history, checks):
         with stage_timer("channels"):
-            _, vocabulary = ch.vocabulary_of(history, self.cfg.ranker.vocabulary)
+            counts, vocabulary = ch.vocabulary_of(history, self.cfg.ranker.vocabulary)
             vectors = self.spec.encode(self.model, vocabulary) if vocabulary else None
-            yield ch.channel_model(history, self.cfg.ranker.vocabulary, {v.query: v for v in checks}, vectors,
+            yield ch.channel_model(history, (counts, vocabulary), {v.query: v for v in checks}, vectors,
                                    self.cfg.ranker.per_channel)
 
 
