@@ -29,6 +29,7 @@ from pipelines.core.metrics import Bootstrap, ListEntry, NextDay, average_rows, 
 from pipelines.core.normalize import QueryCleaner, echo_texts, normalize_think_answer
 from pipelines.core.prompts import ThinkPrompts
 from pipelines.core.records import Trigger
+from pipelines.core.text import stable_hash
 from pipelines.core.triggers import describe
 from pipelines.engines.embedder import TextVectors
 from pipelines.engines.generator import shared_codec, shared_engine
@@ -36,6 +37,17 @@ from pipelines.engines.generator import shared_codec, shared_engine
 log = logging.getLogger(__name__)
 HINTQ_THINK = "hintq_think"
 SELECTED_BENCHMARK = "benchmark"
+# Classes split by a stable hash of their name: Think may learn from the `train` half
+# (`hintq build-class-samples`), and is measured on the `heldout` half it never saw.
+CLASS_SPLITS = ("all", "train", "heldout")
+
+
+def class_split(name: str) -> str:
+    return "train" if stable_hash(name) % 2 == 0 else "heldout"
+
+
+def split_names(names, split: str) -> list[str]:
+    return sorted(n for n in names if split == "all" or class_split(n) == split)
 
 
 def class_queries(path: str, clean: QueryCleaner) -> tuple[dict[str, list[str]], list[str]]:
@@ -83,14 +95,38 @@ def think_lists(triggers: list[Trigger], generator, cfg: HintQConfig, blocklist:
     return lists, reasoning, dict(sorted(stats.items()))
 
 
+def class_triggers(names, cfg: HintQConfig) -> list[Trigger]:
+    return [describe("category", name, None, 0, SELECTED_BENCHMARK, [], cfg.x2q) for name in names]
+
+
+def class_samples(real_queries: str, codec, cfg: HintQConfig, blocklist: frozenset[str], split: str,
+                  day: str) -> tuple[list, list]:
+    """IL-SFT samples of the classes of `split`: the class's Think prompt (the benchmark's and
+    the night's prompt of a category trigger), its real queries as the answer, shortest
+    first (no counts are known; short queries are the head ones). → (samples, set aside)."""
+    from pipelines.core.samples import SetAside, TargetRules, class_sample
+
+    clean = QueryCleaner(cfg.normalize, blocklist)
+    by_class, _ = class_queries(real_queries, clean)
+    build, rules = ThinkPrompts(cfg.x2q), TargetRules.of(cfg, cfg.x2q.max_queries)
+    samples, aside = [], []
+    for trigger in class_triggers(split_names(by_class, split), cfg):
+        prompt = build(trigger, codec)
+        queries = sorted(by_class[trigger.trigger_id], key=lambda q: (len(q), q))
+        out = class_sample(trigger, prompt.text, prompt.n_tokens, queries, rules, day, day)
+        (aside if isinstance(out, SetAside) else samples).append(out)
+    return samples, aside
+
+
 def run_benchmark(real_queries: str, generator, embedder, cfg: HintQConfig, blocklist: frozenset[str],
-                  classes: int | None = None) -> tuple[dict, dict]:
+                  classes: int | None = None, split: str = "all") -> tuple[dict, dict]:
     """→ (metrics, report context), the shapes the u2q evaluation writes."""
     started = time.perf_counter()
     clean = QueryCleaner(cfg.normalize, blocklist)
     by_class, every = class_queries(real_queries, clean)
-    names = sorted(by_class)[:classes] if classes else sorted(by_class)
-    triggers = [describe("category", name, None, 0, SELECTED_BENCHMARK, [], cfg.x2q) for name in names]
+    names = split_names(by_class, split)
+    names = names[:classes] if classes else names
+    triggers = class_triggers(names, cfg)
     think, reasoning, stats = think_lists(triggers, generator, cfg, blocklist)
 
     vectors = TextVectors(embedder, embedder.load())
@@ -124,7 +160,7 @@ def run_benchmark(real_queries: str, generator, embedder, cfg: HintQConfig, bloc
     metrics = {
         "benchmark": "think_category_triggers", "real_queries": real_queries, "systems": list(systems),
         "ks": list(cfg.evaluate.ks), "rows": rows,
-        "population": {"classes": len(names), "real_queries": len(every),
+        "population": {"split": split, "classes": len(names), "real_queries": len(every),
                        "class_queries": sum(len(by_class[n]) for n in names)},
         "generation": stats,
         "realism": realism(generated, every, [float(s) for s in best], cfg.evaluate.near_duplicate)

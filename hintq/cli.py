@@ -16,6 +16,10 @@
                [--compare NAME=OTHER_WAREHOUSE]
     hintq train-ranker --warehouse DIR --date 2026-11-01 [--input DIR] [--set ranker.rounds=100]
     hintq ranker --warehouse DIR --date 2026-11-01
+    hintq build-samples --warehouse DIR --date 2026-11-01 [--input DIR]
+    hintq train --task direct|think --warehouse DIR --holdout 2026-11-03 [--device cuda] [--set train.epochs=3]
+    hintq models list --warehouse DIR [--task direct|think]
+    hintq models promote --warehouse DIR --task direct --version 2 --reason "..."
     hintq import online-retail --src ../shared/data/online_retail_uci --out DIR [--users 400]
     hintq import complete-journey --src ../shared/data/complete_journey --out DIR [--households 400]
     hintq import wands-esci --src ../shared/data/real_queries_wands_esci --out DIR
@@ -275,6 +279,43 @@ def cmd_ranker(args) -> int:
     return 0
 
 
+def cmd_build_samples(args, passthrough: list[str]) -> int:
+    import os
+
+    from jobs import build_samples
+
+    input_root = args.input or os.environ.get("HINTQ_INPUT")
+    if not input_root:
+        raise SystemExit("hintq build-samples: give --input (or set HINTQ_INPUT): it holds days D and D+1")
+    return build_samples.main([f"--dt={args.date}", f"--input={input_root}", f"--warehouse={args.warehouse}",
+                               *passthrough])
+
+
+def cmd_train(args, passthrough: list[str]) -> int:
+    from jobs import train_generator
+
+    return train_generator.main([f"--task={args.task}", f"--holdout={args.holdout}",
+                                 f"--warehouse={args.warehouse}", *passthrough])
+
+
+def cmd_models(args) -> int:
+    from hintq.summary import print_models
+    from warehouse.models import GeneratorVersionUnusable, promote_generator
+
+    if args.action == "promote":
+        if not (args.task and args.version and args.reason):
+            raise SystemExit("hintq models promote: give --task, --version and --reason")
+        try:
+            body = promote_generator(args.warehouse, args.task, args.version, {"by": "hand", "why": args.reason})
+        except GeneratorVersionUnusable as exc:
+            print(f"hintq models promote: {exc}", file=sys.stderr)
+            return 2
+        print(f"{args.task}: v{body['version']} promoted (nights with generate.model=registry:promoted serve it)")
+        return 0
+    print_models(args.warehouse, args.task)
+    return 0
+
+
 def cmd_import(args) -> int:
     from pathlib import Path
 
@@ -407,6 +448,27 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument("--warehouse", required=True)
     rk.add_argument("--date", required=True, type=_date, help="the candidates' day D it learned from")
 
+    bs = sub.add_parser("build-samples", help="build the IL-SFT samples of a day: its prompts, the next day's answers",
+                        description="Writes <warehouse>/samples/dt=D/. Extra flags (--set, --config) pass to the job.")
+    bs.add_argument("--warehouse", required=True)
+    bs.add_argument("--date", required=True, type=_date, help="the prompts' day D (answers: D+1)")
+    bs.add_argument("--input", default=None, help="root of events/ and catalog/ (default $HINTQ_INPUT)")
+
+    tg = sub.add_parser("train", help="fine-tune a generator on the samples (IL-SFT), gate it, register it",
+                        description="Writes models/generator/<task>/v=N/ and promotes it only if it beats the "
+                        "served version on the held-out day. Extra flags (--set, --device, --no-gate) pass to "
+                        "the job (python -m jobs.train_generator --help).")
+    tg.add_argument("--task", required=True, choices=["direct", "think"])
+    tg.add_argument("--warehouse", required=True)
+    tg.add_argument("--holdout", required=True, type=_date, help="held-out prompt day of the gate")
+
+    md = sub.add_parser("models", help="list the fine-tuned generator versions, or promote one by hand")
+    md.add_argument("action", choices=["list", "promote"])
+    md.add_argument("--warehouse", required=True)
+    md.add_argument("--task", default=None, choices=["direct", "think"])
+    md.add_argument("--version", type=int, default=None)
+    md.add_argument("--reason", default=None, help="promote: why, recorded in the promotion history")
+
     imp = sub.add_parser("import", help="convert a real public dataset into HintQ's input contracts")
     imp.add_argument("format", choices=["online-retail", "complete-journey", "wands-esci"])
     imp.add_argument("--src", required=True)
@@ -452,6 +514,10 @@ def main(argv=None) -> int:
         return cmd_eval(args, rest)
     if args.command == "train-ranker":
         return cmd_train_ranker(args, rest)
+    if args.command == "build-samples":
+        return cmd_build_samples(args, rest)
+    if args.command == "train":
+        return cmd_train(args, rest)
     if args.command == "benchmark-think":
         return cmd_benchmark_think(args, rest)
     if args.command == "benchmark-real":
@@ -462,7 +528,8 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"sample-world": cmd_sample_world, "show": cmd_show, "summary": cmd_summary,
             "prepare-model": cmd_prepare_model, "config": cmd_config, "rollback": cmd_rollback,
-            "lookup": cmd_lookup, "import": cmd_import, "ranker": cmd_ranker}[args.command](args)
+            "lookup": cmd_lookup, "import": cmd_import, "ranker": cmd_ranker,
+            "models": cmd_models}[args.command](args)
 
 
 if __name__ == "__main__":

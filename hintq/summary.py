@@ -164,3 +164,32 @@ def print_ranker(warehouse: str, day: str) -> None:
     from warehouse.models import read_ranker
 
     print(format_ranker(read_ranker(warehouse, day).manifest))
+
+
+def format_models(warehouse: str, task: str) -> str:
+    """The versions of one generator: which is served, what each learned from, its gate."""
+    from warehouse.models import GeneratorVersionUnusable, generator_versions, promoted, read_generator
+
+    chosen = (promoted(warehouse, task) or {}).get("version")
+    lines = [f"{task}: {len(generator_versions(warehouse, task))} version(s); served: "
+             f"{f'v{chosen}' if chosen else 'the packaged base (nothing promoted)'}"]
+    for v in generator_versions(warehouse, task):
+        try:
+            card = read_generator(warehouse, task, v, check_weights=False).card
+        except GeneratorVersionUnusable as exc:
+            lines.append(f"  v{v}  unreadable: {exc}")
+            continue
+        data, training, gate = card["data"], card["training"], card.get("gate") or {}
+        hr = lambda side: (gate.get(side) or {}).get("query_hr@10")  # noqa: E731
+        lines.append(f"  v{v}{' (served)' if v == chosen else ''}  sha256 {card['weights_sha256'][:16]}  "
+                     f"prompt days {data['prompt_days'][0]}..{data['prompt_days'][-1]}  samples {data['samples']}  "
+                     f"{training['method']} {training['steps']} steps  loss {training['loss_first']} -> "
+                     f"{training['loss_last']}  held out {data['held_out_day']}: HR@10 {hr('before')} -> {hr('after')}")
+    return "\n".join(lines)
+
+
+def print_models(warehouse: str, task: str | None) -> None:
+    from pipelines.core.prompts import TASKS
+
+    for t in ([task] if task else TASKS):
+        print(format_models(warehouse, t))

@@ -26,6 +26,7 @@ from jobs.options import HintQOptions
 from pipelines.beam.progress import stage_timings
 from pipelines.core.config import ConfigError, HintQConfig, resolve_config
 from pipelines.core.normalize import load_blocklist
+from pipelines.core.prompts import TASK_OF_TABLE
 from pipelines.core.ranker import FeaturesDiffer, Ranker, RankerUnusable
 from pipelines.core.version import code_version
 from pipelines.engines.embedder import EmbedderSpec
@@ -87,11 +88,11 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     cfg = resolve_config(o.config, o.overrides, flags={"generate.model": o.model})
     input_root = str(Path(o.input).resolve())
     check_input_day(input_root, o.dt)
-    generator = generator or VllmGeneratorSpec.for_config(cfg)
+    warehouse = str(Path(o.warehouse).resolve())
+    generator = generator or VllmGeneratorSpec.for_config(cfg, warehouse, TASK_OF_TABLE[o.table])
     embedder = EmbedderSpec.for_config(cfg.verify)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
-    staging = StagingLayout(str(staging_dir(str(Path(o.warehouse).resolve()), o.table, o.dt) / f"run={run_id}"))
-    warehouse = str(Path(o.warehouse).resolve())
+    staging = StagingLayout(str(staging_dir(warehouse, o.table, o.dt) / f"run={run_id}"))
     ranker, ranking = choose_ranker(warehouse, o.dt, cfg) if o.table == "u2q" else (None, None)
     if ranker is not None and ranker.diversity is not None and cfg.ranker.tune_diversity:
         # the weight its training chose on validation users

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from evaluation.evaluate import write_evaluation
 from evaluation.report import render_report
-from evaluation.think_benchmark import run_benchmark
+from evaluation.think_benchmark import CLASS_SPLITS, run_benchmark
+from pipelines.core.prompts import TASK_THINK
 from pipelines.core.config import resolve_config
 from pipelines.core.normalize import DEFAULT_BLOCKLIST, load_blocklist
 from pipelines.engines.embedder import EmbedderSpec
@@ -30,6 +31,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="real_queries.parquet from hintq import wands-esci")
     parser.add_argument("--out", required=True, help="output folder for metrics.json and report.html")
     parser.add_argument("--classes", type=int, default=None, help="only the first N classes (by name)")
+    parser.add_argument("--split", default="all", choices=list(CLASS_SPLITS),
+                        help="the classes: all, or the half Think may learn from (train) or the other (heldout)")
+    parser.add_argument("--warehouse", default=None,
+                        help="the warehouse whose model registry a registry:... model names")
     parser.add_argument("--model", default=None, help="generator model (default: generate.model)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override (repeatable)")
     return parser.parse_args(argv)
@@ -40,10 +45,10 @@ def run(argv: list[str] | None = None, generator=None) -> tuple[dict, Path]:
     Returns (metrics, the folder written). `generator`: a spec other than the config's."""
     args = parse(argv)
     cfg = resolve_config(overrides=args.overrides, flags={"generate.model": args.model})
-    generator = generator or VllmGeneratorSpec.for_config(cfg)
+    generator = generator or VllmGeneratorSpec.for_config(cfg, args.warehouse, TASK_THINK)
     embedder = EmbedderSpec.for_config(cfg.verify)
     metrics, context = run_benchmark(args.real_queries, generator, embedder, cfg, load_blocklist(DEFAULT_BLOCKLIST),
-                                     classes=args.classes)
+                                     classes=args.classes, split=args.split)
     metrics["model"] = {"generator": f"{generator.name}@{generator.revision}",
                         "embedder": f"{embedder.name}@{embedder.revision}"}
     html = render_report("HintQ Think benchmark: product classes as category triggers", metrics, context, NOTES)

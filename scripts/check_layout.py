@@ -36,7 +36,9 @@ MAY_IMPORT = {
     "pipelines.stages": ("pipelines.stages", "pipelines.beam", "pipelines.engines", "pipelines.core", "warehouse",
                          "online", "schemas"),
     "pipelines.beam": ("pipelines.beam", "pipelines.core"),
-    "pipelines.engines": ("pipelines.engines", "pipelines.core", "warehouse.files", "warehouse.manifest"),
+    # the model store resolves fine-tuned versions from the warehouse's model registry
+    "pipelines.engines": ("pipelines.engines", "pipelines.core", "warehouse.files", "warehouse.manifest",
+                          "warehouse.models"),
     "online": ("online", "pipelines.core", "warehouse"),
     "warehouse": ("warehouse", "pipelines.core", "schemas"),
     "pipelines.core": ("pipelines.core", "schemas"),

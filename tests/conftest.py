@@ -94,3 +94,29 @@ def redis_url(tmp_path):
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_base_model(tmp_path_factory) -> Path:
+    """A random-weight Llama small enough to train in seconds, with the packaged model's
+    tokenizer and chat template: the fine-tuning code path at toy size."""
+    import shutil
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from pipelines.core.config import PACKAGED_GENERATOR
+    from pipelines.engines.finetune import TOKENIZER_FILES
+    from pipelines.engines.model_store import resolve_generator
+
+    packaged = Path(resolve_generator(PACKAGED_GENERATOR).path)
+    out = tmp_path_factory.mktemp("tiny_base")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=8, tie_word_embeddings=True,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=2, max_position_embeddings=2048)
+    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
+    for name in TOKENIZER_FILES:
+        if (packaged / name).exists():
+            shutil.copyfile(packaged / name, out / name)
+    return out

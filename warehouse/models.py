@@ -1,4 +1,5 @@
-"""The model registry of the warehouse: learned rankers, published like tables.
+"""The model registry of the warehouse: learned rankers, published like tables, and the
+fine-tuned generators, versioned (below).
 
     <warehouse>/models/ranker/dt=<D>/model.txt        LightGBM's text model
     <warehouse>/models/ranker/dt=<D>/_MANIFEST.json   what it learned from and how well
@@ -20,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from warehouse.files import MANIFEST, SUCCESS, swap_into_place
+from warehouse.files import MANIFEST, SUCCESS, sha256_file, swap_into_place
 
 RANKER_ROOT = Path("models") / "ranker"
 MODEL_FILE = "model.txt"
@@ -108,3 +109,140 @@ def ranker_for_night(warehouse: str | Path, night: str) -> PublishedRanker | Non
         raise RankerCorrupt(f"ranker dt={ranker.dt} learned from labels of {ranker.labels_dt}, "
                             f"after the night {night} it would rank")
     return ranker
+
+
+# --- the generators' registry ------------------------------------------------------------
+#
+#     <warehouse>/models/generator/<task>/v=<N>/          weights, config, tokenizer
+#     <warehouse>/models/generator/<task>/v=<N>/MODEL_CARD.json
+#     <warehouse>/models/generator/<task>/v=<N>/_SUCCESS
+#     <warehouse>/models/generator/<task>/_PROMOTED.json  the version nights serve, and why
+#
+# Versions count up per task and are never overwritten. A version is staged and renamed
+# into place whole. Promotion is one atomic replace of `_PROMOTED.json`, which keeps the
+# history of every promotion; a version the gate refused stays in the registry, not served.
+
+GENERATOR_ROOT = Path("models") / "generator"
+CARD = "MODEL_CARD.json"
+PROMOTED = "_PROMOTED.json"
+WEIGHTS = "model.safetensors"
+CARD_VERSION = 1
+REGISTRY_PREFIX = "registry:"
+
+
+class GeneratorVersionUnusable(ValueError):
+    """A registry reference that names no complete version, or a version whose weights do
+    not match its card: nothing is generated or published with it."""
+
+
+@dataclass(frozen=True)
+class GeneratorVersion:
+    task: str
+    version: int
+    path: Path
+    card: dict
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.card["weights_sha256"]
+
+    @property
+    def name(self) -> str:
+        return f"{REGISTRY_PREFIX}{self.task}@v{self.version}"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "path": str(GENERATOR_ROOT / self.task / f"v={self.version}"),
+                "weights_sha256": self.weights_sha256, "base": self.card.get("base")}
+
+
+def generator_root(warehouse: str | Path, task: str) -> Path:
+    return Path(warehouse) / GENERATOR_ROOT / task
+
+
+def generator_versions(warehouse: str | Path, task: str) -> list[int]:
+    """Complete (`_SUCCESS`) versions of `task`, oldest first."""
+    root = generator_root(warehouse, task)
+    return sorted(int(p.name[2:]) for p in root.glob("v=*") if p.name[2:].isdigit() and (p / SUCCESS).exists())
+
+
+def publish_generator(warehouse: str | Path, task: str, trained_dir: Path, card: dict) -> GeneratorVersion:
+    """Moves a trained model folder into the registry as the next version of `task`, with
+    its card (adding the weights' sha256); staged and renamed whole."""
+    root = generator_root(warehouse, task)
+    root.mkdir(parents=True, exist_ok=True)
+    sha = sha256_file(trained_dir / WEIGHTS)
+    existing = [int(p.name[2:]) for p in root.glob("v=*") if p.name[2:].isdigit()]
+    version = max(existing, default=0) + 1
+    body = {**card, "task": task, "version": version, "weights_file": WEIGHTS, "weights_sha256": sha,
+            "card_version": CARD_VERSION}
+    (trained_dir / CARD).write_text(json.dumps(body, indent=1, sort_keys=True, default=str) + "\n")
+    (trained_dir / SUCCESS).write_text("")
+    target = root / f"v={version}"
+    os.rename(trained_dir, target)  # a new name: never replaces a version
+    return GeneratorVersion(task, version, target, body)
+
+
+def read_generator(warehouse: str | Path, task: str, version: int, check_weights: bool = True) -> GeneratorVersion:
+    """A version and its card; GeneratorVersionUnusable if it is incomplete or its weights
+    do not match the card's sha256."""
+    folder = generator_root(warehouse, task) / f"v={version}"
+    if not (folder / SUCCESS).exists():
+        raise GeneratorVersionUnusable(f"{folder} is not a complete model version (no {SUCCESS}); "
+                                       f"versions of {task}: {generator_versions(warehouse, task) or 'none'}")
+    try:
+        card = json.loads((folder / CARD).read_text())
+        if check_weights and sha256_file(folder / card["weights_file"]) != card["weights_sha256"]:
+            raise GeneratorVersionUnusable(f"{folder}: {card['weights_file']} does not match the sha256 of its card")
+    except (OSError, ValueError, KeyError) as exc:
+        if isinstance(exc, GeneratorVersionUnusable):
+            raise
+        raise GeneratorVersionUnusable(f"{folder}: {type(exc).__name__}: {exc}") from None
+    return GeneratorVersion(task, version, folder, card)
+
+
+def promoted(warehouse: str | Path, task: str) -> dict | None:
+    """`_PROMOTED.json` of `task` ({version, history}), or None if nothing was promoted."""
+    path = generator_root(warehouse, task) / PROMOTED
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def promote_generator(warehouse: str | Path, task: str, version: int, why: dict) -> dict:
+    """Makes `version` the one nights serve (atomic replace), recording why in the history."""
+    read_generator(warehouse, task, version)
+    path = generator_root(warehouse, task) / PROMOTED
+    before = promoted(warehouse, task) or {"history": []}
+    body = {"task": task, "version": version,
+            "history": [*before["history"], {"version": version, **why}]}
+    tmp = path.with_name(f".{PROMOTED}.{os.getpid()}")
+    tmp.write_text(json.dumps(body, indent=1, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+    return body
+
+
+def resolve_registry(warehouse: str | Path | None, reference: str, default_task: str | None = None
+                     ) -> GeneratorVersion:
+    """`registry:<task>@<N|vN|latest|promoted>` (or `registry:promoted`, the task of the job)
+    → the version it names, checked. GeneratorVersionUnusable otherwise."""
+    body = reference[len(REGISTRY_PREFIX):]
+    task, _, which = body.rpartition("@") if "@" in body else (default_task, "", body)
+    task = task or default_task
+    if warehouse is None:
+        raise GeneratorVersionUnusable(f"{reference}: no warehouse given to find the registry in")
+    if not task:
+        raise GeneratorVersionUnusable(f"{reference}: name the task (registry:direct@promoted)")
+    versions = generator_versions(warehouse, task)
+    if which == "latest":
+        if not versions:
+            raise GeneratorVersionUnusable(f"{reference}: {generator_root(warehouse, task)} holds no version")
+        version = versions[-1]
+    elif which == "promoted":
+        chosen = promoted(warehouse, task)
+        if chosen is None:
+            raise GeneratorVersionUnusable(f"{reference}: no version of {task} was promoted in {warehouse} "
+                                           f"(versions: {versions or 'none'})")
+        version = chosen["version"]
+    elif which.lstrip("v").isdigit():
+        version = int(which.lstrip("v"))
+    else:
+        raise GeneratorVersionUnusable(f"{reference}: expected @<N>, @latest or @promoted")
+    return read_generator(warehouse, task, version)

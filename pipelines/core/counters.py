@@ -90,6 +90,14 @@ X2Q_WITH_GENERATED_BY = Family("x2q.with_generated_by")
 X2Q_VERIFIED_GENERATED = Family("x2q.verified_generated")
 NO_VERIFIED = Family("no_verified")
 
+# IL-SFT samples (pipelines/samples.py), by task: prompts built, samples kept, prompts set
+# aside by reason, target queries by origin. prompts == samples + set aside, per task.
+SAMPLE_PROMPTS = Family("samples.prompts")
+SAMPLES_KEPT = Family("samples.kept")
+SAMPLES_SET_ASIDE = Family("samples.set_aside")
+SAMPLE_QUERIES = Family("samples.queries")
+SAMPLES_SHOP_HAS_QUERIES = Counter("samples.next_day_has_typed_queries")  # 1 or 0
+
 # Stage 9: every published table's lists, counted and checked the same way.
 LIST_CHECK = Family("check")
 

@@ -131,22 +131,33 @@ class VllmGeneratorSpec(GeneratorSpec):
     """The default generator: one in-process vLLM engine serving both tasks, each request
     with its own task's JSON schema (Direct {queries}, Think {reasoning, queries})."""
 
-    def __init__(self, name: str, path: str, revision: str, cfg: GenerateConfig, x2q: X2QConfig | None = None):
+    def __init__(self, name: str, path: str, revision: str, cfg: GenerateConfig, x2q: X2QConfig | None = None,
+                 weights_sha256: str | None = None):
         self.name, self.path, self.revision, self.cfg = name, path, revision, cfg
         self.x2q = x2q or X2QConfig()
+        self.weights_sha256 = weights_sha256
 
     @classmethod
-    def for_config(cls, cfg) -> "VllmGeneratorSpec":
+    def for_config(cls, cfg, warehouse: str | None = None, task: str | None = None) -> "VllmGeneratorSpec":
         """The configured generator (`cfg.generate.model`, a HintQConfig), resolved from the
-        model cache or the installed packages."""
+        model cache, the installed packages or `warehouse`'s model registry (`task`: the
+        job's generator, for `registry:promoted`)."""
         from pipelines.engines.model_store import resolve_generator
 
-        m = resolve_generator(cfg.generate.model)
+        m = resolve_generator(cfg.generate.model, warehouse=warehouse, task=task)
         generate = dataclasses.replace(cfg.generate, dtype=engine_dtype(cfg.generate.dtype))
-        return cls(m.name, m.path, m.revision, generate, cfg.x2q)
+        return cls(m.name, m.path, m.revision, generate, cfg.x2q, m.weights_sha256)
+
+    @classmethod
+    def for_folder(cls, cfg, name: str, path: str, revision: str, weights_sha256: str | None = None
+                   ) -> "VllmGeneratorSpec":
+        """A model folder other than the configured one (a version the gate compares)."""
+        generate = dataclasses.replace(cfg.generate, dtype=engine_dtype(cfg.generate.dtype))
+        return cls(name, path, revision, generate, cfg.x2q, weights_sha256)
 
     def describe(self) -> dict:
-        return {**super().describe(), "dtype": self.cfg.dtype}
+        extra = {"weights_sha256": self.weights_sha256} if self.weights_sha256 else {}
+        return {**super().describe(), "dtype": self.cfg.dtype, **extra}
 
     def engine_tag(self) -> str:
         # The answer schemas and sampling are baked into the engine: a run with other

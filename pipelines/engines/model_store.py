@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pipelines.core.config import PACKAGED_EMBEDDER, PACKAGED_GENERATOR
 from warehouse.files import sha256_file
+from warehouse.models import REGISTRY_PREFIX, GeneratorVersionUnusable, resolve_registry
 
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -30,6 +31,7 @@ class ResolvedModel:
     name: str
     path: str
     revision: str
+    weights_sha256: str | None = None  # a registry version's, from its card (checked)
 
 
 def model_cache_dir() -> Path:
@@ -47,8 +49,19 @@ class ModelUnavailable(RuntimeError):
     """The configured model cannot be found or converted; nothing can be generated."""
 
 
-def resolve_generator(name: str, cache_dir: Path | None = None) -> ResolvedModel:
-    """Returns a folder vLLM can load for `name`, converting the packaged GGUF if needed."""
+def resolve_generator(name: str, cache_dir: Path | None = None, warehouse: str | None = None,
+                      task: str | None = None) -> ResolvedModel:
+    """Returns a folder vLLM can load for `name`, converting the packaged GGUF if needed.
+    `registry:<task>@<N|latest|promoted>` names a fine-tuned version in `warehouse`'s model
+    registry (`registry:promoted`: the promoted one of `task`), its weights checked."""
+    if name.startswith(REGISTRY_PREFIX):
+        try:
+            version = resolve_registry(warehouse, name, task)
+        except GeneratorVersionUnusable as exc:
+            raise ModelUnavailable(f"generate.model={name!r}: {exc}") from None
+        return ResolvedModel(name=version.name, path=str(version.path),
+                             revision=f"v{version.version}@{version.weights_sha256[:16]}",
+                             weights_sha256=version.weights_sha256)
     if name != PACKAGED_GENERATOR:
         path = _model_folder("generate.model", name, PACKAGED_GENERATOR, "config.json")
         return ResolvedModel(name=name, path=str(path), revision=_folder_revision(path))

@@ -48,3 +48,29 @@ def test_dag_file_imports_nothing_from_the_pipeline_environment():
     source = (DAGS / "hintq_nightly.py").read_text()
     for heavy in ("apache_beam", "vllm", "torch", "pipelines", "jobs.", "polars", "pandas"):
         assert f"import {heavy}" not in source and f"from {heavy}" not in source
+
+
+def test_hintq_train_is_weekly_with_ds_windows():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    dag = bag.dags["hintq_train"]
+    assert dag.catchup is False and dag.max_active_runs == 1
+    samples = sorted((t for t in dag.tasks if t.task_id.startswith("samples_")), key=lambda t: -int(t.task_id[8:]))
+    # the held-out day (ds-1) and the 7 prompt days before it, every one a ds-relative day
+    assert [t.pipeline_options["dt"] for t in samples] == [
+        f"{{{{ macros.ds_add(ds, -{k}) }}}}" for k in range(8, 0, -1)]
+    assert all(t.py_file == "jobs.build_samples" and t.retries >= 1 for t in samples)
+    assert dag.get_task("wait_for_answers").downstream_task_ids == {"samples_8"}
+    assert dag.get_task("samples_1").downstream_task_ids == {"train_direct"}
+    assert dag.get_task("train_direct").downstream_task_ids == {"train_think"}
+    for generator in ("direct", "think"):
+        job = dag.get_task(f"train_{generator}")
+        assert "-m jobs.train_generator" in job.bash_command and f"--task {generator}" in job.bash_command
+        assert "--holdout {{ macros.ds_add(ds, -1) }}" in job.bash_command
+        assert "train.window_days=7" in job.bash_command
+        assert job.skip_on_exit_code == [99] and job.retries >= 1
+    source = (DAGS / "hintq_train.py").read_text()
+    for heavy in ("apache_beam", "vllm", "torch", "pipelines", "jobs.", "polars", "pandas"):
+        assert f"import {heavy}" not in source and f"from {heavy}" not in source

@@ -1,0 +1,96 @@
+"""The IL-SFT samples job: prompts of one day, answers from the next, both generators.
+
+    python -m jobs.build_samples --dt 2026-11-01 --input data/input --warehouse data/warehouse
+
+Needs the input days D and D+1 and, as the night of D did, the profile memory of D-1; the
+u2q list published for D tops up Direct's answers where it exists. Publishes
+`samples/dt=D` (warehouse/samples.py). Exit 2: refused before anything ran, with why.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
+
+from jobs.options import HintQOptions
+from pipelines.core.config import resolve_config
+from pipelines.core.normalize import load_blocklist
+from pipelines.core.version import code_version
+from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec
+from pipelines.samples import build_samples
+from pipelines.stages.read_day import check_input_day
+from pipelines.stages.read_published import read_profile_memory
+from warehouse.files import read_published, read_rows
+from warehouse.samples import SAMPLES_TABLE, publish_samples
+from warehouse.staging import StagingLayout, StagingLock, staging_dir
+
+log = logging.getLogger("hintq.samples")
+
+
+def _published_u2q(p, warehouse: str, day: str):
+    found = read_published(warehouse, "u2q", day)
+    if found is None:
+        log.warning("u2q/dt=%s is not published: Direct answers get no top-up", day)
+        return None, {"used": False, "reason": f"u2q/dt={day} is not published"}
+    manifest, files = found
+    rows = (p | "U2QFiles" >> beam.Create([str(f) for f in files])
+            | "ReadU2Q" >> beam.FlatMap(read_rows, ["user_id", "queries"]))
+    return rows, {"used": True, "partition": f"u2q/dt={day}", "run_id": manifest["run_id"]}
+
+
+def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -> dict:
+    """Builds and publishes the samples of the day its flags name. Returns the manifest."""
+    options = PipelineOptions(argv)
+    o = options.view_as(HintQOptions)
+    o.require("dt", "input", "warehouse")
+    labels_dt = (dt.date.fromisoformat(o.dt) + dt.timedelta(days=1)).isoformat()
+    cfg = resolve_config(o.config, o.overrides, flags={"generate.model": o.model})
+    input_root, warehouse = str(Path(o.input).resolve()), str(Path(o.warehouse).resolve())
+    for day in (o.dt, labels_dt):
+        check_input_day(input_root, day)
+    # The prompts are rendered and counted with the served model's tokenizer.
+    generator = generator or VllmGeneratorSpec.for_config(cfg)
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+    staging = StagingLayout(str(staging_dir(warehouse, SAMPLES_TABLE, o.dt) / f"run={run_id}"))
+    started = time.time()
+    with StagingLock(warehouse, SAMPLES_TABLE, o.dt):
+        p = test_pipeline or beam.Pipeline(options=options)
+        carried, memory = read_profile_memory(p, warehouse, o.dt, o.bootstrap)
+        published, top_up = _published_u2q(p, warehouse, o.dt)
+        build_samples(p, input_root=input_root, dt=o.dt, labels_dt=labels_dt, staging=staging, cfg=cfg,
+                      generator=generator, blocklist=load_blocklist(o.blocklist), carried=carried,
+                      published_u2q=published)
+        state = p.run().wait_until_finish()
+        if state not in (PipelineState.DONE, None):
+            raise RuntimeError(f"pipeline ended in state {state}; nothing published")
+        return publish_samples(staging.root, warehouse, o.dt, labels_dt, {
+            "run_id": run_id, "inputs": {"prompts": f"{input_root}/*/dt={o.dt}", "answers": f"{input_root}/*/dt={labels_dt}"},
+            "profile_memory": memory, "top_up": top_up, "prompt_model": generator.describe(),
+            "code_version": code_version(), "config": cfg.to_dict(), "pipeline_s": round(time.time() - started, 1)})
+
+
+def main(argv=None) -> int:
+    from jobs.nightly import REFUSED
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("transformers", "apache_beam", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        manifest = run(argv)
+    except REFUSED as exc:
+        print(json.dumps({"refused": type(exc).__name__, "error": str(exc)}))
+        return 2
+    print(json.dumps({"published": f"samples/dt={manifest['dt']}", "samples": manifest["samples"],
+                      "set_aside": manifest["set_aside"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
