@@ -23,7 +23,7 @@
     hintq import online-retail --src ../shared/data/online_retail_uci --out DIR [--users 400]
     hintq import complete-journey --src ../shared/data/complete_journey --out DIR [--households 400]
     hintq import wands-esci --src ../shared/data/real_queries_wands_esci --out DIR
-    hintq benchmark-think --real-queries DIR/real_queries.parquet --out DIR
+    hintq benchmark-think --real-queries DIR/real_queries.parquet --out DIR [--split heldout] [--warehouse W]
     hintq benchmark-real --src-root ../shared/data --out DIR [--datasets a,b] [--users 200]
 """
 from __future__ import annotations
@@ -346,6 +346,7 @@ def cmd_benchmark_think(args, passthrough: list[str]) -> int:
     argv = [f"--real-queries={args.real_queries}", f"--out={args.out}",
             *([f"--model={args.model}"] if args.model else []),
             *([f"--classes={args.classes}"] if args.classes is not None else []),
+            f"--split={args.split}", *([f"--warehouse={args.warehouse}"] if args.warehouse else []),
             *(f"--set={o}" for o in args.overrides)]
     metrics, out = think_benchmark.run(argv)
     print_metrics(metrics)
@@ -488,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--out", required=True)
     bt.add_argument("--model", default=None, help="generator (default: generate.model of the config)")
     bt.add_argument("--classes", type=int, default=None, help="only the first N classes (by name)")
+    bt.add_argument("--split", default="all", choices=["all", "train", "heldout"],
+                    help="the classes by a stable hash of the name: the half Think may learn from, or the other")
+    bt.add_argument("--warehouse", default=None, help="whose model registry a registry:think@... model names")
     bt.add_argument("--set", dest="overrides", action="append", default=[], help="config override (repeatable)")
 
     conf = sub.add_parser("config", help="resolve and check settings as a job would; print them with their ranges")

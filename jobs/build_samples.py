@@ -26,23 +26,10 @@ from pipelines.core.version import code_version
 from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec
 from pipelines.samples import build_samples
 from pipelines.stages.read_day import check_input_day
-from pipelines.stages.read_published import read_profile_memory
-from warehouse.files import read_published, read_rows
+from pipelines.stages.read_published import read_profile_memory, read_u2q_lists
 from warehouse.samples import SAMPLES_TABLE, publish_samples
 from warehouse.staging import StagingLayout, StagingLock, staging_dir
 
-log = logging.getLogger("hintq.samples")
-
-
-def _published_u2q(p, warehouse: str, day: str):
-    found = read_published(warehouse, "u2q", day)
-    if found is None:
-        log.warning("u2q/dt=%s is not published: Direct answers get no top-up", day)
-        return None, {"used": False, "reason": f"u2q/dt={day} is not published"}
-    manifest, files = found
-    rows = (p | "U2QFiles" >> beam.Create([str(f) for f in files])
-            | "ReadU2Q" >> beam.FlatMap(read_rows, ["user_id", "queries"]))
-    return rows, {"used": True, "partition": f"u2q/dt={day}", "run_id": manifest["run_id"]}
 
 
 def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -> dict:
@@ -63,7 +50,7 @@ def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -
     with StagingLock(warehouse, SAMPLES_TABLE, o.dt):
         p = test_pipeline or beam.Pipeline(options=options)
         carried, memory = read_profile_memory(p, warehouse, o.dt, o.bootstrap)
-        published, top_up = _published_u2q(p, warehouse, o.dt)
+        published, top_up = read_u2q_lists(p, warehouse, o.dt)
         build_samples(p, input_root=input_root, dt=o.dt, labels_dt=labels_dt, staging=staging, cfg=cfg,
                       generator=generator, blocklist=load_blocklist(o.blocklist), carried=carried,
                       published_u2q=published)

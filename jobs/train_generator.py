@@ -52,11 +52,16 @@ def training_days(warehouse: str, holdout: str, window_days: int) -> list[str]:
 
 
 def served_spec(cfg, warehouse: str, task: str) -> VllmGeneratorSpec:
-    """What nights serve for `task` today: its promoted version, else the packaged base."""
-    if promoted(warehouse, task) is not None:
-        return VllmGeneratorSpec.for_config(
-            resolve_config(overrides=[f"generate.model={REGISTRY_PREFIX}{task}@promoted"]), warehouse, task)
-    return VllmGeneratorSpec.for_config(resolve_config(overrides=[f"generate.model={PACKAGED_GENERATOR}"]))
+    """What nights serve for `task` today: its promoted version, else the packaged base
+    (with the job's own generation settings, as the candidate gets them)."""
+    model = f"{REGISTRY_PREFIX}{task}@promoted" if promoted(warehouse, task) is not None else PACKAGED_GENERATOR
+    return VllmGeneratorSpec.for_config(cfg.with_overrides({"generate.model": model}), warehouse, task)
+
+
+def _partition(warehouse: str, day: str) -> dict:
+    manifest = read_samples_manifest(warehouse, day)
+    return {"path": f"samples/dt={day}", "run_id": manifest["run_id"],
+            "sha256": [f["sha256"] for f in manifest["files"] if f["table"] == "samples"]}
 
 
 def run(argv=None) -> dict:
@@ -103,8 +108,7 @@ def run(argv=None) -> dict:
         card = {
             "base": {"name": base.name, "revision": base.revision},
             "data": {"task": args.task, "prompt_days": days, "labels_days": sorted({s.labels_dt for s in samples}),
-                     "partitions": [{"path": f"samples/dt={d}", "run_id": read_samples_manifest(warehouse, d)["run_id"]}
-                                    for d in days],
+                     "partitions": [_partition(warehouse, d) for d in days],
                      "samples": len(samples), "held_out_day": args.holdout},
             "training": training.to_dict(), "train_config": cfg.to_dict()["train"],
             "code_version": code_version(), "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -83,7 +83,7 @@ class ThinkSamples(beam.PTransform):
             _, joined = element
             for prompt in joined["prompt"]:
                 yield from _route(think_sample(prompt.subject, prompt.text, prompt.n_tokens,
-                                               sorted(set(joined["followed"])), self.rules, self.dt, self.labels_dt))
+                                               sorted(set(joined["followed"]), key=lambda f: (f[0], f[1], f[2] or "")), self.rules, self.dt, self.labels_dt))
 
         return ({"prompt": prompts | "KeyPrompt" >> beam.Map(lambda p: (p.key, p)), "followed": followed}
                 | "JoinTrigger" >> beam.CoGroupByKey()

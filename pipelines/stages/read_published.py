@@ -1,5 +1,6 @@
 """What u2q reads of earlier published partitions: yesterday's profile memory and the
-day's x2q lists (for the fill step), and what the manifest says of each.
+day's x2q lists (for the fill step), and what the manifest says of each; the samples job
+reads the same memory and the day's u2q lists.
 """
 from __future__ import annotations
 
@@ -19,17 +20,31 @@ class ProfileMemoryMissing(RuntimeError):
     from empty memory without anyone asking for it. Nothing is published."""
 
 
+def _published_rows(p, warehouse: str, table: str, day: str, columns: list[str], without: str
+                    ) -> tuple[object, dict]:
+    """The rows of a published partition (`columns`), and what its manifest says of them;
+    (None, why) if it is not published, logging what the job does `without` it."""
+    found = read_published(warehouse, table, day)
+    if found is None:
+        log.warning("%s/dt=%s is not published: %s", table, day, without)
+        return None, {"used": False, "reason": f"{table}/dt={day} is not published"}
+    manifest, files = found
+    name = table.upper()
+    rows = (p | f"{name}Files" >> beam.Create([str(f) for f in files])
+            | f"Read{name}" >> beam.FlatMap(read_rows, columns))
+    return rows, {"used": True, "partition": f"{table}/dt={day}", "run_id": manifest["run_id"],
+                  "rows": manifest["rows"]}
+
+
 def read_x2q_fills(p, warehouse: str, day: str) -> tuple[object, dict]:
     """The day's published x2q rows for u2q's fill step, and what the manifest says of them."""
-    found = read_published(warehouse, "x2q", day)
-    if found is None:
-        log.warning("x2q/dt=%s is not published: u2q lists are filled from popular queries only", day)
-        return None, {"used": False, "reason": f"x2q/dt={day} is not published"}
-    manifest, files = found
-    rows = (p | "X2QFiles" >> beam.Create([str(f) for f in files])
-            | "ReadX2Q" >> beam.FlatMap(read_rows, ["trigger_type", "trigger_id", "queries"]))
-    return rows, {"used": True, "partition": f"x2q/dt={day}", "run_id": manifest["run_id"],
-                  "rows": manifest["rows"]}
+    return _published_rows(p, warehouse, "x2q", day, ["trigger_type", "trigger_id", "queries"],
+                           "u2q lists are filled from popular queries only")
+
+
+def read_u2q_lists(p, warehouse: str, day: str) -> tuple[object, dict]:
+    """The day's published u2q lists (Direct samples' top-up), and what the manifest says."""
+    return _published_rows(p, warehouse, "u2q", day, ["user_id", "queries"], "Direct answers get no top-up")
 
 
 def read_profile_memory(p, warehouse: str, day: str, bootstrap: bool) -> tuple[object, dict]:
