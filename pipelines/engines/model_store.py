@@ -60,7 +60,7 @@ def resolve_generator(name: str, cache_dir: Path | None = None, warehouse: str |
         except GeneratorVersionUnusable as exc:
             raise ModelUnavailable(f"generate.model={name!r}: {exc}") from None
         return ResolvedModel(name=version.name, path=str(version.path),
-                             revision=f"v{version.version}@{version.weights_sha256[:16]}",
+                             revision=version.weights_sha256[:16],
                              weights_sha256=version.weights_sha256)
     if name != PACKAGED_GENERATOR:
         path = _model_folder("generate.model", name, PACKAGED_GENERATOR, "config.json")
