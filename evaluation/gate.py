@@ -43,7 +43,11 @@ def targets(sample: Sample) -> list[str]:
 def _answers(spec: GeneratorSpec, samples: list[Sample], cfg: HintQConfig, blocklist: frozenset[str]
              ) -> tuple[dict[str, list[str]], dict]:
     """Runs in a child process: the normalized queries of each sample's answer, in order."""
+    import os
+
     from pipelines.engines.generator import shared_engine
+
+    os.dup2(2, 1)  # the engine's logs go to stderr: the job's stdout is its JSON report
 
     engine = shared_engine(spec)
     prompts = [Prompt(key=s.key, task=s.task, text=s.prompt, n_tokens=s.prompt_tokens, n_evidence=0, subject=None)

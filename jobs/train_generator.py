@@ -19,6 +19,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -144,6 +145,7 @@ REFUSED = (SamplesMissing, ModelUnavailable, GeneratorVersionUnusable)
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # inherited by the gate's engine processes
     for noisy in ("transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
