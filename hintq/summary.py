@@ -183,8 +183,8 @@ def format_models(warehouse: str, task: str) -> str:
         hr = lambda side: (gate.get(side) or {}).get("query_hr@10")  # noqa: E731
         lines.append(f"  v{v}{' (served)' if v == chosen else ''}  sha256 {card['weights_sha256'][:16]}  "
                      f"prompt days {data['prompt_days'][0]}..{data['prompt_days'][-1]}  samples {data['samples']}  "
-                     f"{training['method']} {training['steps']} steps  loss {training['loss_first']} -> "
-                     f"{training['loss_last']}  held out {data['held_out_day']}: HR@10 {hr('before')} -> {hr('after')}")
+                     f"{training['method']} {training['steps']} steps  loss {training['loss_first']:.3f} -> "
+                     f"{training['loss_last']:.3f}  held out {data['held_out_day']}: HR@10 {hr('before')} -> {hr('after')}")
     return "\n".join(lines)
 
 
