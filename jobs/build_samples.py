@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from pipelines.samples import build_samples
 from pipelines.stages.read_day import check_input_day
 from pipelines.stages.read_published import read_profile_memory, read_u2q_lists
 from warehouse.samples import SAMPLES_TABLE, publish_samples
-from warehouse.staging import StagingLayout, StagingLock, staging_dir
+from warehouse.staging import StagingLayout, StagingLock, new_run_id, staging_dir
 
 
 
@@ -44,7 +43,7 @@ def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -
         check_input_day(input_root, day)
     # The prompts are rendered and counted with the served model's tokenizer.
     generator = generator or VllmGeneratorSpec.for_config(cfg)
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+    run_id = new_run_id()
     staging = StagingLayout(str(staging_dir(warehouse, SAMPLES_TABLE, o.dt) / f"run={run_id}"))
     started = time.time()
     with StagingLock(warehouse, SAMPLES_TABLE, o.dt):

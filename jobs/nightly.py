@@ -39,7 +39,7 @@ from pipelines.x2q import build_x2q
 from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
 from warehouse.models import PublishedRanker, RankerCorrupt, ranker_for_night
 from warehouse.publish import publish
-from warehouse.staging import StagingLayout, StagingLock, staging_dir
+from warehouse.staging import StagingLayout, StagingLock, new_run_id, staging_dir
 from warehouse.tables import NIGHTLY
 
 log = logging.getLogger("hintq.job")
@@ -91,7 +91,7 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     warehouse = str(Path(o.warehouse).resolve())
     generator = generator or VllmGeneratorSpec.for_config(cfg, warehouse, TASK_OF_TABLE[o.table])
     embedder = EmbedderSpec.for_config(cfg.verify)
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+    run_id = new_run_id()
     staging = StagingLayout(str(staging_dir(warehouse, o.table, o.dt) / f"run={run_id}"))
     ranker, ranking = choose_ranker(warehouse, o.dt, cfg) if o.table == "u2q" else (None, None)
     if ranker is not None and ranker.diversity is not None and cfg.ranker.tune_diversity:

@@ -78,16 +78,24 @@ def run_checks(staging: Path, counts: dict, files: list[dict], table: str, k: in
         n = counts.get(c.LIST_CHECK(name), 0)
         check(n == 0, f"{name} == 0 (found {n}; K={k})")
     for part in NIGHTLY[table].parts:
-        part_files = [f for f in files if f["table"] == part]
-        for f in part_files:
-            path = staging / part / f["path"]
-            ok = path.exists() and sha256_file(path) == f["sha256"] \
-                and pq.ParquetFile(path).metadata.num_rows == f["rows"]
-            check(ok, f"{part}/{f['path']}: exists, sha256 and {f['rows']} rows match")
-        total = sum(f["rows"] for f in part_files)
-        expected = _expected_rows(part, table, counts)
-        check(total == expected, f"{part} files hold {total} rows == {expected}")
+        for ok, text in part_file_checks(staging, files, part, _expected_rows(part, table, counts)):
+            check(ok, text)
     return passed, failed
+
+
+def part_file_checks(staging: Path, files: list[dict], part: str, expected_rows: int) -> list[tuple[bool, str]]:
+    """(ok, what) for each staged file of `part` (present, its sha256 and row count as
+    listed) and for the part's rows against the count the run's counters expect."""
+    out = []
+    part_files = [f for f in files if f["table"] == part]
+    for f in part_files:
+        path = staging / part / f["path"]
+        ok = path.exists() and sha256_file(path) == f["sha256"] \
+            and pq.ParquetFile(path).metadata.num_rows == f["rows"]
+        out.append((ok, f"{part}/{f['path']}: exists, sha256 and {f['rows']} rows match"))
+    total = sum(f["rows"] for f in part_files)
+    out.append((total == expected_rows, f"{part} files hold {total} rows == {expected_rows}"))
+    return out
 
 
 def _common_stages(counts: dict, stats: dict, n_prompts_of: str) -> dict:

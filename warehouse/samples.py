@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 from pathlib import Path
-
-import pyarrow.parquet as pq
 
 from pipelines.core import counters as c
 from pipelines.core.samples import Sample
 from warehouse.files import MANIFEST, SUCCESS, read_rows, sha256_file, swap_into_place
-from warehouse.publish import PublishCheckFailed
-from warehouse.staging import FILES_FILE, STATS_FILE
+from warehouse.publish import PublishCheckFailed, part_file_checks
+from warehouse.staging import FILES_FILE, STATS_FILE, new_run_id, staging_dir
 
 SAMPLES_TABLE = "samples"
 PARTS = ("samples", "set_aside")
@@ -53,13 +50,8 @@ def _checks(staging: Path, counts: dict, files: list[dict]) -> tuple[list[str], 
         check(prompts == kept + aside, f"{task}: prompts {prompts} == samples {kept} + set aside {aside}")
     expected = {"samples": c.SAMPLES_KEPT.total(counts), "set_aside": c.SAMPLES_SET_ASIDE.total(counts)}
     for part in PARTS:
-        part_files = [f for f in files if f["table"] == part]
-        for f in part_files:
-            path = staging / part / f["path"]
-            ok = path.exists() and sha256_file(path) == f["sha256"] and pq.ParquetFile(path).metadata.num_rows == f["rows"]
-            check(ok, f"{part}/{f['path']}: exists, sha256 and {f['rows']} rows match")
-        total = sum(f["rows"] for f in part_files)
-        check(total == expected[part], f"{part} files hold {total} rows == {expected[part]}")
+        for ok, text in part_file_checks(staging, files, part, expected[part]):
+            check(ok, text)
     return passed, failed
 
 
@@ -135,7 +127,7 @@ def publish_sample_rows(warehouse: str | Path, day: str, labels_dt: str, samples
     from schemas import SAMPLES_SCHEMA, SAMPLES_SET_ASIDE_SCHEMA
     from warehouse.files import write_parquet_bytes
 
-    staging = Path(warehouse) / "_staging" / SAMPLES_TABLE / f"dt={day}" / f"run={os.getpid()}"
+    staging = staging_dir(str(warehouse), SAMPLES_TABLE, day) / f"run={new_run_id()}"
     shutil.rmtree(staging, ignore_errors=True)
     files = []
     for part, rows, schema in (("samples", samples, SAMPLES_SCHEMA), ("set_aside", set_aside, SAMPLES_SET_ASIDE_SCHEMA)):

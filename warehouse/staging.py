@@ -10,6 +10,7 @@ import logging
 import os
 import posixpath
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,12 @@ class StagingLock:
     def __exit__(self, *exc):
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
+
+
+def new_run_id() -> str:
+    """A run's id: its UTC start second and process id (names its staging folder and is
+    recorded in the manifest)."""
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
 
 
 def staging_dir(warehouse: str, table: str, day: str) -> Path:
