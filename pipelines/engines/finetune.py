@@ -16,7 +16,6 @@ most of a small update. The output is always a float32 Hugging Face folder vLLM 
 """
 from __future__ import annotations
 
-import logging
 import math
 import random
 import resource
@@ -24,11 +23,11 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from pipelines.core.config import TrainConfig
+from pipelines.core.progress import ProgressLine
 
-log = logging.getLogger(__name__)
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 # Files of the base folder a trained model keeps as they are (tokenizer, chat template).
@@ -106,24 +105,6 @@ def learning_rate_at(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-class Progress:
-    """A log line every `every_s` seconds: step, loss, tokens/s, ETA."""
-
-    def __init__(self, total_steps: int, every_s: float = 10.0, sink: Callable[[str], None] | None = None):
-        self.total, self.every_s, self.sink = total_steps, every_s, sink or log.info
-        self.started = self.last = time.perf_counter()
-
-    def step(self, done: int, loss: float, tokens: int) -> None:
-        now = time.perf_counter()
-        if now - self.last < self.every_s and done < self.total:
-            return
-        self.last = now
-        spent = now - self.started
-        eta = spent / done * (self.total - done)
-        self.sink(f"train: step {done}/{self.total} | loss {loss:.4f} | {tokens / spent:.0f} tok/s | "
-                  f"ETA {eta:.0f} s")
-
-
 def _collate(batch: list[Encoded], pad_id: int, torch):
     width = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -164,7 +145,7 @@ def finetune(base: str, pairs: Sequence[tuple[str, str]], out_dir: str | Path, c
     warmup = math.ceil(cfg.warmup_share * len(plan))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: learning_rate_at(s, len(plan), warmup))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    progress = Progress(len(plan), progress_every_s)
+    progress = ProgressLine("train", unit="steps", every_s=progress_every_s)
     run = TrainingRun(method=cfg.method, device=device, samples=len(encoded), samples_over_length=over,
                       epochs=cfg.epochs, steps=len(plan), tokens=0, answer_tokens=0, seconds=0.0)
     started = time.perf_counter()
@@ -180,7 +161,8 @@ def finetune(base: str, pairs: Sequence[tuple[str, str]], out_dir: str | Path, c
         run.loss_curve.append(float(loss.detach()))
         run.tokens += int(mask.sum())
         run.answer_tokens += int((labels != -100).sum())
-        progress.step(step + 1, run.loss_curve[-1], run.tokens)
+        progress.add(1, total=len(plan), tokens=int(mask.sum()), force=step + 1 == len(plan),
+                     note=f"loss {run.loss_curve[-1]:.4f}")
     run.seconds = time.perf_counter() - started
     _save(model, base, out_dir, cfg, lora, train_dtype, torch)
     return run

@@ -11,7 +11,8 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipelines.beam.batching import StableBatches
-from pipelines.beam.progress import ProgressLine, stage_timer
+from pipelines.beam.progress import stage_timer
+from pipelines.core.progress import ProgressLine
 from pipelines.engines.generator import GeneratorSpec, shared_engine
 
 

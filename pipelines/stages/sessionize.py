@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipelines.beam.progress import ProgressLine, stage_timer
+from pipelines.beam.progress import stage_timer
+from pipelines.core.progress import ProgressLine
 from pipelines.beam.routing import REJECTED
 from pipelines.core.config import ValidateConfig
 from pipelines.core.profile import dedupe_and_cap

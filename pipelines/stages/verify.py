@@ -12,7 +12,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils import shared
 
 from pipelines.beam.batching import StableBatches
-from pipelines.beam.progress import ProgressLine, stage_timer
+from pipelines.beam.progress import stage_timer
+from pipelines.core.progress import ProgressLine
 from pipelines.core.config import VerifyConfig
 from pipelines.core.records import Item
 from pipelines.engines.embedder import EmbedderSpec, flat_index, judge_queries
