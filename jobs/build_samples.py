@@ -30,7 +30,6 @@ from warehouse.samples import SAMPLES_TABLE, publish_samples
 from warehouse.staging import StagingLayout, StagingLock, new_run_id, staging_dir
 
 
-
 def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -> dict:
     """Builds and publishes the samples of the day its flags name. Returns the manifest."""
     options = PipelineOptions(argv)

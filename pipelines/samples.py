@@ -49,9 +49,9 @@ class DirectSamples(beam.PTransform):
 
         def one(element, shop_has_queries):
             _, joined = element
+            events = [e for day in joined["next_day"] for e in day]
+            listed = [q for row in joined["published"] for q in row["queries"]]
             for prompt in joined["prompt"]:
-                events = [e for day in joined["next_day"] for e in day]
-                listed = [q for row in joined["published"] for q in row["queries"]]
                 yield from _route(direct_sample(prompt.subject, prompt.text, prompt.n_tokens, events, listed,
                                                 shop_has_queries, self.rules, self.clean, self.dt, self.labels_dt))
 
@@ -82,8 +82,9 @@ class ThinkSamples(beam.PTransform):
         def one(element):
             _, joined = element
             for prompt in joined["prompt"]:
-                yield from _route(think_sample(prompt.subject, prompt.text, prompt.n_tokens,
-                                               sorted(set(joined["followed"]), key=lambda f: (f[0], f[1], f[2] or "")), self.rules, self.dt, self.labels_dt))
+                # a (user, query, leaf) seen on both days counts once; the order does not matter
+                yield from _route(think_sample(prompt.subject, prompt.text, prompt.n_tokens, set(joined["followed"]),
+                                               self.rules, self.dt, self.labels_dt))
 
         return ({"prompt": prompts | "KeyPrompt" >> beam.Map(lambda p: (p.key, p)), "followed": followed}
                 | "JoinTrigger" >> beam.CoGroupByKey()

@@ -140,7 +140,7 @@ def typed_queries_by_interest(events: Sequence[EnrichedEvent], profile: Profile,
             strength = (outcome, interest, -order)
             seen = best.get(query)
             best[query] = max(seen, strength) if seen else strength
-    return sorted(best, key=lambda q: tuple(-v for v in best[q][:2]) + (-best[q][2],))
+    return sorted(best, key=lambda q: tuple(-v for v in best[q]))
 
 
 def engaged_items(events: Iterable[EnrichedEvent]) -> set[str]:
@@ -201,16 +201,15 @@ def follow_ups(events: Sequence[EnrichedEvent], gap_s: int, clean_query: Callabl
     for session in split_sessions(list(events), gap_s):
         touched: list[tuple[str, str]] = []
         for i, e in enumerate(session):
-            query = clean_query(e.event.query or "") if e.event.event_type == "search" else None
+            touches = [(t, tid) for t, tid, _, _ in session_touches([e], clean_query)]
+            query = next((tid for t, tid in touches if t == "query"), None)
             if query:
                 after_leaf = next((a.item.leaf for a in session[i + 1:] if a.item is not None), None)
                 for key in touched:
                     if key != ("query", query) and (key, query) not in seen:
                         seen.add((key, query))
                         out.append((key, query, after_leaf))
-            for t, tid, _, _ in session_touches([e], clean_query):
-                if (t, tid) not in touched:
-                    touched.append((t, tid))
+            touched.extend(key for key in touches if key not in touched)
     return out
 
 
