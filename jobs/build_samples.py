@@ -21,6 +21,7 @@ from apache_beam.runners.runner import PipelineState
 from jobs.options import HintQOptions
 from pipelines.core.config import resolve_config
 from pipelines.core.normalize import load_blocklist
+from pipelines.core.prompts import TASK_DIRECT
 from pipelines.core.version import code_version
 from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec
 from pipelines.samples import build_samples
@@ -40,8 +41,9 @@ def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -
     input_root, warehouse = str(Path(o.input).resolve()), str(Path(o.warehouse).resolve())
     for day in (o.dt, labels_dt):
         check_input_day(input_root, day)
-    # The prompts are rendered and counted with the served model's tokenizer.
-    generator = generator or VllmGeneratorSpec.for_config(cfg)
+    # The prompts are rendered and counted with the served model's tokenizer (a registry
+    # version's is the base's; `registry:promoted` resolves as Direct's).
+    generator = generator or VllmGeneratorSpec.for_config(cfg, warehouse, TASK_DIRECT)
     run_id = new_run_id()
     staging = StagingLayout(str(staging_dir(warehouse, SAMPLES_TABLE, o.dt) / f"run={run_id}"))
     started = time.time()
