@@ -48,7 +48,7 @@ $(PIPE)/.installed: requirements/pipeline.lock setup.py
 	$(PIPE)/pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | $(QUIET_PIP)
 	$(PIPE)/pip install -q --disable-pip-version-check --no-deps -r requirements/pipeline.lock 2>&1 | $(QUIET_PIP)
 	$(PIPE)/pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | $(QUIET_PIP)
-	$(PIPE)/python -c "import vllm, apache_beam, faiss, sentence_transformers, polars, peft, lightgbm" 2>/dev/null
+	$(PIPE)/python -c "import vllm, apache_beam, faiss, sentence_transformers, polars, peft, lightgbm, pyiceberg.catalog.sql" 2>/dev/null
 	touch $@
 
 # The Airflow environment: Airflow and its Beam provider only; it launches jobs with the

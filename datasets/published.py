@@ -6,9 +6,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA, X2Q_SCHEMA
 from warehouse.files import write_parquet_bytes
 from warehouse.publish import publish
+from warehouse.staging import StagingLayout
+from warehouse.tables import PUBLISHED_SCHEMAS
 
 
 def u2q_rows(n: int, tag: str = "q", k: int = 3) -> list[dict]:
@@ -24,39 +25,38 @@ def x2q_rows(n: int, k: int = 3) -> list[dict]:
              "queries": u2q_rows(1, tag=f"t{i}", k=k)[0]["queries"]} for i in range(n)]
 
 
-def stage_partition(staging: Path, rows: list[dict], counts: dict | None = None, shards: int = 2,
-                    table: str = "u2q") -> Path:
-    """Writes a staged run the way the pipeline does: shards, _stats.json, _files.json."""
-    (staging / table).mkdir(parents=True)
-    (staging / "rejected").mkdir()
+def stage_partition(warehouse: Path, day: str, run_id: str, rows: list[dict], counts: dict | None = None,
+                    shards: int = 2, table: str = "u2q") -> StagingLayout:
+    """Writes a run the way the pipeline does: shards into the tables' data folders,
+    _stats.json and _files.json into the run's staging folder. Returns its layout."""
+    staging = StagingLayout.for_night(str(warehouse), table, day, run_id)
     rejected = [{"table": "events", "stage": "validate", "reason": "bad_timestamp", "source_file": "f",
                  "source_row": 0, "detail": None, "original": "{}"}]
     files = []
     parts = {table: [rows[i::shards] for i in range(shards)], "rejected": [rejected]}
     if table == "u2q":
-        (staging / "profiles").mkdir()
-        (staging / "candidates").mkdir()
         parts["profiles"] = [[]]  # no memory carried in these hand-made partitions
         parts["candidates"] = [[]]  # nor candidates to learn from
-    schemas = {"u2q": U2Q_SCHEMA, "x2q": X2Q_SCHEMA, "rejected": REJECTED_SCHEMA, "profiles": PROFILES_SCHEMA,
-               "candidates": CANDIDATES_SCHEMA}
     for part, chunks in parts.items():
+        folder = Path(staging.table(part))
+        folder.mkdir(parents=True)
         for i, chunk in enumerate(chunks):
-            blob = write_parquet_bytes(chunk, schemas[part])
+            blob = write_parquet_bytes(chunk, PUBLISHED_SCHEMAS[part])
             name = f"part-{i:05d}-of-{len(chunks):05d}.parquet"
-            (staging / part / name).write_bytes(blob)
+            (folder / name).write_bytes(blob)
             files.append({"table": part, "path": name, "rows": len(chunk),
                           "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)})
     stats = {"events.read": 10 + len(rows), "events.used": 9 + len(rows),
              "rejected.events.validate.bad_timestamp": 1, "catalog.read": 3, "catalog.used": 3,
              "users.active": len(rows), f"{table}.rows": len(rows)}
     stats.update(counts or {})
-    (staging / "_stats.json").write_text(json.dumps({"counts": stats}))
-    (staging / "_files.json").write_text(json.dumps(files))
+    Path(staging.root).mkdir(parents=True)
+    Path(staging.stats).write_text(json.dumps({"counts": stats}))
+    Path(staging.files).write_text(json.dumps(files))
     return staging
 
 
 def published_partition(warehouse: Path, day: str, rows: list[dict], run_id: str, table: str = "u2q") -> dict:
     counts = {"triggers.popular.item": len(rows)} if table == "x2q" else {}
-    staging = stage_partition(warehouse / "_staging" / f"dt={day}" / f"run={run_id}", rows, counts, table=table)
-    return publish(str(staging), str(warehouse), day, table, 30, {"run_id": run_id})
+    staging = stage_partition(warehouse, day, run_id, rows, counts, table=table)
+    return publish(staging, str(warehouse), day, table, 30, {"run_id": run_id})

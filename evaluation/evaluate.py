@@ -106,13 +106,13 @@ def _u2q_lists(rows: list[dict]) -> dict[str, list[ListEntry]]:
     return {r["user_id"]: [ListEntry(q["query"], q["source"], q["category"]) for q in r["queries"]] for r in rows}
 
 
-def ranking_systems(warehouse: str, day: str, manifest: dict, users: list[str], cfg: HintQConfig
+def ranking_systems(warehouse: str, day: str, manifest: dict, users: list[str], cfg: HintQConfig, choice=None
                     ) -> dict[str, dict[str, list[ListEntry]]]:
     """A night ranked by a learned ranker: its hand-weighted lists and its lists without the
     generated channel, both rebuilt from its `candidates` part (the second re-scored by the
     same ranker). Nothing for a hand-weighted night."""
     ranking = manifest.get("ranking") or {}
-    found = read_published(warehouse, "candidates", day)
+    found = read_published(warehouse, "candidates", day, choice)
     if ranking.get("method") != "learned" or found is None:
         return {}
     rows = _read_all(found[1])
@@ -172,16 +172,17 @@ def realism_of(generated: list[str], real: list[str], retrieval: Retrieval, thre
 
 def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines: list[str],
                  real_queries: str | None = None, cfg: HintQConfig | None = None,
-                 compare: dict[str, str] | None = None) -> tuple[dict, dict]:
+                 compare: dict[str, str] | None = None, choice=None) -> tuple[dict, dict]:
     """→ (metrics, report context). Raises EvaluationInputMissing if D's u2q is not
-    published or D+1's events are not there.
+    published or D+1's events are not there. `choice` (an iceberg.SnapshotChoice) reads the
+    night as of an earlier time; the current snapshot by default.
 
     `compare` names other warehouses whose u2q of D is scored beside this one (another
     config, model, or a run without x2q fills), on this warehouse's population."""
     started = time.perf_counter()
-    published = read_published(warehouse, "u2q", day)
+    published = read_published(warehouse, "u2q", day, choice)
     if published is None:
-        raise EvaluationInputMissing(f"u2q/dt={day} is not published in {warehouse}")
+        raise EvaluationInputMissing(f"u2q/dt={day} is not published in {warehouse}" + (f" {choice}" if choice else ""))
     manifest, files = published
     cfg = cfg or HintQConfig.from_dict(manifest.get("config", {}))
     next_date = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
@@ -199,7 +200,7 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
     hintq = _u2q_lists(u2q_rows)
     systems = {HINTQ_U2Q: hintq,
                HINTQ_GENERATED: {u: [e for e in es if e.source == "generated"] for u, es in hintq.items()}}
-    systems.update(ranking_systems(warehouse, day, manifest, sorted(hintq), cfg))
+    systems.update(ranking_systems(warehouse, day, manifest, sorted(hintq), cfg, choice))
     compared_runs = {}
     for name, other in sorted((compare or {}).items()):
         found = read_published(other, "u2q", day)
@@ -229,7 +230,7 @@ def evaluate_day(input_root: str, warehouse: str, day: str, embedder, baselines:
 
     real = real_query_texts(real_queries, clean)
     generated = sorted({q["query"] for r in u2q_rows for q in r["queries"] if q["source"] == "generated"})
-    x2q = read_published(warehouse, "x2q", day)
+    x2q = read_published(warehouse, "x2q", day, choice)
     if x2q is not None:
         generated = sorted(set(generated) | {q["query"] for r in _read_all(x2q[1]) for q in r["queries"]
                                              if q["source"] == "generated"})

@@ -3,17 +3,20 @@
     hintq sample-world --out DIR --start 2026-11-01 --days 3 --users 300 --seed 7
     hintq run --date 2026-11-01 --input DIR --warehouse DIR [--table all|x2q|u2q] [--runner ...]
     hintq backfill --start 2026-11-01 --end 2026-11-03 --input DIR --warehouse DIR [--cascade] [--bootstrap]
-    hintq show u2q --warehouse DIR --date 2026-11-01 --user U00042
+    hintq show u2q --warehouse DIR --date 2026-11-01 --user U00042 [--snapshot ID | --as-of TIME]
     hintq show x2q --warehouse DIR --date 2026-11-01 --trigger item:I000042
-    hintq summary --warehouse DIR --date 2026-11-01
+    hintq summary --warehouse DIR --date 2026-11-01 [--as-of 2026-11-02T06:00:00]
     hintq prepare-model
     hintq config [--config FILE] [--set key=value ...] [--model M] [--markdown]
     hintq export --warehouse DIR --date 2026-11-01 --redis redis://127.0.0.1:6399/0 [--table all|u2q|x2q]
     hintq export --verify --warehouse DIR --redis redis://127.0.0.1:6399/0 [--table all|u2q|x2q]
     hintq rollback --table u2q --redis redis://127.0.0.1:6399/0 [--to VERSION]
+    hintq history --warehouse DIR --table u2q
+    hintq rollback-table --warehouse DIR --table u2q --date 2026-11-01 [--snapshot ID]
+    hintq maintain --warehouse DIR [--config FILE] [--set publish.snapshot_retention_days=7]
     hintq lookup --redis redis://127.0.0.1:6399/0 --user U00042 | --trigger item:I000042
     hintq eval --warehouse DIR --date 2026-11-01 [--input DIR] [--baselines all] [--real-queries FILE]
-               [--compare NAME=OTHER_WAREHOUSE]
+               [--compare NAME=OTHER_WAREHOUSE] [--as-of TIME]
     hintq train-ranker --warehouse DIR --date 2026-11-01 [--input DIR] [--set ranker.rounds=100]
     hintq ranker --warehouse DIR --date 2026-11-01
     hintq build-samples --warehouse DIR --date 2026-11-01 [--input DIR]
@@ -33,7 +36,7 @@ import datetime as dt
 import json
 import sys
 
-from pipelines.core.config import NIGHTLY_TABLES
+from pipelines.core.config import NIGHTLY_TABLES, PUBLISHED_TABLES
 
 # Exit code of the serving commands when the store itself is unreachable or damaged; 1 is
 # "no list for this id" in a healthy store, 2 a refused command.
@@ -85,12 +88,27 @@ def cmd_backfill(args, passthrough: list[str]) -> int:
     return 0
 
 
-def cmd_show(args) -> int:
+def _snapshot_choice(args):
+    """The snapshot a reading command reads: --snapshot ID, --as-of TIME, or the current one."""
+    from warehouse.iceberg import SnapshotChoice
+
+    snapshot_id, as_of = getattr(args, "snapshot", None), getattr(args, "as_of", None)
+    if as_of is not None:
+        dt.datetime.fromisoformat(as_of)  # argparse has checked it; a bad one fails here, not deep below
+    return SnapshotChoice(snapshot_id, as_of) if snapshot_id is not None or as_of is not None else None
+
+
+def _reading_problems():
+    from warehouse.iceberg import CatalogError, SnapshotNotFound
     from warehouse.manifest import ManifestError
 
+    return ManifestError, CatalogError, SnapshotNotFound
+
+
+def cmd_show(args) -> int:
     try:
         return _show(args)
-    except ManifestError as exc:
+    except (*_reading_problems(), FileNotFoundError) as exc:
         print(f"hintq show: {exc}", file=sys.stderr)
         return 2
 
@@ -102,14 +120,15 @@ def _show(args) -> int:
         if not args.user:
             print("show u2q needs --user", file=sys.stderr)
             return 2
-        row = find_row(args.warehouse, "u2q", args.date, {"user_id": args.user})
+        row = find_row(args.warehouse, "u2q", args.date, {"user_id": args.user}, _snapshot_choice(args))
         what = f"user {args.user}"
     else:
         trigger_type, _, trigger_id = (args.trigger or "").partition(":")
         if not trigger_id:
             print("show x2q needs --trigger TYPE:ID, e.g. item:I000042", file=sys.stderr)
             return 2
-        row = find_row(args.warehouse, "x2q", args.date, {"trigger_type": trigger_type, "trigger_id": trigger_id})
+        row = find_row(args.warehouse, "x2q", args.date, {"trigger_type": trigger_type, "trigger_id": trigger_id},
+                       _snapshot_choice(args))
         what = f"trigger {args.trigger}"
     if row is None:
         print(f"{what} has no {args.table} row on {args.date}", file=sys.stderr)
@@ -120,18 +139,62 @@ def _show(args) -> int:
 
 def cmd_summary(args) -> int:
     from hintq.summary import format_summary, load_manifest
-    from warehouse.manifest import ManifestError
 
     printed = 0
     for table in NIGHTLY_TABLES:
         try:
-            manifest = load_manifest(args.warehouse, table, args.date)
-        except (FileNotFoundError, ManifestError) as exc:
+            manifest = load_manifest(args.warehouse, table, args.date, _snapshot_choice(args))
+        except (FileNotFoundError, *_reading_problems()) as exc:
             print(f"{table}: {exc}")
             continue
-        print(format_summary(manifest, f"{args.warehouse}/{table}/dt={args.date}"))
+        print(format_summary(manifest, f"Iceberg hintq.{table} in {args.warehouse}, dt={args.date}"))
         printed += 1
     return 0 if printed else 1
+
+
+def cmd_history(args) -> int:
+    from hintq.summary import format_history
+    from warehouse.iceberg import CatalogError, history
+
+    try:
+        rows = history(args.warehouse, args.table)
+    except CatalogError as exc:
+        print(f"hintq history: {exc}", file=sys.stderr)
+        return 2
+    if not rows:
+        print(f"hintq history: {args.table} has no snapshots in {args.warehouse}", file=sys.stderr)
+        return 1
+    print(json.dumps(rows, indent=1) if args.json else format_history(rows))
+    return 0
+
+
+def cmd_rollback_table(args) -> int:
+    from warehouse.iceberg import CatalogError, NoEarlierVersion
+    from warehouse.versions import rollback_night
+
+    try:
+        done = rollback_night(args.warehouse, args.table, args.date, to_snapshot=args.snapshot)
+    except (NoEarlierVersion, CatalogError) as exc:
+        print(f"rollback-table refused: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(done))
+    return 0
+
+
+def cmd_maintain(args) -> int:
+    from pipelines.core.config import ConfigError, resolve_config
+    from warehouse.iceberg import CatalogError
+    from warehouse.versions import maintain
+
+    try:
+        cfg = resolve_config(args.config, args.overrides).publish
+        done = maintain(args.warehouse, cfg.snapshot_retention_days, cfg.orphan_min_age_hours)
+    except (ConfigError, CatalogError) as exc:
+        print(f"hintq maintain: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({t: {"expired_snapshots": d["expired_snapshots"], "removed": len(d["removed"])}
+                      for t, d in done.items()}))
+    return 0
 
 
 def cmd_config(args) -> int:
@@ -239,6 +302,8 @@ def cmd_eval(args, passthrough: list[str]) -> int:
         raise SystemExit("hintq eval: give --input (or set HINTQ_INPUT): it holds the held-out day's events")
     argv = [f"--dt={args.date}", f"--input={input_root}", f"--warehouse={args.warehouse}",
             f"--baselines={args.baselines}", *passthrough]
+    if args.as_of:
+        argv.append(f"--as_of={args.as_of}")
     if args.real_queries:
         argv.append(f"--real_queries={args.real_queries}")
     argv.extend(f"--compare={c}" for c in args.compare)
@@ -354,6 +419,22 @@ def cmd_benchmark_think(args, passthrough: list[str]) -> int:
     return 0
 
 
+def _add_snapshot_choice(parser, with_id: bool) -> None:
+    when = parser.add_mutually_exclusive_group()
+    if with_id:
+        when.add_argument("--snapshot", type=int, default=None, help="read this snapshot of the table")
+    when.add_argument("--as-of", default=None, type=_timestamp,
+                      help="read the snapshot that was current then (ISO 8601; UTC unless it says)")
+
+
+def _timestamp(value: str) -> str:
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hintq", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -398,9 +479,31 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--user", help="u2q: the shopper id")
     show.add_argument("--trigger", help="x2q: TYPE:ID, e.g. item:I000042, query:trail shoes")
 
+    _add_snapshot_choice(show, with_id=True)
+
     summ = sub.add_parser("summary", help="print the summary of a published night")
     summ.add_argument("--warehouse", required=True)
     summ.add_argument("--date", required=True, type=_date)
+    _add_snapshot_choice(summ, with_id=False)
+
+    hist = sub.add_parser("history", help="list a published table's Iceberg snapshots, oldest first")
+    hist.add_argument("--warehouse", required=True)
+    hist.add_argument("--table", required=True, choices=list(PUBLISHED_TABLES))
+    hist.add_argument("--json", action="store_true")
+
+    rbt = sub.add_parser("rollback-table", help="restore a published day as it was before its latest change",
+                         description="Commits a new snapshot of the table (and its night's parts) whose day "
+                                     "holds the earlier run's files; other days are untouched. Run it again "
+                                     "to undo it.")
+    rbt.add_argument("--warehouse", required=True)
+    rbt.add_argument("--table", required=True, choices=list(NIGHTLY_TABLES))
+    rbt.add_argument("--date", required=True, type=_date)
+    rbt.add_argument("--snapshot", type=int, default=None, help="restore the day as it was at this snapshot")
+
+    mt = sub.add_parser("maintain", help="expire old snapshots and remove files no kept snapshot needs")
+    mt.add_argument("--warehouse", required=True)
+    mt.add_argument("--config", default=None, help="JSON file of config overrides (publish.*)")
+    mt.add_argument("--set", dest="overrides", action="append", default=[], help="key=value (repeatable)")
 
     exp = sub.add_parser("export", help="load a published partition into Redis and flip the pointer",
                          description="Other flags (--keep_days, Beam options) pass to the job.")
@@ -437,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--real-queries", default=None, help="imported real_queries.parquet, for query realism")
     ev.add_argument("--compare", action="append", default=[], metavar="NAME=WAREHOUSE",
                     help="also score another warehouse's u2q of the same day (repeatable)")
+    _add_snapshot_choice(ev, with_id=False)
 
     tr = sub.add_parser("train-ranker", help="train the learned ranker on a day's u2q candidates and the next "
                         "day's behaviour", description="Writes <warehouse>/models/ranker/dt=D/; the night of D+1 "
@@ -533,7 +637,8 @@ def main(argv=None) -> int:
     return {"sample-world": cmd_sample_world, "show": cmd_show, "summary": cmd_summary,
             "prepare-model": cmd_prepare_model, "config": cmd_config, "rollback": cmd_rollback,
             "lookup": cmd_lookup, "import": cmd_import, "ranker": cmd_ranker,
-            "models": cmd_models}[args.command](args)
+            "models": cmd_models, "history": cmd_history, "rollback-table": cmd_rollback_table,
+            "maintain": cmd_maintain}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,15 @@ from warehouse.files import partition_dir, read_published
 from warehouse.manifest import TableManifest, from_dict
 
 
-def load_manifest(warehouse: str, table: str, day: str) -> TableManifest:
-    return from_dict(_published(warehouse, table, day)[0])
+def load_manifest(warehouse: str, table: str, day: str, choice=None) -> TableManifest:
+    return from_dict(_published(warehouse, table, day, choice)[0])
 
 
-def _published(warehouse: str, table: str, day: str) -> tuple[dict, list]:
-    found = read_published(warehouse, table, day)
+def _published(warehouse: str, table: str, day: str, choice=None) -> tuple[dict, list]:
+    found = read_published(warehouse, table, day, choice)
     if found is None:
-        raise FileNotFoundError(f"{partition_dir(warehouse, table, day)} is not published (no _SUCCESS)")
+        at = f" at {choice}" if choice else ""
+        raise FileNotFoundError(f"{table}/dt={day} is not published in {warehouse}{at}")
     return found
 
 
@@ -94,9 +95,9 @@ def format_summary(manifest: TableManifest, partition: str) -> str:
     return "\n".join(lines)
 
 
-def find_row(warehouse: str, table: str, day: str, where: dict[str, str]) -> dict | None:
-    """The row of a published partition whose columns equal `where`, or None."""
-    _, files = _published(warehouse, table, day)
+def find_row(warehouse: str, table: str, day: str, where: dict[str, str], choice=None) -> dict | None:
+    """The row of a published day (at a snapshot) whose columns equal `where`, or None."""
+    _, files = _published(warehouse, table, day, choice)
     condition = None
     for column, value in where.items():
         term = pc.field(column) == value
@@ -193,3 +194,14 @@ def print_models(warehouse: str, task: str | None) -> None:
 
     for t in ([task] if task else TASKS):
         print(format_models(warehouse, t))
+
+
+def format_history(rows: list[dict]) -> str:
+    """`hintq history`: one line per kept snapshot, oldest first, the current one marked."""
+    lines = [f"  {'snapshot':<20} {'committed (UTC)':<24} {'operation':<9} {'dt':<10}  {'run':<24}"
+             f"{'+rows':>7}{'-rows':>7}  restored"]
+    for r in rows:
+        lines.append(f"{'*' if r['current'] else ' '} {r['snapshot_id']:<20} {r['committed_at'][:23]:<24} "
+                     f"{r['operation']:<9} {r['dt'] or '-':<10}  {(r['run_id'] or '-')[:23]:<24}"
+                     f"{r['added_records']:>7}{r['deleted_records']:>7}  {r['restored_snapshot'] or ''}")
+    return "\n".join(lines)

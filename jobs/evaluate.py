@@ -34,6 +34,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="config override, e.g. --set evaluate.ks=10,30 (repeatable)")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=WAREHOUSE",
                         help="also score the u2q of D published in WAREHOUSE, as system NAME (repeatable)")
+    parser.add_argument("--as_of", "--as-of", dest="as_of", default=None,
+                        help="evaluate the night as published then (ISO 8601, UTC unless it says); default: now")
     parser.add_argument("--out", default=None, help="output folder (default <warehouse>/eval/dt=D)")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -57,19 +59,21 @@ def run(argv: list[str] | None = None) -> dict:
 
     from evaluation.evaluate import evaluate_day, write_evaluation
     from warehouse.files import read_published
+    from warehouse.iceberg import SnapshotChoice
     from evaluation.report import render_report
     from pipelines.engines.embedder import EmbedderSpec
 
     args = parse(sys.argv[1:] if argv is None else argv)
     cfg = None
-    published = read_published(args.warehouse, "u2q", args.dt)
+    choice = SnapshotChoice(as_of=args.as_of) if args.as_of else None
+    published = read_published(args.warehouse, "u2q", args.dt, choice)
     if published is not None:  # the settings the night ran with, then this run's --set
         cfg = resolve_config(overrides=args.overrides,
                              base=HintQConfig.from_dict(published[0].get("config", {})))
     embedder = EmbedderSpec.for_config((cfg or HintQConfig()).verify)
     metrics, context = evaluate_day(args.input, args.warehouse, args.dt, embedder, baseline_names(args.baselines),
                                     real_queries=args.real_queries, cfg=cfg,
-                                    compare=dict(c.split("=", 1) for c in args.compare))
+                                    compare=dict(c.split("=", 1) for c in args.compare), choice=choice)
     notes = [f"u2q of {metrics['dt']} (run {metrics['inputs']['u2q_run']}) against the events of "
              f"{metrics['held_out_day']}; baselines learn from {', '.join(metrics['inputs']['history_days'])}."]
     if metrics["inputs"]["titles_as_queries"]:
@@ -83,6 +87,7 @@ def run(argv: list[str] | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from evaluation.evaluate import EvaluationInputMissing
+    from warehouse.iceberg import CatalogError, SnapshotNotFound
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -90,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except EvaluationInputMissing as exc:
         log.warning("nothing to evaluate: %s", exc)
         return SKIP_EXIT
+    except (CatalogError, SnapshotNotFound) as exc:
+        log.error("refused: %s", exc)
+        return 2
     print(json.dumps({"written_to": metrics["written_to"], "population": metrics["population"]}))
     return 0
 

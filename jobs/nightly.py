@@ -39,7 +39,8 @@ from pipelines.x2q import build_x2q
 from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
 from warehouse.models import PublishedRanker, RankerCorrupt, ranker_for_night
 from warehouse.publish import publish
-from warehouse.staging import StagingLayout, StagingLock, new_run_id, staging_dir
+from warehouse.iceberg import CatalogError, open_catalog
+from warehouse.staging import StagingLayout, StagingLock, new_run_id
 from warehouse.tables import NIGHTLY
 
 log = logging.getLogger("hintq.job")
@@ -89,10 +90,11 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     input_root = str(Path(o.input).resolve())
     check_input_day(input_root, o.dt)
     warehouse = str(Path(o.warehouse).resolve())
+    open_catalog(warehouse)  # a lost or damaged catalog is refused before any stage runs
     generator = generator or VllmGeneratorSpec.for_config(cfg, warehouse, TASK_OF_TABLE[o.table])
     embedder = EmbedderSpec.for_config(cfg.verify)
     run_id = new_run_id()
-    staging = StagingLayout(str(staging_dir(warehouse, o.table, o.dt) / f"run={run_id}"))
+    staging = StagingLayout.for_night(warehouse, o.table, o.dt, run_id)
     ranker, ranking = choose_ranker(warehouse, o.dt, cfg) if o.table == "u2q" else (None, None)
     if ranker is not None and ranker.diversity is not None and cfg.ranker.tune_diversity:
         # the weight its training chose on validation users
@@ -129,7 +131,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
         if state not in (PipelineState.DONE, None):
             raise RuntimeError(f"pipeline ended in state {state}; nothing published")
         pipeline_s = time.time() - started
-        manifest = publish(night.staging.root, night.warehouse, night.dt, night.table, NIGHTLY[night.table].k(night.cfg), {
+        manifest = publish(night.staging, night.warehouse, night.dt, night.table, NIGHTLY[night.table].k(night.cfg), {
             "run_id": night.run_id,
             "model": {"generator": night.generator.describe(),
                       "embedder": {"name": night.embedder.name, "revision": night.embedder.revision}},
@@ -138,13 +140,13 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             "blocklist": {"path": night.blocklist_path, "terms": len(night.blocklist)},
             "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": stage_timings(result)},
             **extra,
-        })
+        }, commit_retries=night.cfg.publish.commit_retries)
     return result, manifest
 
 
 # What a night refuses up front, before any stage: a message, not a traceback.
 REFUSED = (ConfigError, ModelUnavailable, InputPartitionMissing, EmptyInputPartition, InputFileUnreadable,
-           ProfileMemoryMissing, RankerCorrupt, RankerUnusable)
+           ProfileMemoryMissing, RankerCorrupt, RankerUnusable, CatalogError)
 
 
 def main(argv=None) -> int:

@@ -1,11 +1,11 @@
-"""Stage 9, publish: check the staged partition, write its manifest, rename it into place.
+"""Stage 9, publish: check the run's files, write their manifests, commit them to Iceberg.
 
-A partition is published by one directory rename, with `_MANIFEST.json` and `_SUCCESS`
-already inside it, so readers see either the old partition or the whole new one. A run
-that fails any check raises PublishCheckFailed and publishes nothing.
-
-This module does local-filesystem renames (the embedded default). On an object store,
-where a rename is a copy, `_SUCCESS` written last is the commit marker readers wait for.
+Each table of the night is published by one Iceberg commit (warehouse/iceberg.py) that
+replaces the day's partition with exactly the run's files, the table itself last: its
+commit is the night's commit point, and readers of its parts read the version of that run
+(files.read_published). Readers see the old day or the whole new one, on a local disk or
+an object store alike. A run that fails any check raises PublishCheckFailed and commits
+nothing; its files are orphans for iceberg.remove_orphans.
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import pyarrow.parquet as pq
 from pipelines.core import counters as c
 from pipelines.core.lists import LIST_CHECKS
 from pipelines.core.triggers import SELECTED_COLD, SELECTED_POPULAR
-from warehouse.files import MANIFEST, SUCCESS, sha256_file, swap_into_place
+from warehouse import iceberg
+from warehouse.files import MANIFEST, sha256_file
 from warehouse.manifest import PartManifest, PublishedFile, TableManifest, to_dict
-from warehouse.staging import FILES_FILE, STATS_FILE
+from warehouse.staging import StagingLayout
 from warehouse.tables import NIGHTLY
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def _expected_rows(part: str, table: str, counts: dict) -> int:
     return sum(_input_accounting(counts, t)["rejected"] for t in ("events", "catalog"))
 
 
-def run_checks(staging: Path, counts: dict, files: list[dict], table: str, k: int) -> tuple[list[str], list[str]]:
+def run_checks(staging: StagingLayout, counts: dict, files: list[dict], table: str, k: int
+               ) -> tuple[list[str], list[str]]:
     """Returns (passed, failed) descriptions of every publish check of `table`."""
     passed, failed = [], []
 
@@ -78,18 +80,19 @@ def run_checks(staging: Path, counts: dict, files: list[dict], table: str, k: in
         n = counts.get(c.LIST_CHECK(name), 0)
         check(n == 0, f"{name} == 0 (found {n}; K={k})")
     for part in NIGHTLY[table].parts:
-        for ok, text in part_file_checks(staging, files, part, _expected_rows(part, table, counts)):
+        for ok, text in part_file_checks(Path(staging.table(part)), files, part,
+                                         _expected_rows(part, table, counts)):
             check(ok, text)
     return passed, failed
 
 
-def part_file_checks(staging: Path, files: list[dict], part: str, expected_rows: int) -> list[tuple[bool, str]]:
-    """(ok, what) for each staged file of `part` (present, its sha256 and row count as
-    listed) and for the part's rows against the count the run's counters expect."""
+def part_file_checks(folder: Path, files: list[dict], part: str, expected_rows: int) -> list[tuple[bool, str]]:
+    """(ok, what) for each file of `part` the run wrote to `folder` (present, its sha256 and
+    row count as listed) and for the part's rows against the count the run's counters expect."""
     out = []
     part_files = [f for f in files if f["table"] == part]
     for f in part_files:
-        path = staging / part / f["path"]
+        path = folder / f["path"]
         ok = path.exists() and sha256_file(path) == f["sha256"] \
             and pq.ParquetFile(path).metadata.num_rows == f["rows"]
         out.append((ok, f"{part}/{f['path']}: exists, sha256 and {f['rows']} rows match"))
@@ -154,16 +157,16 @@ def _files_of(files: list[dict], part: str) -> list[PublishedFile]:
             for f in files if f["table"] == part]
 
 
-def publish(staging_root: str, warehouse: str, dt: str, table: str, k: int, manifest_extra: dict) -> dict:
-    """Checks the staged run and publishes `<table>/dt=<dt>` (u2q also `rejected/dt=<dt>` and
-    the profile memory `profiles/dt=<dt>`), the table itself last.
+def publish(staging: StagingLayout, warehouse: str, dt: str, table: str, k: int, manifest_extra: dict,
+            commit_retries: int = 4) -> dict:
+    """Checks the run and publishes `<table>/dt=<dt>` (u2q also its parts: `rejected`, the
+    profile memory `profiles` and the ranker's `candidates`), the table itself last.
 
     Returns the manifest. Raises PublishCheckFailed (nothing published) if a check fails.
     """
-    staging = Path(staging_root)
-    stats = json.loads((staging / STATS_FILE).read_text())
+    stats = json.loads(Path(staging.stats).read_text())
     counts = stats["counts"]
-    files = json.loads((staging / FILES_FILE).read_text())
+    files = json.loads(Path(staging.files).read_text())
     passed, failed = run_checks(staging, counts, files, table, k)
     if failed:
         raise PublishCheckFailed(failed)
@@ -178,17 +181,26 @@ def publish(staging_root: str, warehouse: str, dt: str, table: str, k: int, mani
         profiles=({"path": f"profiles/dt={dt}", "files": parts["profiles"], "rows": c.PROFILES_ROWS.group(counts)}
                   if "profiles" in parts else None),
         **manifest_extra)
-    bodies = {table: to_dict(manifest)}
-    for part, part_files in parts.items():
-        bodies[part] = to_dict(PartManifest(table=part, dt=dt, files=part_files, run_id=manifest.run_id))
-    for part, body in bodies.items():
-        (staging / part / MANIFEST).write_text(json.dumps(body, indent=1, sort_keys=True, default=str))
-        (staging / part / SUCCESS).write_text("")
-    root = Path(warehouse)
-    trash = root / "_trash"
-    # The table itself last: its partition, published last, is the commit point of the run.
+    bodies = {part: to_dict(PartManifest(table=part, dt=dt, files=part_files, run_id=manifest.run_id))
+              for part, part_files in parts.items()}
+    bodies[table] = to_dict(manifest)
+    # The table itself last: its commit is the commit point of the night.
     for part in NIGHTLY[table].parts:
-        swap_into_place(staging / part, root / part / f"dt={dt}", trash)
-    shutil.rmtree(staging, ignore_errors=True)
-    log.info("published %s", root / table / f"dt={dt}")
+        commit_part(warehouse, part, dt, Path(staging.table(part)), bodies[part], commit_retries)
+    shutil.rmtree(staging.root, ignore_errors=True)
+    log.info("published %s/dt=%s (run %s)", table, dt, manifest.run_id)
     return bodies[table]
+
+
+def commit_part(warehouse: str, part: str, dt: str, folder: Path, body: dict, retries: int,
+                operation: str = "publish", extra_summary: dict | None = None) -> int:
+    """Commits the run's files in `folder` (listed by its manifest `body`, written there
+    first) as `part`'s day; the snapshot summary carries the manifest."""
+    manifest_file = folder / MANIFEST
+    text = json.dumps(body, indent=1, sort_keys=True, default=str)
+    if not manifest_file.exists() or manifest_file.read_text() != text:
+        manifest_file.write_text(text)
+    return iceberg.commit_day(warehouse, part, dt, [str(folder / f["path"]) for f in body["files"]], {
+        iceberg.OPERATION: operation, iceberg.RUN_ID: str(body["run_id"]),
+        iceberg.MANIFEST_PROPERTY: json.dumps(body, sort_keys=True, separators=(",", ":"), default=str),
+        **(extra_summary or {})}, retries=retries)

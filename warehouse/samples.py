@@ -50,7 +50,7 @@ def _checks(staging: Path, counts: dict, files: list[dict]) -> tuple[list[str], 
         check(prompts == kept + aside, f"{task}: prompts {prompts} == samples {kept} + set aside {aside}")
     expected = {"samples": c.SAMPLES_KEPT.total(counts), "set_aside": c.SAMPLES_SET_ASIDE.total(counts)}
     for part in PARTS:
-        for ok, text in part_file_checks(staging, files, part, expected[part]):
+        for ok, text in part_file_checks(staging / part, files, part, expected[part]):
             check(ok, text)
     return passed, failed
 

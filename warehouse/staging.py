@@ -1,7 +1,10 @@
-"""Where a run stages its output, and the lock that keeps two runs of a day apart.
+"""Where a run writes its output, and the lock that keeps two runs of a day apart.
 
-Everything a run writes lands under one staging folder of that run; publishing (checks,
-manifest, `_SUCCESS`, the atomic rename) happens after the pipeline has finished.
+A night's published files go straight into their Iceberg tables' data folders
+(`<table>/data/dt=<D>/run=<id>/`, files.data_dir), where nothing reads them until publish
+commits them; its own bookkeeping (stats, file list, catalog index) lands in one staging
+folder of the run. Publishing (checks, manifests, the Iceberg commits) happens after the
+pipeline has finished. The samples job stages everything in its run folder.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from warehouse.files import data_dir
+
 log = logging.getLogger(__name__)
 
 STATS_FILE = "_stats.json"
@@ -22,10 +27,20 @@ FILES_FILE = "_files.json"
 
 @dataclass(frozen=True)
 class StagingLayout:
-    root: str  # one folder per run
+    root: str  # one folder per run: its stats, file list and catalog index
+    # (warehouse, day, run id) when the run's tables are Iceberg tables: their files go to
+    # the tables' data folders; else (samples) to `<root>/<table>`.
+    published: tuple[str, str, str] | None = None
+
+    @classmethod
+    def for_night(cls, warehouse: str, table: str, day: str, run_id: str) -> "StagingLayout":
+        return cls(str(staging_dir(warehouse, table, day) / f"run={run_id}"), (warehouse, day, run_id))
 
     def table(self, name: str) -> str:
-        return posixpath.join(self.root, name)
+        if self.published is None:
+            return posixpath.join(self.root, name)
+        warehouse, day, run_id = self.published
+        return str(data_dir(warehouse, name, day, run_id))
 
     @property
     def index(self) -> str:
@@ -65,6 +80,21 @@ class StagingLock:
     def __exit__(self, *exc):
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
+
+
+def run_in_progress(warehouse: str, table: str, day: str) -> bool:
+    """True while a run of `table` and `day` holds its lock (checked without waiting)."""
+    lock = staging_dir(warehouse, table, day) / ".lock"
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock taken here
+    return False
 
 
 def new_run_id() -> str:

@@ -10,10 +10,10 @@ from typing import Callable
 
 import pyarrow as pa
 
-from pipelines.core.config import HintQConfig
+from pipelines.core.config import PUBLISHED_TABLES, HintQConfig
 from pipelines.core.records import trigger_key
 from pipelines.core.serving import ID_COLUMNS
-from schemas import U2Q_SCHEMA, X2Q_SCHEMA
+from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA, U2Q_SCHEMA, X2Q_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,13 @@ U2Q = NightlyTable(name="u2q", schema=U2Q_SCHEMA, parts=("rejected", "profiles",
 X2Q = NightlyTable(name="x2q", schema=X2Q_SCHEMA, parts=("x2q",), k_setting="x2q.k",
                    key=_trigger_key, sort_key=_trigger_order, required_key_field="trigger_id")
 NIGHTLY = {t.name: t for t in (X2Q, U2Q)}
+
+# Every published table and the schema of its files.
+PUBLISHED_SCHEMAS = {"u2q": U2Q_SCHEMA, "x2q": X2Q_SCHEMA, "rejected": REJECTED_SCHEMA, "profiles": PROFILES_SCHEMA,
+                     "candidates": CANDIDATES_SCHEMA}
+assert tuple(PUBLISHED_SCHEMAS) == PUBLISHED_TABLES
+
+
+def owner_of(part: str) -> NightlyTable:
+    """The nightly table whose night publishes `part` (its run's lock covers the part)."""
+    return next(t for t in NIGHTLY.values() if part in t.parts)

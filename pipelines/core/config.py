@@ -24,6 +24,8 @@ from pathlib import Path
 
 # The nightly tables in the order a day runs them: u2q fills from the same day's x2q.
 NIGHTLY_TABLES = ("x2q", "u2q")
+# Every table the nights publish as an Iceberg table: the nightly ones and u2q's parts.
+PUBLISHED_TABLES = ("u2q", "x2q", "rejected", "profiles", "candidates")
 # The models that ship inside PyPI packages (pipelines/engines/model_store.py finds them).
 PACKAGED_GENERATOR = "smollm2-135m-instruct"
 PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
@@ -275,6 +277,13 @@ class EvalConfig:
 @dataclass(frozen=True)
 class PublishConfig:
     shards: int = _in(2, 1, 10_000)
+    # An Iceberg commit that loses to a concurrent commit is planned again this many times.
+    commit_retries: int = _in(4, 0, 100)
+    # `hintq maintain`: snapshots older than this are expired (never the current one or the
+    # one before it), and files no kept snapshot needs are removed once this old (a
+    # commit in flight elsewhere may not have referenced its files yet).
+    snapshot_retention_days: float = _in(7.0, 0.0, 3650.0)
+    orphan_min_age_hours: float = _in(1.0, 0.0, 720.0)
 
 
 # Settings that must agree with each other: (check, message), checked after the ranges.

@@ -2,27 +2,37 @@ import json
 
 import pytest
 
+from pathlib import Path
+
 from datasets.published import stage_partition, u2q_rows, x2q_rows
+from warehouse.files import data_dir, published_days, read_published, read_published_table
+from warehouse.iceberg import history
 from warehouse.publish import PublishCheckFailed, publish
 
 
-def _stage(tmp_path, rows=2, active=2, extra_counts=None):
+def _stage(tmp_path, rows=2, active=2, extra_counts=None, run_id="r1", day="2026-11-01"):
     counts = {"users.active": active, "events.read": 10, "events.used": 9}
     counts.update(extra_counts or {})
-    return stage_partition(tmp_path / "_staging" / "run=1", u2q_rows(rows), counts, shards=1)
+    return stage_partition(tmp_path, day, run_id, u2q_rows(rows), counts, shards=1)
 
 
-def test_publish_writes_manifest_and_success_and_replaces_atomically(tmp_path):
-    manifest = publish(str(_stage(tmp_path)), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r1"})
-    part = tmp_path / "u2q" / "dt=2026-11-01"
-    assert (part / "_SUCCESS").exists() and (tmp_path / "rejected" / "dt=2026-11-01" / "_SUCCESS").exists()
-    on_disk = json.loads((part / "_MANIFEST.json").read_text())
+def _published(tmp_path, table, day="2026-11-01"):
+    return read_published(tmp_path, table, day)
+
+
+def test_publish_commits_the_run_files_with_their_manifest_and_a_rerun_replaces_the_day(tmp_path):
+    manifest = publish(_stage(tmp_path), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r1"})
+    on_disk, files = _published(tmp_path, "u2q")
+    assert on_disk == manifest and files[0].parent == data_dir(tmp_path, "u2q", "2026-11-01", "r1")
     assert on_disk["inputs"]["events"] == {"read": 10, "used": 9, "rejected": 1,
                                            "rejected_by_stage_reason": {"validate.bad_timestamp": 1}}
     assert on_disk["rows"] == 2 and manifest["files"][0]["rows"] == 2
-    assert not (tmp_path / "_staging" / "run=1").exists()
-    publish(str(_stage(tmp_path, rows=3, active=3)), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r2"})
-    assert json.loads((part / "_MANIFEST.json").read_text())["run_id"] == "r2"
+    assert _published(tmp_path, "rejected")[0]["run_id"] == "r1"
+    assert not (tmp_path / "_staging" / "u2q" / "dt=2026-11-01" / "run=r1").exists()
+    publish(_stage(tmp_path, rows=3, active=3, run_id="r2"), str(tmp_path), "2026-11-01", "u2q", 30,
+            {"run_id": "r2"})
+    assert _published(tmp_path, "u2q")[0]["run_id"] == "r2" and _published(tmp_path, "profiles")[0]["run_id"] == "r2"
+    assert read_published_table(tmp_path, "u2q", "2026-11-01").num_rows == 3
 
 
 @pytest.mark.parametrize("kwargs, needle", [
@@ -32,44 +42,45 @@ def test_publish_writes_manifest_and_success_and_replaces_atomically(tmp_path):
 ])
 def test_failed_checks_publish_nothing(tmp_path, kwargs, needle):
     with pytest.raises(PublishCheckFailed) as err:
-        publish(str(_stage(tmp_path, **kwargs)), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r"})
+        publish(_stage(tmp_path, **kwargs), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r"})
     assert any(needle in f for f in err.value.failures)
-    assert not (tmp_path / "u2q").exists() and not (tmp_path / "rejected").exists()
+    assert _published(tmp_path, "u2q") is None and _published(tmp_path, "rejected") is None
+    assert not (tmp_path / "catalog.db").exists(), "nothing was committed, no table was created"
 
 
 def test_tampered_file_is_caught(tmp_path):
     staging = _stage(tmp_path)
-    (staging / "u2q" / "part-00000-of-00001.parquet").write_bytes(b"garbage")
+    (Path(staging.table("u2q")) / "part-00000-of-00001.parquet").write_bytes(b"garbage")
     with pytest.raises(PublishCheckFailed):
-        publish(str(staging), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r"})
+        publish(staging, str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r"})
 
 
 def test_x2q_publishes_its_table_only_and_checks_one_row_per_selected_trigger(tmp_path):
-    staged = stage_partition(tmp_path / "_staging" / "run=1", x2q_rows(3),
+    staged = stage_partition(tmp_path, "2026-11-01", "r1", x2q_rows(3),
                              {"triggers.popular.item": 2, "triggers.cold.item": 1}, shards=1, table="x2q")
-    manifest = publish(str(staged), str(tmp_path), "2026-11-01", "x2q", 10, {"run_id": "r1"})
-    assert (tmp_path / "x2q" / "dt=2026-11-01" / "_SUCCESS").exists()
-    assert not (tmp_path / "rejected").exists(), "input rejections are u2q's to publish"
+    manifest = publish(staged, str(tmp_path), "2026-11-01", "x2q", 10, {"run_id": "r1"})
+    assert _published(tmp_path, "x2q")[0] == manifest
+    assert history(tmp_path, "rejected") == [], "input rejections are u2q's to publish"
     assert manifest["rows"] == 3 and manifest["stages"]["triggers"]["selected"]["cold"] == {"item": 1}
-    short = stage_partition(tmp_path / "_staging" / "run=2", x2q_rows(2), {"triggers.popular.item": 3},
+    short = stage_partition(tmp_path, "2026-11-02", "r2", x2q_rows(2), {"triggers.popular.item": 3},
                             shards=1, table="x2q")
     with pytest.raises(PublishCheckFailed, match="x2q rows 2 == selected triggers 3"):
-        publish(str(short), str(tmp_path), "2026-11-02", "x2q", 10, {"run_id": "r2"})
-    assert not (tmp_path / "x2q" / "dt=2026-11-02").exists()
+        publish(short, str(tmp_path), "2026-11-02", "x2q", 10, {"run_id": "r2"})
+    assert _published(tmp_path, "x2q", "2026-11-02") is None and published_days(tmp_path, "x2q") == ["2026-11-01"]
 
 
 def test_published_manifests_are_the_declared_schema_and_a_reader_refuses_an_unknown_version(tmp_path):
-    from warehouse.files import read_published
     from warehouse.manifest import MANIFEST_VERSION, ManifestError, PartManifest, TableManifest, from_dict
 
-    publish(str(_stage(tmp_path)), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r1"})
-    table = json.loads((tmp_path / "u2q" / "dt=2026-11-01" / "_MANIFEST.json").read_text())
-    part = json.loads((tmp_path / "rejected" / "dt=2026-11-01" / "_MANIFEST.json").read_text())
+    publish(_stage(tmp_path), str(tmp_path), "2026-11-01", "u2q", 30, {"run_id": "r1"})
+    path = data_dir(tmp_path, "u2q", "2026-11-01", "r1") / "_MANIFEST.json"
+    table = json.loads(path.read_text())
+    part = json.loads((data_dir(tmp_path, "rejected", "2026-11-01", "r1") / "_MANIFEST.json").read_text())
     assert isinstance(from_dict(table), TableManifest) and table["manifest_version"] == MANIFEST_VERSION
     assert isinstance(from_dict(part), PartManifest) and part["run_id"] == "r1"
     with pytest.raises(TypeError):  # an undeclared field cannot be published
-        publish(str(_stage(tmp_path)), str(tmp_path), "2026-11-02", "u2q", 30, {"run_id": "r", "surprise": 1})
-    path = tmp_path / "u2q" / "dt=2026-11-01" / "_MANIFEST.json"
+        publish(_stage(tmp_path, run_id="r", day="2026-11-02"), str(tmp_path), "2026-11-02", "u2q", 30,
+                {"run_id": "r", "surprise": 1})
     path.write_text(json.dumps({**table, "manifest_version": MANIFEST_VERSION + 1}))
     with pytest.raises(ManifestError, match="has version 2"):
         read_published(tmp_path, "u2q", "2026-11-01")
