@@ -93,10 +93,10 @@ demo: venvs model redis-up
 	echo; echo "the ranker the DAG trained on night $(DEMO_DATE)'s candidates and day $(DEMO_NIGHT2)'s behaviour:"; \
 	$(PIPE)/hintq ranker --warehouse $(HINTQ_WAREHOUSE) --date $(DEMO_DATE); \
 	echo; $(PIPE)/hintq summary --warehouse $(HINTQ_WAREHOUSE) --date $(DEMO_NIGHT2); \
-	user=$$($(PIPE)/python -c "import pyarrow.dataset as d; \
-	    print(d.dataset('$(HINTQ_WAREHOUSE)/u2q/dt=$(DEMO_NIGHT2)').head(1).column('user_id')[0])"); \
-	trigger=$$($(PIPE)/python -c "import pyarrow.dataset as d; \
-	    rows = d.dataset('$(HINTQ_WAREHOUSE)/x2q/dt=$(DEMO_NIGHT2)').to_table().to_pylist(); \
+	user=$$($(PIPE)/python -c "from warehouse.files import read_published_table as t; \
+	    print(t('$(HINTQ_WAREHOUSE)', 'u2q', '$(DEMO_NIGHT2)').column('user_id')[0])"); \
+	trigger=$$($(PIPE)/python -c "from warehouse.files import read_published_table as t; \
+	    rows = t('$(HINTQ_WAREHOUSE)', 'x2q', '$(DEMO_NIGHT2)').to_pylist(); \
 	    gen = lambda r: any(q['source'] == 'generated' for q in r['queries']); \
 	    pick = sorted(rows, key=lambda r: (not r['queries'], r['selected_as'] != 'cold', not gen(r), r['trigger_id']))[0]; \
 	    print(pick['trigger_type'] + ':' + pick['trigger_id'])"); \
@@ -110,7 +110,15 @@ demo: venvs model redis-up
 	echo "order of the same night (before learning) and the ranked lists without the LLM (hintq eval):"; \
 	$(PIPE)/hintq eval --warehouse $(HINTQ_WAREHOUSE) --date $(DEMO_NIGHT2) --input $(HINTQ_INPUT) 2>&1 \
 	    | grep -v -i -E "warn|loading weights| INFO "; \
-	echo "  demo wall time      $$(( $$(date +%s) - start )) s (two DAG runs and the evaluation)"
+	echo; echo "every table is an Iceberg table (catalog $(HINTQ_WAREHOUSE)/catalog.db); x2q of $(DEMO_NIGHT2) again (hintq run):"; \
+	$(PIPE)/hintq run --table x2q --date $(DEMO_NIGHT2) --input $(HINTQ_INPUT) --warehouse $(HINTQ_WAREHOUSE) \
+	    --config=$(DEMO_CONFIG) > $(DATA)/demo_rerun_x2q.log 2>&1 || { tail -20 $(DATA)/demo_rerun_x2q.log; exit 1; }; \
+	echo "the two runs' files (sha256):"; \
+	(cd $(HINTQ_WAREHOUSE)/x2q/data/dt=$(DEMO_NIGHT2) && sha256sum run=*/*.parquet); \
+	$(PIPE)/hintq rollback-table --warehouse $(HINTQ_WAREHOUSE) --table x2q --date $(DEMO_NIGHT2) > /dev/null; \
+	echo "hintq history --table x2q, after the re-run and a rollback to the first run (hintq rollback-table):"; \
+	$(PIPE)/hintq history --warehouse $(HINTQ_WAREHOUSE) --table x2q; \
+	echo "  demo wall time      $$(( $$(date +%s) - start )) s (two DAG runs, the evaluation, an x2q re-run)"
 
 test: venvs model redis
 	$(PIPE)/python -m pytest -q tests --ignore=tests/dags

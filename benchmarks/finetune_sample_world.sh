@@ -23,7 +23,7 @@ if [ "$FROM" != "--from-night4" ]; then
   t $HQ sample-world --out "$IN" --start $D1 --days 5 --users "$USERS" --seed 7 > /dev/null
   t $HQ backfill --start $D1 --end $D3 --input "$IN" --warehouse "$BEFORE" --config "$CONFIG" > "$OUT/backfill.json"
   t $HQ train-ranker --date $D3 --input "$IN" --warehouse "$BEFORE" > "$OUT/ranker.txt"
-  cp -a "$BEFORE" "$AFTER"
+  t $HQ copy-warehouse --src "$BEFORE" --dst "$AFTER" > /dev/null   # its own Iceberg catalog
   t $HQ backfill --start $D4 --end $D4 --input "$IN" --warehouse "$BEFORE" --config "$CONFIG" > /dev/null
   for d in $D1 $D2 $D3; do
     t $HQ build-samples --date $d --input "$IN" --warehouse "$AFTER" --config "$CONFIG"

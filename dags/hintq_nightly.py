@@ -1,8 +1,9 @@
 """hintq_nightly: every day, wait for the day's inputs, run the x2q (Think) and then the u2q
-(Direct) Beam jobs, and export both tables to Redis. Once the day's events are there, it
-also evaluates yesterday's tables against them (`evaluate`, writing eval/dt=<ds - 1>/) and
-trains the learned ranker on yesterday's u2q candidates labelled by them (`train_ranker`,
-writing models/ranker/dt=<ds - 1>/), which the night's u2q then ranks with.
+(Direct) Beam jobs, export both tables to Redis, then expire old Iceberg snapshots
+(`maintain`). Once the day's events are there, it also evaluates yesterday's tables
+against them (`evaluate`, writing eval/dt=<ds - 1>/) and trains the learned ranker on
+yesterday's u2q candidates labelled by them (`train_ranker`, writing
+models/ranker/dt=<ds - 1>/), which the night's u2q then ranks with.
 
 u2q runs after x2q because it fills short lists from the day's x2q lists, and after
 train_ranker because it ranks with the newest ranker trained before its day. A skipped
@@ -117,8 +118,19 @@ def hintq_nightly():
     inputs >> x2q >> u2q
     inputs >> train_ranker >> u2q
     inputs >> evaluate
-    x2q >> export("x2q")
-    u2q >> export("u2q")
+    # After both exports: expire the tables' old Iceberg snapshots and remove the files no
+    # kept snapshot needs (publish.snapshot_retention_days, publish.orphan_min_age_hours).
+    maintain = BashOperator(
+        task_id="maintain",
+        bash_command=" ".join(shlex.quote(a) for a in (
+            PIPELINE_PYTHON, "-m", "hintq.cli", "maintain", "--warehouse", WAREHOUSE,
+            *(("--config", CONFIG) if CONFIG else ()))),
+        cwd=str(REPO),
+        retries=1,
+        execution_timeout=timedelta(hours=1),
+    )
+    x2q >> export("x2q") >> maintain
+    u2q >> export("u2q") >> maintain
 
 
 hintq_nightly()

@@ -14,6 +14,8 @@
     hintq history --warehouse DIR --table u2q
     hintq rollback-table --warehouse DIR --table u2q --date 2026-11-01 [--snapshot ID]
     hintq maintain --warehouse DIR [--config FILE] [--set publish.snapshot_retention_days=7]
+    hintq migrate-warehouse --warehouse DIR
+    hintq copy-warehouse --src DIR --dst NEW_DIR
     hintq lookup --redis redis://127.0.0.1:6399/0 --user U00042 | --trigger item:I000042
     hintq eval --warehouse DIR --date 2026-11-01 [--input DIR] [--baselines all] [--real-queries FILE]
                [--compare NAME=OTHER_WAREHOUSE] [--as-of TIME]
@@ -178,6 +180,21 @@ def cmd_rollback_table(args) -> int:
         print(f"rollback-table refused: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(done))
+    return 0
+
+
+def cmd_copy_warehouse(args) -> int:
+    from warehouse.versions import copy_warehouse
+
+    copy_warehouse(args.src, args.dst)
+    print(json.dumps({"copied": args.src, "to": args.dst}))
+    return 0
+
+
+def cmd_migrate_warehouse(args) -> int:
+    from warehouse.versions import migrate_renamed_partitions
+
+    print(json.dumps({"committed": migrate_renamed_partitions(args.warehouse)}))
     return 0
 
 
@@ -500,6 +517,15 @@ def build_parser() -> argparse.ArgumentParser:
     rbt.add_argument("--date", required=True, type=_date)
     rbt.add_argument("--snapshot", type=int, default=None, help="restore the day as it was at this snapshot")
 
+    cw = sub.add_parser("copy-warehouse", help="an independent copy of a warehouse: its folders, and the current "
+                        "version of every published day committed to the copy's own catalog (no history)")
+    cw.add_argument("--src", required=True)
+    cw.add_argument("--dst", required=True, help="a folder that does not exist yet")
+
+    mg = sub.add_parser("migrate-warehouse", help="commit partitions published by rename (before Iceberg) "
+                        "as Iceberg snapshots; their files stay in place")
+    mg.add_argument("--warehouse", required=True)
+
     mt = sub.add_parser("maintain", help="expire old snapshots and remove files no kept snapshot needs")
     mt.add_argument("--warehouse", required=True)
     mt.add_argument("--config", default=None, help="JSON file of config overrides (publish.*)")
@@ -638,7 +664,8 @@ def main(argv=None) -> int:
             "prepare-model": cmd_prepare_model, "config": cmd_config, "rollback": cmd_rollback,
             "lookup": cmd_lookup, "import": cmd_import, "ranker": cmd_ranker,
             "models": cmd_models, "history": cmd_history, "rollback-table": cmd_rollback_table,
-            "maintain": cmd_maintain}[args.command](args)
+            "maintain": cmd_maintain, "migrate-warehouse": cmd_migrate_warehouse,
+            "copy-warehouse": cmd_copy_warehouse}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from pipelines.core.serving import (decode_list, encode_list, entity_id, history
                                     loads_key, pointer_key, pointer_missing, rows_key, served_columns,
                                     version_prefix, version_problem)
 from pipelines.core.text import stable_hash
-from warehouse.files import partition_dir, read_published, read_rows, sha256_file
+from warehouse.files import read_published, read_rows, sha256_file
+from warehouse.iceberg import CatalogError
+from warehouse.manifest import ManifestError
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +36,14 @@ def connect(url: str):
 
 
 def verified_partition(warehouse: str, table: str, day: str) -> tuple[dict, list[str]]:
-    """The manifest and file paths of a published partition, after checking `_SUCCESS` and
-    every file's checksum against the manifest. Raises ExportError otherwise."""
-    found = read_published(warehouse, table, day)
+    """The manifest and file paths of a published day (its current Iceberg snapshot), after
+    checking every file's checksum against the manifest. Raises ExportError otherwise."""
+    try:
+        found = read_published(warehouse, table, day)
+    except (CatalogError, ManifestError) as exc:
+        raise ExportError(f"{table}/dt={day} cannot be read: {exc}") from None
     if found is None:
-        raise ExportError(f"{partition_dir(warehouse, table, day)} is not published (no _SUCCESS); "
-                          "refusing to export it")
+        raise ExportError(f"{table}/dt={day} is not published in {warehouse}; refusing to export it")
     manifest, paths = found
     for f, path in zip(manifest["files"], paths):
         if not path.exists() or sha256_file(path) != f["sha256"]:

@@ -162,12 +162,18 @@ def load_table(catalog, table: str):
     if catalog is None:
         return None
     try:
-        return catalog.load_table(_identifier(table))
+        loaded = catalog.load_table(_identifier(table))
     except (NoSuchTableError, NoSuchNamespaceError):
         return None
     except SQLAlchemyError as exc:
         raise CatalogError(f"the Iceberg catalog cannot be read ({type(exc).__name__}: "
                            f"{str(exc).splitlines()[0]}): restore it from a backup") from None
+    expected = None if os.environ.get(CATALOG_ENV) else catalog.properties.get("warehouse")
+    if expected and not loaded.location().rstrip("/").startswith(expected.rstrip("/") + "/"):
+        raise CatalogError(f"hintq.{table} lives at {loaded.location()}, outside this catalog's warehouse "
+                           f"{expected}: the warehouse was copied as plain folders (copy it with "
+                           "hintq copy-warehouse) or the catalog belongs to another warehouse")
+    return loaded
 
 
 def table_arrow_schema(table: str) -> pa.Schema:
@@ -445,6 +451,10 @@ def remove_orphans(warehouse: str | Path, table: str, min_age_s: float, run_in_p
     now = now if now is not None else time.time()
     data, meta = _referenced(table_)
     root = table_dir(warehouse, table).resolve()
+    if not str(local_path(table_.metadata_location)).startswith(f"{root}/"):
+        # Never delete by comparing paths of two different spellings of the folder.
+        raise CatalogError(f"hintq.{table}'s metadata {table_.metadata_location} is not under {root}: "
+                           "no orphan files removed")
     removed = []
 
     def old_enough(path: Path) -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 from warehouse import iceberg
-from warehouse.files import MANIFEST
+from warehouse.files import MANIFEST, SUCCESS, data_dir, partition_dir, published_days, read_published
 from warehouse.publish import commit_part
 from warehouse.staging import run_in_progress
 from warehouse.tables import NIGHTLY, PUBLISHED_SCHEMAS, owner_of
@@ -53,3 +54,45 @@ def maintain(warehouse: str, retention_days: float, orphan_min_age_h: float, now
                                          lambda day, o=owner: run_in_progress(warehouse, o, day), now)
         out[table] = {"expired_snapshots": len(expired), "removed": [str(Path(r)) for r in removed]}
     return out
+
+
+def copy_warehouse(src: str | Path, dst: str | Path, skip: tuple[str, ...] = (), skip_days: tuple[str, ...] = ()
+                   ) -> None:
+    """A new warehouse `dst` holding `src`'s folders (less `skip`) and, in its own catalog,
+    the current version of every day of every published table (less `skip_days`), without
+    their history. An Iceberg table's metadata names absolute paths, so a plain copy of the
+    folders would be a second catalog writing the first warehouse's tables."""
+    src, dst = Path(src), Path(dst)
+    tables = set(PUBLISHED_SCHEMAS)
+    shutil.copytree(src, dst, ignore=lambda folder, names: [
+        n for n in names if Path(folder) == src and (n in tables or n in skip or n == iceberg.CATALOG_FILE
+                                                      or n.startswith("_"))])
+    for owner in NIGHTLY.values():
+        for day in published_days(src, owner.name):
+            if day in skip_days:
+                continue
+            for part in owner.parts:  # the table itself last, as a night commits
+                body, files = read_published(src, part, day)
+                folder = data_dir(dst, part, day, body["run_id"])
+                folder.mkdir(parents=True)
+                for f in [*files, files[0].parent / MANIFEST]:
+                    shutil.copy2(f, folder / f.name)
+                commit_part(str(dst), part, day, folder, body, retries=0, operation="copy")
+
+
+def migrate_renamed_partitions(warehouse: str | Path) -> list[str]:
+    """Commits the partitions an earlier HintQ published by rename (`<table>/dt=<D>/` with
+    `_SUCCESS` and `_MANIFEST.json`) as Iceberg snapshots of their tables, in date order,
+    each night's parts before its table; their files stay where they are. Days the table
+    already holds are left alone. Returns the partitions committed."""
+    done = []
+    for owner in NIGHTLY.values():
+        legacy = sorted(d.name[3:] for d in (Path(warehouse) / owner.name).glob("dt=*") if (d / SUCCESS).exists())
+        held = set(published_days(warehouse, owner.name))
+        for day in (d for d in legacy if d not in held):
+            for part in owner.parts:
+                folder = partition_dir(warehouse, part, day)
+                body = json.loads((folder / MANIFEST).read_text())
+                commit_part(str(warehouse), part, day, folder, body, retries=0, operation="migrate")
+                done.append(f"{part}/dt={day}")
+    return done

@@ -14,12 +14,15 @@ def test_every_dag_imports_and_hintq_nightly_is_wired():
     assert bag.import_errors == {}
     dag = bag.dags["hintq_nightly"]
     assert {t.task_id for t in dag.tasks} == {"wait_for_events", "wait_for_catalog", "x2q", "u2q",
-                                              "export_x2q", "export_u2q", "evaluate", "train_ranker"}
+                                              "export_x2q", "export_u2q", "evaluate", "train_ranker", "maintain"}
     # Think before Direct: u2q fills short lists from the day's x2q lists.
     for wait in ("wait_for_events", "wait_for_catalog"):
         assert dag.get_task(wait).downstream_task_ids == {"x2q", "evaluate", "train_ranker"}
     assert dag.get_task("x2q").downstream_task_ids == {"u2q", "export_x2q"}
     assert dag.get_task("u2q").downstream_task_ids == {"export_u2q"}
+    # Snapshot expiry and orphan removal once both tables are published and served.
+    assert dag.get_task("maintain").upstream_task_ids == {"export_x2q", "export_u2q"}
+    assert "-m hintq.cli maintain --warehouse" in dag.get_task("maintain").bash_command
     assert dag.catchup is False and dag.max_active_runs == 1
     for table in ("x2q", "u2q"):
         job = dag.get_task(table)

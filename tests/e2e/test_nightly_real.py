@@ -11,6 +11,7 @@ import pytest
 from jobs.nightly import run
 from pipelines.core.ranking import SOURCES, SOURCE_GENERATED, is_known_source
 from tests.conftest import REPO, TINY_DAY
+from warehouse.files import published_days, read_published, read_published_table
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +33,13 @@ def _night_in_processes(world, warehouse, tables=("x2q", "u2q")) -> dict:
     for table in tables:
         subprocess.run([sys.executable, "-m", "jobs.nightly", *_argv(world, warehouse, table)], cwd=REPO,
                        check=True, capture_output=True, timeout=600)
-        manifests[table] = json.loads((warehouse / table / f"dt={TINY_DAY}" / "_MANIFEST.json").read_text())
+        manifests[table] = read_published(warehouse, table, TINY_DAY)[0]
     return manifests
 
 
 def _item_ids_with_used_events(world, warehouse) -> set:
     """Items of the day's events that were used (not in rejected/, e.g. the bot's capped views)."""
-    rejected = pq.read_table(warehouse / "rejected" / f"dt={TINY_DAY}", columns=["source_file", "source_row"])
+    rejected = read_published_table(warehouse, "rejected", TINY_DAY).select(["source_file", "source_row"])
     set_aside = set(zip(rejected.column("source_file").to_pylist(), rejected.column("source_row").to_pylist()))
     touched = set()
     for path in sorted((world / "events" / f"dt={TINY_DAY}").glob("*.parquet")):
@@ -52,7 +53,7 @@ def test_real_model_night_publishes_both_tables_and_reruns_byte_identical(tiny_w
     first = _night_in_processes(tiny_world, tmp_path / "wh1")
 
     # x2q: a row per selected trigger, reasoning kept, every entry verified or a fallback.
-    x2q = pq.read_table(tmp_path / "wh1" / "x2q" / f"dt={TINY_DAY}").to_pylist()
+    x2q = read_published_table(tmp_path / "wh1", "x2q", TINY_DAY).to_pylist()
     assert len(x2q) == first["x2q"]["rows"] > 0
     assert {r["trigger_type"] for r in x2q} == {"item", "query", "category"}
     assert all(q["source"] in SOURCES and q["evidence"] for r in x2q for q in r["queries"])
@@ -65,7 +66,7 @@ def test_real_model_night_publishes_both_tables_and_reruns_byte_identical(tiny_w
     assert any(r["n_generated"] > 0 for r in cold), "the model wrote queries from the item's own text"
 
     # u2q: verified lists, filled from x2q before popular queries, and says which x2q it read.
-    u2q = pq.read_table(tmp_path / "wh1" / "u2q" / f"dt={TINY_DAY}").to_pylist()
+    u2q = read_published_table(tmp_path / "wh1", "u2q", TINY_DAY).to_pylist()
     manifest = first["u2q"]
     assert len(u2q) == manifest["rows"] == manifest["stages"]["profile"]["active_users"] > 0
     assert any(q["source"] == SOURCE_GENERATED for r in u2q for q in r["queries"])
@@ -82,15 +83,15 @@ def test_real_model_night_publishes_both_tables_and_reruns_byte_identical(tiny_w
     subprocess.run([sys.executable, "-m", "jobs.nightly", *_argv(tiny_world, wh2, "x2q")], cwd=REPO, check=True,
                    capture_output=True, timeout=600)
     _kill_during_generation(tiny_world, wh2, tmp_path / "killed.log")
-    assert not (wh2 / "u2q").exists() and not (wh2 / "rejected").exists() and not (wh2 / "profiles").exists()
+    assert not published_days(wh2, "u2q") and not published_days(wh2, "rejected") and not published_days(wh2, "profiles")
     assert list((wh2 / "_staging").glob("u2q/*/run=*")), "the killed run left debris behind"
     second = _night_in_processes(tiny_world, wh2, tables=("u2q",))
-    second["x2q"] = json.loads((wh2 / "x2q" / f"dt={TINY_DAY}" / "_MANIFEST.json").read_text())
+    second["x2q"] = read_published(wh2, "x2q", TINY_DAY)[0]
     assert not list((wh2 / "_staging").glob("*/*/run=*")), "the retry removed the debris"
     for table in ("x2q", "u2q"):
         assert [f["sha256"] for f in first[table]["files"]] == [f["sha256"] for f in second[table]["files"]], table
         assert first[table]["run_id"] != second[table]["run_id"]
-    assert pq.read_table(wh2 / "x2q" / f"dt={TINY_DAY}").to_pylist() == x2q
+    assert read_published_table(wh2, "x2q", TINY_DAY).to_pylist() == x2q
     assert first["u2q"]["rejected"]["files"] == second["u2q"]["rejected"]["files"]
     assert first["u2q"]["profiles"]["files"] == second["u2q"]["profiles"]["files"]
 
@@ -120,7 +121,7 @@ def _kill_during_generation(world, warehouse, log_path):
 def test_cli_show_prints_a_readable_list(tiny_world, tmp_path, real_generator):
     warehouse = tmp_path / "wh"
     _, manifest = run(_argv(tiny_world, warehouse), generator=real_generator)
-    user = pq.read_table(warehouse / "u2q" / f"dt={TINY_DAY}").column("user_id").to_pylist()[0]
+    user = read_published_table(warehouse, "u2q", TINY_DAY).column("user_id").to_pylist()[0]
     out = subprocess.run([sys.executable, "-m", "hintq.cli", "show", "u2q", "--warehouse", str(warehouse),
                           "--date", TINY_DAY, "--user", user], cwd=REPO, capture_output=True, text=True, check=True)
     assert f"user {user}:" in out.stdout and "source" in out.stdout

@@ -10,6 +10,7 @@ from jobs.backfill import backfill
 from jobs.nightly import run
 from pipelines.stages.read_published import ProfileMemoryMissing
 from tests.fakes import FakeGeneratorSpec
+from warehouse.files import published_days, read_published, read_published_table
 
 START = "2026-11-01"
 DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
@@ -25,7 +26,7 @@ def three_days(tmp_path_factory):
 
 
 def _manifest(warehouse, table, day):
-    return json.loads((warehouse / table / f"dt={day}" / "_MANIFEST.json").read_text())
+    return read_published(warehouse, table, day)[0]
 
 
 def _sha(warehouse, table, day):
@@ -76,7 +77,7 @@ def test_a_missing_day_before_fails_clearly_unless_bootstrap_is_asked_for(three_
     run([f"--dt={DAYS[0]}", *argv], generator=FakeGeneratorSpec())
     with pytest.raises(ProfileMemoryMissing, match=f"profiles/dt={DAYS[1]} is not published"):
         run([f"--dt={DAYS[2]}", *argv], generator=FakeGeneratorSpec())
-    assert not (wh / "u2q" / f"dt={DAYS[2]}").exists()
+    assert read_published(wh, "u2q", DAYS[2]) is None
     _, manifest = run([f"--dt={DAYS[2]}", "--bootstrap", *argv], generator=FakeGeneratorSpec())
     assert manifest["profile_memory"] == {"read": None, "reason": "--bootstrap: started from empty memory on purpose"}
 
@@ -98,11 +99,11 @@ def test_disk_full_while_writing_publishes_nothing_and_the_next_run_cleans_up(th
     monkeypatch.setattr(pipelines.stages.write, "write_parquet_bytes", disk_full)
     with pytest.raises(Exception, match="No space left on device"):
         run(argv, generator=FakeGeneratorSpec())
-    assert not list(wh.rglob("_SUCCESS")) and not (wh / "u2q").exists()
+    assert not list(wh.rglob("_SUCCESS")) and not published_days(wh, "u2q")
     assert list((wh / "_staging").glob("*/*/run=*")), "the failed run left staging debris"
     monkeypatch.setattr(pipelines.stages.write, "write_parquet_bytes", real)
     run(argv, generator=FakeGeneratorSpec())
-    assert (wh / "u2q" / f"dt={DAYS[0]}" / "_SUCCESS").exists()
+    assert read_published(wh, "u2q", DAYS[0]) is not None
     assert not list((wh / "_staging").glob("*/*/run=*")), "the next run removed the debris"
 
 
@@ -126,7 +127,7 @@ def test_model_failure_modes_are_counted_and_every_user_still_gets_a_full_list(t
     for reason, at_least in (("empty_answer", 1), ("invalid_json", 1), ("duplicate", 29),
                              ("unsupported_characters", 3), ("truncated_answer", 1)):
         assert discarded.get(reason, 0) >= at_least, reason
-    rows = {r["user_id"]: r for r in pq.read_table(wh / "u2q" / f"dt={DAYS[0]}").to_pylist()}
+    rows = {r["user_id"]: r for r in read_published_table(wh, "u2q", DAYS[0]).to_pylist()}
     # Each of them gets the full list the day's fallbacks allow (this small world has fewer
     # verified popular queries than K): every fallback query, up to K.
     popular = {q["query"] for r in rows.values() for q in r["queries"] if q["source"].startswith("popular:")}

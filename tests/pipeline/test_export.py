@@ -14,6 +14,7 @@ from online.reader import HintQReader, ReaderUnavailable
 from online.store import ExportError, apply_retention, connect, count_version_keys, flip, rollback
 from pipelines.core.serving import loading_key, pointer_key, version_of
 from tests.conftest import REPO, free_port, start_redis
+from warehouse.files import read_published
 
 DAY = "2026-11-01"
 
@@ -64,8 +65,8 @@ def test_x2q_rows_round_trip_under_their_trigger_keys_beside_u2q(tmp_path, redis
 def test_refuses_unpublished_or_tampered_partitions(tmp_path, redis_url):
     with pytest.raises(ExportError, match="not published"):
         export(_argv(tmp_path, redis_url))
-    manifest = published_partition(tmp_path, DAY, u2q_rows(10), "r1")
-    (tmp_path / "u2q" / f"dt={DAY}" / manifest["files"][0]["path"]).write_bytes(b"tampered")
+    published_partition(tmp_path, DAY, u2q_rows(10), "r1")
+    read_published(tmp_path, "u2q", DAY)[1][0].write_bytes(b"tampered")
     with pytest.raises(ExportError, match="does not match its manifest checksum"):
         export(_argv(tmp_path, redis_url))
     assert connect(redis_url).get(pointer_key("hintq", "u2q")) is None

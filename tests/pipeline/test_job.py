@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from jobs.nightly import run
@@ -12,6 +11,7 @@ from pipelines.core.ranking import SOURCES
 from pipelines.engines.model_store import ModelUnavailable
 from tests.conftest import REPO, TINY_DAY
 from tests.fakes import BrokenGeneratorSpec, FakeGeneratorSpec
+from warehouse.files import published_days, read_published, read_published_table
 from warehouse.staging import StagingLock
 
 
@@ -26,13 +26,11 @@ def _checksums(manifest):
 def test_job_publishes_a_complete_partition_and_reruns_identically(tiny_world, tmp_path):
     warehouse = tmp_path / "wh"
     _, first = run(_argv(tiny_world, warehouse), generator=FakeGeneratorSpec())
-    part = warehouse / "u2q" / f"dt={TINY_DAY}"
-    assert (part / "_SUCCESS").exists()
-    manifest = json.loads((part / "_MANIFEST.json").read_text())
+    manifest, _ = read_published(warehouse, "u2q", TINY_DAY)
     for table in ("events", "catalog"):
         acc = manifest["inputs"][table]
         assert acc["read"] == acc["used"] + acc["rejected"] > 0
-    rows = pq.read_table(part).to_pylist()
+    rows = read_published_table(warehouse, "u2q", TINY_DAY).to_pylist()
     assert len(rows) == manifest["rows"] == manifest["stages"]["profile"]["active_users"]
     assert len({r["user_id"] for r in rows}) == len(rows), "exactly one row per active user"
     for r in rows:
@@ -45,7 +43,7 @@ def test_job_publishes_a_complete_partition_and_reruns_identically(tiny_world, t
                      "validate.query_too_long", "validate.invalid_encoding", "validate.missing_item_id",
                      "sessionize.duplicate_event", "sessionize.over_user_cap"):
         assert expected in reasons
-    rejected = pq.read_table(warehouse / "rejected" / f"dt={TINY_DAY}").to_pylist()
+    rejected = read_published_table(warehouse, "rejected", TINY_DAY).to_pylist()
     assert len(rejected) == manifest["inputs"]["events"]["rejected"] + manifest["inputs"]["catalog"]["rejected"]
     assert all(r["reason"] and r["original"] for r in rejected)
     published_text = json.dumps(rows)
@@ -65,10 +63,10 @@ def test_model_that_fails_to_load_publishes_nothing_and_debris_is_cleaned(tiny_w
     warehouse = tmp_path / "wh"
     with pytest.raises(Exception, match="weights are corrupt"):
         run(_argv(tiny_world, warehouse), generator=BrokenGeneratorSpec())
-    assert not (warehouse / "u2q").exists()
+    assert not published_days(warehouse, "u2q")
     assert list((warehouse / "_staging").glob("*/*/run=*")), "the failed run left its staging folder"
     run(_argv(tiny_world, warehouse), generator=FakeGeneratorSpec())
-    assert (warehouse / "u2q" / f"dt={TINY_DAY}" / "_SUCCESS").exists()
+    assert read_published(warehouse, "u2q", TINY_DAY) is not None
     assert not list((warehouse / "_staging").glob("*/*/run=*"))
     assert issubclass(ModelUnavailable, RuntimeError)
 
@@ -99,8 +97,8 @@ def test_x2q_job_gives_every_trigger_a_row_even_with_broken_answers_and_u2q_read
               "item:I000024": json.dumps({"reasoning": "Long. " * 100, "queries": ["phone case"] * 30})}
     argv = [*_argv(tiny_world, warehouse), "--table=x2q"]
     _, first = run(argv, generator=FakeGeneratorSpec(broken))
-    part = warehouse / "x2q" / f"dt={TINY_DAY}"
-    rows = {f"{r['trigger_type']}:{r['trigger_id']}": r for r in pq.read_table(part).to_pylist()}
+    rows = {f"{r['trigger_type']}:{r['trigger_id']}": r
+            for r in read_published_table(warehouse, "x2q", TINY_DAY).to_pylist()}
     triggers = first["stages"]["triggers"]
     assert len(rows) == first["rows"] == sum(n for sel in triggers["selected"].values() for n in sel.values())
     assert triggers["selected"]["cold"]["item"] > 0
@@ -116,7 +114,7 @@ def test_x2q_job_gives_every_trigger_a_row_even_with_broken_answers_and_u2q_read
     blank = [r for r in rows.values() if r["trigger_text"] == ""]
     assert blank and all(r["n_generated"] == 0 and r["reasoning"] is None for r in blank)
     assert all(f"{r['trigger_type']}:{r['trigger_id']}" in triggers["no_verified_queries"]["triggers"] for r in blank)
-    assert not (warehouse / "rejected").exists(), "input rejections are published by u2q"
+    assert not published_days(warehouse, "rejected"), "input rejections are published by u2q"
 
     _, again = run(argv, generator=FakeGeneratorSpec(broken))
     assert _checksums(first) == _checksums(again)

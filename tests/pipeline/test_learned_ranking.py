@@ -11,7 +11,9 @@ import pytest
 from jobs import nightly, train_ranker
 from pipelines.core.lists import list_checks
 from tests.fakes import FakeGeneratorSpec
+from warehouse.files import read_published, read_published_table
 from warehouse.models import ranker_dir
+from warehouse.versions import copy_warehouse
 
 D1, D2, D3 = "2026-11-01", "2026-11-02", "2026-11-03"
 
@@ -37,16 +39,16 @@ def _model_bytes(warehouse, day=D1):
 
 
 def test_night_one_publishes_every_channels_candidates_and_says_it_is_hand_weighted(world):
-    manifest = json.loads((world / "wh" / "u2q" / f"dt={D1}" / "_MANIFEST.json").read_text())
+    manifest = read_published(world / "wh", "u2q", D1)[0]
     assert manifest["ranking"] == {"method": "hand_weighted", "why": f"no ranker trained before {D1} in "
                                                                       f"{world / 'wh'}"}
-    rows = pq.read_table(world / "wh" / "candidates" / f"dt={D1}").to_pylist()
+    rows = read_published_table(world / "wh", "candidates", D1).to_pylist()
     assert len(rows) == manifest["stages"]["rank_fill"]["candidates"] > 0
     assert {"generated", "ebr", "popular", "popular:global"} <= set(manifest["stages"]["rank_fill"]
                                                                      ["candidates_by_channel"])
     # Every entry of the published (hand-weighted) list is a candidate with its hand rank.
-    u2q = {r["user_id"]: [q["query"] for q in r["queries"]] for r in pq.read_table(
-        world / "wh" / "u2q" / f"dt={D1}").to_pylist()}
+    u2q = {r["user_id"]: [q["query"] for q in r["queries"]]
+           for r in read_published_table(world / "wh", "u2q", D1).to_pylist()}
     ranked = {}
     for r in rows:
         if r["hand_rank"] is not None:
@@ -95,30 +97,30 @@ def _swap_users(folder):
 
 def test_night_two_ranks_with_it_and_reruns_byte_identically(world, tmp_path):
     _train(world / "input", world / "wh")
-    shutil.copytree(world / "wh", tmp_path / "again")
+    copy_warehouse(world / "wh", tmp_path / "again", skip_days=(D2,))
     argv = [f"--dt={D2}", f"--input={world / 'input'}"]
     _, first = nightly.run([*argv, f"--warehouse={world / 'wh'}"], generator=FakeGeneratorSpec())
     _, second = nightly.run([*argv, f"--warehouse={tmp_path / 'again'}"], generator=FakeGeneratorSpec())
     assert first["ranking"]["method"] == "learned" and first["ranking"]["ranker"]["dt"] == D1
     assert [f["sha256"] for f in first["files"]] == [f["sha256"] for f in second["files"]]
     for part in ("candidates", "profiles"):
-        a = json.loads((world / "wh" / part / f"dt={D2}" / "_MANIFEST.json").read_text())["files"]
-        b = json.loads((tmp_path / "again" / part / f"dt={D2}" / "_MANIFEST.json").read_text())["files"]
+        a = read_published(world / "wh", part, D2)[0]["files"]
+        b = read_published(tmp_path / "again", part, D2)[0]["files"]
         assert [f["sha256"] for f in a] == [f["sha256"] for f in b]
-    rows = pq.read_table(world / "wh" / "u2q" / f"dt={D2}").to_pylist()
+    rows = read_published_table(world / "wh", "u2q", D2).to_pylist()
     assert all(not list(list_checks(r, 30, "user_id")) for r in rows)
     sources = {q["source"].split(":")[0] for r in rows for q in r["queries"]}
     assert "channel" in sources, "history channels place entries once the ranker orders the list"
-    scored = [r for r in pq.read_table(world / "wh" / "candidates" / f"dt={D2}").to_pylist()
+    scored = [r for r in read_published_table(world / "wh", "candidates", D2).to_pylist()
               if r["rank"] is not None]
     assert scored and all(r["score"] is not None for r in scored)
 
 
 def test_a_damaged_ranker_refuses_the_night_and_publishes_nothing(world, tmp_path):
     wh = tmp_path / "wh"
-    shutil.copytree(world / "wh", wh, ignore=shutil.ignore_patterns(f"dt={D2}"))
+    copy_warehouse(world / "wh", wh, skip=("models",), skip_days=(D2,))
     _train(world / "input", wh)
     (ranker_dir(wh, D1) / "model.txt").write_text("tree\nnot a model")
     code = nightly.main([f"--dt={D2}", f"--input={world / 'input'}", f"--warehouse={wh}"])
     assert code == 2
-    assert not (wh / "u2q" / f"dt={D2}").exists()
+    assert read_published(wh, "u2q", D2) is None

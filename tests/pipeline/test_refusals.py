@@ -13,6 +13,7 @@ from pipelines.engines.model_store import ModelUnavailable
 from schemas.inputs import CATALOG_SCHEMA, EVENTS_SCHEMA
 from tests.conftest import TINY_DAY
 from tests.fakes import FakeGeneratorSpec
+from warehouse.files import read_published_table
 from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
 
 NOON = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)
@@ -113,8 +114,8 @@ def test_id_type_drift_across_files_follows_one_documented_rule_per_file(tmp_pat
     events = manifest["inputs"]["events"]
     assert events["read"] == 4 == events["used"] + events["rejected"]
     assert events["rejected_by_stage_reason"] == {"validate.id_wrong_type": 1}
-    users = pq.read_table(warehouse / "u2q" / f"dt={TINY_DAY}").column("user_id").to_pylist()
+    users = read_published_table(warehouse, "u2q", TINY_DAY).column("user_id").to_pylist()
     assert sorted(users) == ["555", "777"], "555 from the int64 file is the same shopper as '555'"
-    rejected = pq.read_table(warehouse / "rejected" / f"dt={TINY_DAY}").to_pylist()
+    rejected = read_published_table(warehouse, "rejected", TINY_DAY).to_pylist()
     assert [(r["source_file"], r["reason"], r["detail"]) for r in rejected] == [
         ("c-float64.parquet", "id_wrong_type", "user_id: float 555.0")]

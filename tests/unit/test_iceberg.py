@@ -17,7 +17,7 @@ from warehouse import iceberg
 from warehouse.files import data_dir, published_days, read_published, read_published_table
 from warehouse.publish import publish
 from warehouse.staging import StagingLock
-from warehouse.versions import maintain, rollback_night
+from warehouse.versions import copy_warehouse, maintain, migrate_renamed_partitions, rollback_night
 
 D1, D2 = "2026-11-01", "2026-11-02"
 REPO = Path(__file__).resolve().parents[2]
@@ -241,7 +241,7 @@ def test_a_missing_or_damaged_catalog_is_a_clear_error(tmp_path):
     assert _run_of(tmp_path, "u2q") == "r1"
 
 
-def test_the_tables_read_the_same_in_pyiceberg_polars_and_as_plain_parquet(tmp_path, monkeypatch):
+def test_the_tables_read_the_same_in_pyiceberg_polars_duckdb_and_as_plain_parquet(tmp_path, monkeypatch):
     import polars as pl
 
     monkeypatch.setenv("POLARS_ICEBERG_PLANNER", "pyiceberg")
@@ -258,4 +258,46 @@ def test_the_tables_read_the_same_in_pyiceberg_polars_and_as_plain_parquet(tmp_p
     assert "dt" not in plain.schema.names and plain.num_rows == 2  # the files themselves are plain Parquet
     counts = pl.scan_iceberg(table).group_by("dt").len().sort("dt").collect()
     assert counts.rows() == [(D1, 5), (D2, 3)]
+    import duckdb
+
+    whole = table.scan().to_arrow()  # noqa: F841 - DuckDB reads the Arrow table by its name
+    assert duckdb.sql("select dt, count(*) from whole group by dt order by dt").fetchall() == [(D1, 5), (D2, 3)]
     assert json.loads(table.properties["schema.name-mapping.default"])
+
+
+def test_a_warehouse_copied_as_folders_is_refused_and_copy_warehouse_gives_an_independent_one(tmp_path):
+    import shutil
+
+    src = tmp_path / "src"
+    published_partition(src, D1, u2q_rows(3, tag="one"), "r1")
+    published_partition(src, D2, u2q_rows(2, tag="two"), "r2")
+    (src / "models").mkdir()
+    (src / "models" / "note.txt").write_text("kept")
+    shutil.copytree(src, tmp_path / "plain")
+    with pytest.raises(iceberg.CatalogError, match="copied as plain folders"):
+        read_published(tmp_path / "plain", "u2q", D1)
+    copy = tmp_path / "copy"
+    copy_warehouse(src, copy, skip_days=(D2,))
+    assert published_days(copy, "u2q") == [D1] and _tags(copy) == {"one"}
+    assert _run_of(copy, "profiles") == "r1" and (copy / "models" / "note.txt").read_text() == "kept"
+    published_partition(copy, D1, u2q_rows(3, tag="changed"), "r3")
+    assert _tags(src) == {"one"} and _tags(copy) == {"changed"}, "the copy commits to its own tables only"
+
+
+def test_partitions_published_by_rename_before_iceberg_are_migrated_in_place(tmp_path):
+    """A warehouse of an earlier HintQ: `<table>/dt=D/` folders with _SUCCESS and their manifest."""
+    import shutil
+
+    published_partition(tmp_path / "new", D1, u2q_rows(3, tag="legacy"), "old-run")
+    for part in ("rejected", "profiles", "candidates", "u2q"):
+        folder = tmp_path / "old" / part / f"dt={D1}"
+        shutil.copytree(data_dir(tmp_path / "new", part, D1, "old-run"), folder)
+        (folder / "_SUCCESS").write_text("")
+    warehouse = tmp_path / "old"
+    assert read_published(warehouse, "u2q", D1) is None
+    assert migrate_renamed_partitions(warehouse) == [f"{p}/dt={D1}" for p in ("rejected", "profiles", "candidates",
+                                                                             "u2q")]
+    assert _tags(warehouse) == {"legacy"} and _run_of(warehouse, "profiles") == "old-run"
+    assert migrate_renamed_partitions(warehouse) == [], "a day the table holds is left alone"
+    maintain(str(warehouse), retention_days=0, orphan_min_age_h=0)
+    assert (warehouse / "u2q" / f"dt={D1}" / "_MANIFEST.json").exists() and _tags(warehouse) == {"legacy"}
