@@ -77,3 +77,22 @@ def test_hintq_train_is_weekly_with_ds_windows():
     source = (DAGS / "hintq_train.py").read_text()
     for heavy in ("apache_beam", "vllm", "torch", "pipelines", "jobs.", "polars", "pandas"):
         assert f"import {heavy}" not in source and f"from {heavy}" not in source
+
+
+def test_the_dataflow_variant_launches_the_same_jobs_on_dataflow_and_starts_paused():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    dag = bag.dags["hintq_nightly_dataflow"]
+    assert dag.is_paused_upon_creation and dag.catchup is False
+    assert dag.get_task("x2q").downstream_task_ids == {"u2q"}
+    for table in ("x2q", "u2q"):
+        job = dag.get_task(table)
+        assert job.runner == "DataflowRunner" and job.py_file == "jobs.nightly"
+        assert job.pipeline_options["table"] == table and job.pipeline_options["dt"] == "{{ ds }}"
+        assert job.dataflow_config.job_name.startswith(f"hintq-{table}-")
+        assert job.pipeline_options["sdk_container_image"] and job.pipeline_options["number_of_worker_harness_threads"] == 1
+    source = (DAGS / "hintq_nightly_dataflow.py").read_text()
+    for heavy in ("apache_beam", "vllm", "torch", "pipelines", "jobs.", "polars", "pandas"):
+        assert f"import {heavy}" not in source and f"from {heavy}" not in source
