@@ -3,6 +3,7 @@ prompts (built from the sample world by the real core code). Prints one JSON lin
 variant; measured, never asserted.
 
     .venv/pipeline/bin/python benchmarks/generation_throughput.py --input data/input --date 2026-11-01
+    .venv/pipeline/bin/python benchmarks/generation_throughput.py --prompts 512 --batch-sizes 64,256,512
     .venv/pipeline/bin/python benchmarks/generation_throughput.py --task think
 
 `--task think` measures Think (x2q) prompts: grouped by trigger type (as GenerateAnswers
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--date", default="2026-11-01")
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--task", choices=["direct", "think"], default="direct")
+    parser.add_argument("--batch-sizes", default="64", help="generate.batch_size values to measure (direct)")
     args = parser.parse_args()
     build = build_think_prompts if args.task == "think" else build_prompts
     spec, prompts = build(args.input, args.date, args.prompts)
@@ -140,12 +142,26 @@ def main() -> None:
             lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(texts, sampling, use_tqdm=False)))
     measure("hintq engine (reset cache, fallback wrapper), one batch",
             lambda: sum(g.output_tokens for g in engine.generate(prompts)))
-    measure("hintq engine, batches of 64 (the default batch_size)",
-            lambda: sum(g.output_tokens for i in range(0, len(prompts), 64)
-                        for g in engine.generate(prompts[i:i + 64])))
-    measure("raw vllm, batches of 16",
-            lambda: sum(len(o.outputs[0].token_ids) for i in range(0, len(texts), 16)
-                        for o in llm.generate(texts[i:i + 16], sampling, use_tqdm=False)))
+    for size in (int(b) for b in args.batch_sizes.split(",")):
+        for order in ("key", "length"):
+            batches = stable_batches(prompts, size, order)
+            measure(f"hintq engine, stable batches of ~{size} ({len(batches)} batches), sorted by {order}",
+                    lambda bs=batches: sum(g.output_tokens for b in bs for g in engine.generate(b)))
+
+
+def stable_batches(prompts, size: int, order: str) -> list[list]:
+    """The batches GenerateAnswers makes (StableBatches: a stable hash of the key into
+    ceil(n / size) batches), each sorted by key or by (prompt tokens, key)."""
+    import math
+
+    from pipelines.core.text import stable_hash
+
+    n = max(1, math.ceil(len(prompts) / size))
+    batches = [[] for _ in range(n)]
+    for p in prompts:
+        batches[stable_hash(p.key) % n].append(p)
+    sort_key = (lambda p: p.key) if order == "key" else (lambda p: (p.n_tokens, p.key))
+    return [sorted(b, key=sort_key) for b in batches if b]
 
 
 def measure_think(prompts, engine, llm, sampling, measure, spec) -> None:

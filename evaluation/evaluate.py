@@ -33,7 +33,7 @@ from pipelines.core.channels import CH_GENERATED
 from pipelines.core.ranker import Ranker, hand_weighted_lists, reranked_lists
 from pipelines.core.records import EnrichedEvent, Item, VerifiedQuery
 from pipelines.core.text import stable_hash
-from pipelines.engines.embedder import TextVectors, flat_index, judge_queries
+from pipelines.engines.embedder import TextVectors, catalog_index, judge_queries
 from warehouse.files import read_published, read_rows, swap_into_place
 from warehouse.inputs import InputDay, history_days, read_input_day
 from warehouse.models import RankerCorrupt, read_ranker
@@ -62,7 +62,7 @@ class Retrieval:
         indexed = sorted((i for i in items.values() if i.title), key=lambda i: i.item_id)
         self.item_ids = [i.item_id for i in indexed]
         self.leaves = [i.leaf for i in indexed]
-        self.index = flat_index(self.vectors([i.title for i in indexed]))
+        self.index = catalog_index(self.vectors([i.title for i in indexed]), cfg.verify)  # as the night built it
         self._verdicts: dict[str, VerifiedQuery] = {}
 
     def judge(self, queries) -> dict[str, VerifiedQuery]:

@@ -37,7 +37,7 @@ class VerifyAgainstCatalog(beam.PTransform):
         cfg = self.cfg
         popular = day["events"] | "PopularQueries" >> PopularQueries(cfg.normalize, self.blocklist,
                                                                       cfg.rank.popular_pool)
-        index_path = day["items"] | "BuildCatalogIndex" >> BuildCatalogIndex(self.embedder, self.index_dir)
+        index_path = day["items"] | "BuildCatalogIndex" >> BuildCatalogIndex(self.embedder, self.index_dir, cfg.verify)
         to_verify = (
             day["queries"],
             popular["popular"] | "PopularTexts" >> beam.FlatMap(lambda top: [q for q, _ in top]),

@@ -132,6 +132,13 @@ class VerifyConfig:
     top_k: int = _in(10, 1, 1000)
     evidence_items: int = _in(5, 1, 1000)
     embed_batch_size: int = _in(256, 1, 100_000)
+    # The catalog index: exact (flat) up to `exact_index_max_items` items, HNSW above
+    # (benchmarks/ann_recall.py measures its recall@top_k against the flat index). HNSW is
+    # built on one thread, so the same catalog gives the same graph and the same answers.
+    exact_index_max_items: int = _in(50_000, 0, 100_000_000)
+    hnsw_m: int = _in(32, 4, 256)
+    hnsw_ef_construction: int = _in(80, 8, 4096)
+    hnsw_ef_search: int = _in(128, 8, 4096)
 
 
 @dataclass(frozen=True)

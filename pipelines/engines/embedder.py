@@ -58,14 +58,33 @@ def has_cuda() -> bool:
 
 
 def flat_index(vectors: np.ndarray):
-    """An exact inner-product faiss index over L2-normalized rows (cosine search). An
-    exact flat index is right for a catalog of thousands; millions of items want an
-    IVF/HNSW index built by its own job, behind the same contract."""
+    """An exact inner-product faiss index over L2-normalized rows (cosine search)."""
     import faiss
 
     index = faiss.IndexFlatIP(vectors.shape[1] if len(vectors) else 384)
     if len(vectors):
         index.add(np.asarray(vectors, dtype="float32"))
+    return index
+
+
+def catalog_index(vectors: np.ndarray, cfg: VerifyConfig):
+    """The catalog's index, chosen by size: exact up to `cfg.exact_index_max_items` rows,
+    else HNSW (inner product) with the configured M, efConstruction and efSearch. HNSW is
+    built with one OpenMP thread: its insertion order then fixes the graph, so a re-run
+    builds the same index and verifies every query the same way."""
+    import faiss
+
+    if len(vectors) <= cfg.exact_index_max_items:
+        return flat_index(vectors)
+    index = faiss.IndexHNSWFlat(vectors.shape[1], cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = cfg.hnsw_ef_construction
+    index.hnsw.efSearch = cfg.hnsw_ef_search
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        index.add(np.asarray(vectors, dtype="float32"))
+    finally:
+        faiss.omp_set_num_threads(threads)
     return index
 
 

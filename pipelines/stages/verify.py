@@ -16,7 +16,7 @@ from pipelines.beam.progress import stage_timer
 from pipelines.core.progress import ProgressLine
 from pipelines.core.config import VerifyConfig
 from pipelines.core.records import Item
-from pipelines.engines.embedder import EmbedderSpec, flat_index, judge_queries
+from pipelines.engines.embedder import EmbedderSpec, catalog_index, judge_queries
 
 log = logging.getLogger(__name__)
 _INDEXES = shared.Shared()
@@ -37,31 +37,32 @@ class _EmbedItemsFn(beam.DoFn):
             yield item.item_id, item.leaf, vec
 
 
-def _write_index(entries, out_dir: str) -> str:
-    """Builds an exact inner-product index over the item vectors (sorted by id, so the
-    same catalog gives the same index) and writes it with its id/leaf table."""
+def _write_index(entries, out_dir: str, cfg: VerifyConfig) -> str:
+    """Builds the catalog index over the item vectors (sorted by id, so the same catalog
+    gives the same index; exact or HNSW by size) and writes it with its id/leaf table."""
     import faiss
 
     with stage_timer("index"):
         entries = sorted(entries, key=lambda e: e[0])
-        index = flat_index(np.stack([e[2] for e in entries]) if entries else np.zeros((0, 384), dtype="float32"))
+        index = catalog_index(np.stack([e[2] for e in entries]) if entries else np.zeros((0, 384), dtype="float32"),
+                              cfg)
         index_path = posixpath.join(out_dir, "catalog.faiss")
         with FileSystems.create(index_path) as f:
             f.write(faiss.serialize_index(index).tobytes())
         with FileSystems.create(posixpath.join(out_dir, "catalog_items.json")) as f:
             f.write(json.dumps({"item_ids": [e[0] for e in entries],
                                 "leaves": [e[1] for e in entries]}).encode())
-    log.info("catalog index: %d items", len(entries))
+    log.info("catalog index: %d items (%s)", len(entries), type(index).__name__)
     return index_path
 
 
 class BuildCatalogIndex(beam.PTransform):
-    """Items with a title → a faiss index file in `out_dir` (see flat_index); returns its
-    path (one element)."""
+    """Items with a title → a faiss index file in `out_dir` (see catalog_index); returns
+    its path (one element)."""
 
-    def __init__(self, spec: EmbedderSpec, out_dir: str):
+    def __init__(self, spec: EmbedderSpec, out_dir: str, cfg: VerifyConfig):
         super().__init__()
-        self.spec, self.out_dir = spec, out_dir
+        self.spec, self.out_dir, self.cfg = spec, out_dir, cfg
 
     def expand(self, items):
         return (
@@ -70,7 +71,7 @@ class BuildCatalogIndex(beam.PTransform):
             | "StableBatches" >> StableBatches(lambda i: i.item_id, self.spec.batch_size)
             | "EmbedTitles" >> beam.ParDo(_EmbedItemsFn(self.spec))
             | "Collect" >> beam.combiners.ToList()
-            | "WriteIndex" >> beam.Map(_write_index, self.out_dir)
+            | "WriteIndex" >> beam.Map(_write_index, self.out_dir, self.cfg)
         )
 
 

@@ -28,7 +28,7 @@ def items():
 
 def test_verify_passes_real_queries_and_fails_nonsense(tmp_path, embedder_spec):
     with TestPipeline() as p:
-        index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path))
+        index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path), CFG.verify)
         verified = (p | "Q" >> beam.Create(["running shoes", "coffee mug", "running shoes", "xqzt vbnm"])
                     | VerifyQueries(embedder_spec, CFG.verify, index))
         assert_that(verified | beam.Map(lambda v: (v.query, v.passed, v.category, set(v.evidence) <= set(TITLES))),
@@ -55,7 +55,7 @@ def test_rank_and_fill_joins_queries_back_to_every_user(tmp_path, embedder_spec)
     users = [UserCandidates("U1", profile, 10, 2, (Candidate("running shoes", 1), Candidate("xqzt vbnm", 2))),
              UserCandidates("U2", Profile("U2", (), (), (), (), (), 1, 1), 10, 0, ())]
     with TestPipeline() as p:
-        index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path))
+        index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path), CFG.verify)
         queries = p | "Q" >> beam.Create(["running shoes", "xqzt vbnm", "coffee mug"])
         verified = queries | VerifyQueries(embedder_spec, CFG.verify, index)
         popular = p | "Pop" >> beam.Create([[("coffee mug", 4), ("running shoes", 2)]])
@@ -84,7 +84,7 @@ def test_short_u2q_lists_fill_first_from_the_x2q_lists_of_recent_triggers(tmp_pa
     with TestPipeline() as p:
         users = (p | "U" >> beam.Create([UserCandidates("U1", profile, 10, 0, ())]),
                  p | "X" >> beam.Create(x2q_rows)) | AttachTriggerFills(CFG.rank)
-        index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path))
+        index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path), CFG.verify)
         queries = users | beam.FlatMap(lambda u: [q for q, _ in u.trigger_fills] + ["running shoes"])
         verified = queries | VerifyQueries(embedder_spec, CFG.verify, index)
         pool = (p | "Pop" >> beam.Create([[("running shoes", 2)]]), verified) | BuildFallbackPool(k=30)
@@ -113,7 +113,7 @@ def test_x2q_rows_for_every_trigger_and_self_only_queries_set_aside(tmp_path, em
     answers = [TriggerCandidates(shoe, "They run.", 40, 3, (
         Candidate("nordia waterproof trail", 1), Candidate("running shoes", 2), Candidate("xqzt vbnm", 3)))]
     with TestPipeline() as p:
-        index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path))
+        index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path), CFG.verify)
         verified = (p | "Q" >> beam.Create(["nordia waterproof trail", "running shoes", "xqzt vbnm", "coffee mug"])
                     | VerifyQueries(embedder_spec, verify, index))
         pool = (p | "Pop" >> beam.Create([[("coffee mug", 3), ("running shoes", 2)]]), verified) \

@@ -102,3 +102,28 @@ def test_a_query_that_retrieves_only_the_trigger_item_is_not_related():
     assert only_self.passed and only_self.n_hits == 2
     assert not retrieves_beyond(only_self, "I1", min_hits=2)
     assert retrieves_beyond(only_self, "I9", min_hits=2)
+
+
+def test_the_catalog_index_is_exact_up_to_its_limit_then_a_deterministic_hnsw_close_to_exact():
+    import dataclasses
+
+    import faiss
+    import numpy as np
+
+    from pipelines.core.config import VerifyConfig
+    from pipelines.engines.embedder import catalog_index
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 32)).astype("float32")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:200] + 0.3 * rng.normal(size=(200, 32)).astype("float32")
+    exact = catalog_index(vectors, VerifyConfig())
+    assert isinstance(exact, faiss.IndexFlatIP)
+    cfg = dataclasses.replace(VerifyConfig(), exact_index_max_items=1000)
+    first, second = catalog_index(vectors, cfg), catalog_index(vectors, cfg)
+    assert isinstance(first, faiss.IndexHNSWFlat) and first.hnsw.efSearch == cfg.hnsw_ef_search
+    assert bytes(faiss.serialize_index(first)) == bytes(faiss.serialize_index(second)), "same catalog, same graph"
+    _, truth = exact.search(queries, 10)
+    _, found = first.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)])
+    assert recall >= 0.9, recall
