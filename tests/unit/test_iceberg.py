@@ -260,8 +260,9 @@ def test_the_tables_read_the_same_in_pyiceberg_polars_duckdb_and_as_plain_parque
     assert counts.rows() == [(D1, 5), (D2, 3)]
     import duckdb
 
-    whole = table.scan().to_arrow()  # noqa: F841 - DuckDB reads the Arrow table by its name
-    assert duckdb.sql("select dt, count(*) from whole group by dt order by dt").fetchall() == [(D1, 5), (D2, 3)]
+    con = duckdb.connect()
+    con.register("u2q", table.scan().to_arrow())
+    assert con.sql("select dt, count(*) from u2q group by dt order by dt").fetchall() == [(D1, 5), (D2, 3)]
     assert json.loads(table.properties["schema.name-mapping.default"])
 
 
