@@ -47,7 +47,11 @@ def read_day(input_root: str, day: str):
             items[got[0].item_id] = got[0]
     by_user = defaultdict(list)
     path = Path(input_root) / "events" / f"dt={day}" / "part-00000.parquet"
-    for i, row in enumerate(pq.read_table(path).to_pylist()):
+    table = pq.read_table(path)
+    # The sample world plants one query of invalid UTF-8 (validate rejects it): read bytes.
+    table = table.set_column(table.schema.get_field_index("query"), "query", table["query"].cast("binary"))
+    for i, row in enumerate(table.to_pylist()):
+        row["query"] = None if row["query"] is None else row["query"].decode("utf-8", "replace")
         ev = validate_event({**row, "_file": path.name, "_row": i}, date, cfg.validate)
         if isinstance(ev, Event) and (ev.item_id is None or ev.item_id in items):
             by_user[ev.user_id].append(EnrichedEvent(ev, items.get(ev.item_id)))

@@ -11,11 +11,12 @@ from pipelines.core.text import stable_hash
 
 class StableBatches(beam.PTransform):
     """Groups elements into about ceil(n / batch_size) batches by a stable hash of
-    `key(element)`, each batch sorted by key: the same batches on every run and runner."""
+    `key(element)`, each batch sorted by `order` (the key by default): the same batches in
+    the same order on every run and runner."""
 
-    def __init__(self, key: Callable[[Any], str], batch_size: int):
+    def __init__(self, key: Callable[[Any], str], batch_size: int, order: Callable[[Any], Any] | None = None):
         super().__init__()
-        self.key, self.batch_size = key, batch_size
+        self.key, self.batch_size, self.order = key, batch_size, order or key
 
     def expand(self, pcoll):
         n_batches = (pcoll | "Count" >> beam.combiners.Count.Globally()
@@ -25,5 +26,5 @@ class StableBatches(beam.PTransform):
             | "KeyByBatch" >> beam.Map(lambda x, n, key=self.key: (stable_hash(key(x)) % n, x),
                                        beam.pvalue.AsSingleton(n_batches))
             | "GroupByBatch" >> beam.GroupByKey()
-            | "SortBatch" >> beam.MapTuple(lambda b, xs, key=self.key: (b, sorted(xs, key=key)))
+            | "SortBatch" >> beam.MapTuple(lambda b, xs, order=self.order: (b, sorted(xs, key=order)))
         )

@@ -174,6 +174,7 @@ class VllmGeneratorSpec(GeneratorSpec):
         # On CPU: in-process engine (3 s start instead of 16 s) and a small KV cache.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        claim_engine_cores()
         from vllm import LLM, SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
@@ -205,6 +206,39 @@ class VllmGeneratorSpec(GeneratorSpec):
         for params in by_task.values():
             llm.generate(["warm-up"], params, use_tqdm=False)
         return _VllmEngine(llm, by_task)
+
+
+ENGINE_CORES_ENV = "HINTQ_ENGINE_CORES"
+_CLAIMED_CORES: list[int] = []  # the lock's file descriptor, held while the process lives
+
+
+def claim_engine_cores(lock_dir: str = "/tmp/hintq-engine-cores") -> str | None:
+    """Binds this process's vLLM CPU engine to cores no other engine on the machine holds.
+
+    With `HINTQ_ENGINE_CORES="0|1"` (one core list per engine, vLLM's syntax), each engine
+    takes the first list whose lock file it can hold and sets VLLM_CPU_OMP_THREADS_BIND to
+    it: two worker processes of a multi-process DirectRunner then run on their own cores
+    instead of binding their threads to the same ones (measured: benchmarks/README.md).
+    Unset, nothing changes. Returns the list taken, or None."""
+    import fcntl
+
+    wanted = os.environ.get(ENGINE_CORES_ENV)
+    if not wanted or _CLAIMED_CORES:
+        return os.environ.get("VLLM_CPU_OMP_THREADS_BIND") if _CLAIMED_CORES else None
+    os.makedirs(lock_dir, exist_ok=True)
+    for cores in wanted.split("|"):
+        fd = os.open(os.path.join(lock_dir, cores.replace(",", "_") + ".lock"), os.O_CREAT | os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _CLAIMED_CORES.append(fd)
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = cores
+        log.info("this engine runs on cores %s (%s=%s)", cores, ENGINE_CORES_ENV, wanted)
+        return cores
+    raise RuntimeError(f"{ENGINE_CORES_ENV}={wanted}: every core list is held by another engine; "
+                       "give one list per worker process")
 
 
 def engine_dtype(requested: str, cpu_flags: frozenset[str] | None = None, has_cuda: bool | None = None) -> str:

@@ -4,7 +4,7 @@ Why not Beam's RunInference here: its batches follow bundle boundaries, which di
 between runs, and vLLM's greedy output is not batch-invariant (measured: the same prompt
 gave different queries in a batch of 2 and a batch of 64). A re-run must give the same
 table, so prompts are put into batches by a stable hash of their key and sorted inside
-each batch, and one `generate()` call serves one batch.
+each batch (by length, then key), and one `generate()` call serves one batch.
 """
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ class _GenerateFn(beam.DoFn):
         yield from generations
 
 
+def prompt_order(prompt) -> tuple:
+    return prompt.n_tokens, prompt.key
+
+
 class GenerateAnswers(beam.PTransform):
     """Prompt → Generation, batch by batch, one engine per worker."""
 
@@ -44,8 +48,9 @@ class GenerateAnswers(beam.PTransform):
         total = prompts | "CountPrompts" >> beam.combiners.Count.Globally()
         return (
             prompts
-            # Sorted by key inside a batch: Think keys start with their type, so prompts
-            # that share an opening sit together.
-            | "StableBatches" >> StableBatches(lambda p: p.key, self.batch_size)
+            # Sorted by length inside a batch (DESIGN: sequences that end together keep the
+            # engine's batch full; +1.7% tokens/s measured on CPU, benchmarks/README.md), then
+            # by key: Think keys start with their type, so equal lengths of a type sit together.
+            | "StableBatches" >> StableBatches(lambda p: p.key, self.batch_size, order=prompt_order)
             | "Generate" >> beam.ParDo(_GenerateFn(self.spec), beam.pvalue.AsSingleton(total))
         )

@@ -125,6 +125,11 @@ def test_stable_batches_do_not_depend_on_input_order():
         with TestPipeline() as p:
             out = p | beam.Create(order) | StableBatches(lambda x: x, 4)
             assert_that(out | beam.MapTuple(lambda k, xs: (k, list(xs))), equal_to(expected))
+    # Sorted by another order inside each batch (generation: by length), the same members.
+    by_length = [(k, sorted(v, key=lambda x: (len(x), x))) for k, v in expected]
+    with TestPipeline() as p:
+        out = p | beam.Create(items) | StableBatches(lambda x: x, 4, order=lambda x: (len(x), x))
+        assert_that(out | beam.MapTuple(lambda k, xs: (k, list(xs))), equal_to(by_length))
 
 
 def test_normalize_answers_and_popular_queries():
