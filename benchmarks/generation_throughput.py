@@ -164,7 +164,9 @@ def stable_batches(prompts, size: int, order: str) -> list[list]:
     batches = [[] for _ in range(n)]
     for p in prompts:
         batches[stable_hash(p.key) % n].append(p)
-    sort_key = (lambda p: p.key) if order == "key" else (lambda p: (p.n_tokens, p.key))
+    from pipelines.stages.generate import prompt_order
+
+    sort_key = (lambda p: p.key) if order == "key" else prompt_order
     return [sorted(b, key=sort_key) for b in batches if b]
 
 

@@ -94,9 +94,7 @@ def _snapshot_choice(args):
     """The snapshot a reading command reads: --snapshot ID, --as-of TIME, or the current one."""
     from warehouse.iceberg import SnapshotChoice
 
-    snapshot_id, as_of = getattr(args, "snapshot", None), getattr(args, "as_of", None)
-    if as_of is not None:
-        dt.datetime.fromisoformat(as_of)  # argparse has checked it; a bad one fails here, not deep below
+    snapshot_id, as_of = getattr(args, "snapshot", None), getattr(args, "as_of", None)  # as_of: checked by _timestamp
     return SnapshotChoice(snapshot_id, as_of) if snapshot_id is not None or as_of is not None else None
 
 

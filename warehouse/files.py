@@ -59,13 +59,19 @@ def read_published(warehouse: str | Path, table: str, day: str, choice=None) -> 
     folders = sorted({f.parent for f in files})
     if len(folders) != 1:
         raise ManifestError(f"{table}/dt={day} holds files of {len(folders)} runs: {folders}")
-    manifest = json.loads((folders[0] / MANIFEST).read_text())
-    from_dict(manifest)  # refuses a manifest this code cannot read
+    manifest = run_manifest(folders[0])
     paths = [folders[0] / f["path"] for f in manifest["files"]]
     if sorted(paths) != sorted(files):
         raise ManifestError(f"{table}/dt={day}: the snapshot's files {sorted(p.name for p in files)} are not "
                             f"the run's manifest's {sorted(p.name for p in paths)}")
     return manifest, paths
+
+
+def run_manifest(folder: str | Path) -> dict:
+    """The `_MANIFEST.json` a run wrote beside its files, refused if this code cannot read it."""
+    manifest = json.loads((Path(folder) / MANIFEST).read_text())
+    from_dict(manifest)
+    return manifest
 
 
 def read_published_table(warehouse: str | Path, table: str, day: str, choice=None) -> pa.Table | None:

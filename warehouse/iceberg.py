@@ -146,8 +146,12 @@ def open_catalog(warehouse: str | Path, create: bool = False):
         return SqlCatalog(NAMESPACE, uri=f"sqlite:///{path.resolve()}",
                           warehouse=data_uri(Path(warehouse).resolve()))
     except SQLAlchemyError as exc:
-        raise CatalogError(f"the Iceberg catalog {path} cannot be read ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0]}): restore it from a backup") from None
+        raise _unreadable(exc, f" {path}") from None
+
+
+def _unreadable(exc: Exception, where: str = "") -> CatalogError:
+    return CatalogError(f"the Iceberg catalog{where} cannot be read ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0]}): restore it from a backup")
 
 
 def _identifier(table: str) -> str:
@@ -166,8 +170,7 @@ def load_table(catalog, table: str):
     except (NoSuchTableError, NoSuchNamespaceError):
         return None
     except SQLAlchemyError as exc:
-        raise CatalogError(f"the Iceberg catalog cannot be read ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0]}): restore it from a backup") from None
+        raise _unreadable(exc) from None
     expected = None if os.environ.get(CATALOG_ENV) else catalog.properties.get("warehouse")
     if expected and not loaded.location().rstrip("/").startswith(expected.rstrip("/") + "/"):
         raise CatalogError(f"hintq.{table} lives at {loaded.location()}, outside this catalog's warehouse "

@@ -3,13 +3,12 @@ files no kept snapshot needs. The Iceberg mechanics are in warehouse/iceberg.py;
 module knows what a night is (a table and its parts, the table committed last)."""
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
 
 from warehouse import iceberg
-from warehouse.files import MANIFEST, SUCCESS, data_dir, partition_dir, published_days, read_published
+from warehouse.files import MANIFEST, SUCCESS, data_dir, partition_dir, published_days, read_published, run_manifest
 from warehouse.publish import commit_part
 from warehouse.staging import run_in_progress
 from warehouse.tables import NIGHTLY, PUBLISHED_SCHEMAS, owner_of
@@ -24,7 +23,7 @@ def rollback_night(warehouse: str, table: str, day: str, to_snapshot: int | None
     itself last, each by a new snapshot. Raises iceberg.NoEarlierVersion, committing
     nothing, when the table or one of the parts has no such version kept."""
     restore = iceberg.plan_rollback(warehouse, table, day, to_snapshot)
-    run_id = json.loads((restore.files[0].parent / MANIFEST).read_text())["run_id"]
+    run_id = run_manifest(restore.files[0].parent)["run_id"]
     folders = {}
     for part in NIGHTLY[table].parts:
         files = (restore.files if part == table else
@@ -34,8 +33,7 @@ def rollback_night(warehouse: str, table: str, day: str, to_snapshot: int | None
                                            "nothing was rolled back")
         folders[part] = files[0].parent
     for part, folder in folders.items():  # NIGHTLY's order: the table itself last
-        body = json.loads((folder / MANIFEST).read_text())
-        commit_part(warehouse, part, day, folder, body, retries, operation="rollback",
+        commit_part(warehouse, part, day, folder, run_manifest(folder), retries, operation="rollback",
                     extra_summary={iceberg.RESTORED: str(restore.restored)} if part == table else None)
     log.info("rolled %s/dt=%s back to run %s (snapshot %d)", table, day, run_id, restore.restored)
     return {"table": table, "dt": day, "run_id": run_id, "undone_snapshot": restore.undone,
@@ -92,7 +90,6 @@ def migrate_renamed_partitions(warehouse: str | Path) -> list[str]:
         for day in (d for d in legacy if d not in held):
             for part in owner.parts:
                 folder = partition_dir(warehouse, part, day)
-                body = json.loads((folder / MANIFEST).read_text())
-                commit_part(str(warehouse), part, day, folder, body, retries=0, operation="migrate")
+                commit_part(str(warehouse), part, day, folder, run_manifest(folder), retries=0, operation="migrate")
                 done.append(f"{part}/dt={day}")
     return done
