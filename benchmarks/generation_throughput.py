@@ -113,6 +113,9 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--task", choices=["direct", "think"], default="direct")
     parser.add_argument("--batch-sizes", default="64", help="generate.batch_size values to measure (direct)")
+    parser.add_argument("--orders", default="key,length", help="orders inside a batch: key, length (the stage's)")
+    parser.add_argument("--no-one-batch", dest="one_batch", action="store_false",
+                        help="skip HintQ's engine on all prompts in one batch")
     args = parser.parse_args()
     build = build_think_prompts if args.task == "think" else build_prompts
     spec, prompts = build(args.input, args.date, args.prompts)
@@ -144,10 +147,11 @@ def main() -> None:
         return
     measure("raw vllm.LLM.generate, one call",
             lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(texts, sampling, use_tqdm=False)))
-    measure("hintq engine (reset cache, fallback wrapper), one batch",
-            lambda: sum(g.output_tokens for g in engine.generate(prompts)))
+    if args.one_batch:
+        measure("hintq engine (reset cache, fallback wrapper), one batch",
+                lambda: sum(g.output_tokens for g in engine.generate(prompts)))
     for size in (int(b) for b in args.batch_sizes.split(",")):
-        for order in ("key", "length"):
+        for order in args.orders.split(","):
             batches = stable_batches(prompts, size, order)
             measure(f"hintq engine, stable batches of ~{size} ({len(batches)} batches), sorted by {order}",
                     lambda bs=batches: sum(g.output_tokens for b in bs for g in engine.generate(b)))

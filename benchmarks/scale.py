@@ -17,6 +17,7 @@ Each size runs in its own process (`--night`), so its peak RSS is its own.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
 import json
 import os
@@ -129,8 +130,14 @@ def night(args) -> None:
     tables = {}
     for table in ("x2q", "u2q"):
         t = time.perf_counter()
+        profile = cProfile.Profile() if args.profile else None
+        if profile:
+            profile.enable()
         _, manifest = nightly.run([f"--table={table}", f"--dt={DAY}", f"--input={world}",
                                    f"--warehouse={root / 'wh'}", *args.job_args], generator=spec)
+        if profile:
+            profile.disable()
+            profile.dump_stats(str(root / f"{table}.prof"))
         st = manifest["stages"]
         tables[table] = {
             "wall_s": round(time.perf_counter() - t, 1), "pipeline_s": manifest["timings"]["pipeline_s"],
@@ -165,6 +172,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--record", action="store_true", help="real model, answers recorded to OUT/answers.jsonl")
     parser.add_argument("--replay", default=None, help="answers recorded by --record")
+    parser.add_argument("--profile", action="store_true", help="cProfile each table to OUT/users_N/TABLE.prof")
     parser.add_argument("--night", type=int, default=None, help=argparse.SUPPRESS)
     args, job_args = parser.parse_known_args()
     args.job_args = job_args
@@ -176,6 +184,7 @@ def main() -> None:
     for n in (int(x) for x in args.users.split(",")):
         cmd = [sys.executable, __file__, f"--night={n}", f"--out={args.out}", *job_args]
         cmd += ["--record"] if args.record else [f"--replay={args.replay}"] if args.replay else []
+        cmd += ["--profile"] if args.profile else []
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if done.returncode:
             print(done.stderr[-3000:], file=sys.stderr)

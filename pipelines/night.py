@@ -14,7 +14,7 @@ from pipelines.core.lists import list_checks, list_counts
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.stages.normalize import PopularQueries
 from pipelines.stages.rank import BuildFallbackPool
-from pipelines.stages.verify import BuildCatalogIndex, VerifyQueries
+from pipelines.stages.verify import EmbedCatalog, VerifyQueries, WriteCatalogIndex
 from pipelines.stages.write import WriteFileList, WriteShardedParquet, WriteStats, tag_files
 from warehouse.staging import StagingLayout
 from warehouse.tables import NightlyTable
@@ -23,7 +23,7 @@ from warehouse.tables import NightlyTable
 class VerifyAgainstCatalog(beam.PTransform):
     """{"queries": query texts, "events": the day's kept events, "items": the day's items}
     → {"verified": one VerifiedQuery per distinct query, "pool": the fallback pool,
-    "popular_discards": typed queries set aside}.
+    "popular_discards": typed queries set aside, "catalog": the items' CatalogVectors}.
 
     The day's popular typed queries are verified with the table's own candidates, each
     distinct query once, and the verified ones make the fallback pool of K-long lists.
@@ -37,14 +37,15 @@ class VerifyAgainstCatalog(beam.PTransform):
         cfg = self.cfg
         popular = day["events"] | "PopularQueries" >> PopularQueries(cfg.normalize, self.blocklist,
                                                                       cfg.rank.popular_pool)
-        index_path = day["items"] | "BuildCatalogIndex" >> BuildCatalogIndex(self.embedder, self.index_dir, cfg.verify)
+        catalog = day["items"] | "EmbedCatalog" >> EmbedCatalog(self.embedder)
+        index_path = catalog | "WriteCatalogIndex" >> WriteCatalogIndex(self.index_dir, cfg.verify)
         to_verify = (
             day["queries"],
             popular["popular"] | "PopularTexts" >> beam.FlatMap(lambda top: [q for q, _ in top]),
         ) | "AllQueries" >> beam.Flatten()
         verified = to_verify | "Verify" >> VerifyQueries(self.embedder, cfg.verify, index_path)
         pool = (popular["popular"], verified) | "FallbackPool" >> BuildFallbackPool(self.k)
-        return {"verified": verified, "pool": pool, "popular_discards": popular["discards"]}
+        return {"verified": verified, "pool": pool, "popular_discards": popular["discards"], "catalog": catalog}
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,15 @@ class WriteNight(beam.PTransform):
         self.parts = parts or {}
 
     def expand(self, rows):
-        table, shards, k = self.table, self.cfg.publish.shards, self.table.k(self.cfg)
+        table, k = self.table, self.table.k(self.cfg)
+        shards, max_rows = self.cfg.publish.shards, self.cfg.publish.max_rows_per_shard
         files = [tag_files(rows | "WriteTable" >> WriteShardedParquet(
             self.staging.table(table.name), table.schema, shards, key=table.key, sort_key=table.sort_key,
-            to_row=lambda r: r), table.name)]
+            to_row=lambda r: r, max_rows_per_shard=max_rows), table.name)]
         for name, part in self.parts.items():
             files.append(tag_files(part.rows | f"Write{name.title()}" >> WriteShardedParquet(
                 self.staging.table(name), part.schema, shards, key=part.key, sort_key=part.sort_key,
-                to_row=part.to_row), name))
+                to_row=part.to_row, max_rows_per_shard=max_rows), name))
         files | "AllFiles" >> beam.Flatten() | "WriteFileList" >> WriteFileList(self.staging.files)
         counts = [
             *self.counts,

@@ -18,7 +18,7 @@ from pipelines.stages.compress import CompressPrompts
 from pipelines.stages.generate import GenerateAnswers
 from pipelines.stages.normalize import NormalizeAnswers
 from pipelines.stages.profile import BuildProfiles, MEMORY, RecallProfiles
-from pipelines.stages.channels import BuildChannelModel, ReadHistory, VocabularyQueries
+from pipelines.stages.channels import BuildChannelModel, CountHistory, ReadHistory
 from pipelines.stages.rank import CANDIDATES, AttachTriggerFills, RankUsers
 from pipelines.stages.read_day import ReadDay
 from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA
@@ -64,11 +64,13 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
         users = (users, x2q_rows) | "AttachTriggerFills" >> AttachTriggerFills(cfg.rank)
 
     # 8a the history channels' counts (days D-N+1..D): what the baselines count
-    history = day["users"] | "ReadHistory" >> ReadHistory(input_root, dt, cfg, blocklist)
+    history = (day["users"]
+               | "ReadHistory" >> ReadHistory(input_root, dt, cfg)
+               | "CountHistory" >> CountHistory(cfg, blocklist))
 
     # 7 verify: each distinct query once: generated, x2q fills, popular and the history's
     queries = (users | "UserQueries" >> beam.FlatMap(_user_queries),
-               history | "VocabularyQueries" >> VocabularyQueries(cfg.ranker.vocabulary)) \
+               history["vocabulary"] | "VocabularyQueries" >> beam.FlatMap(lambda v: v[1])) \
         | "CandidateQueries" >> beam.Flatten()
     checked = {"queries": queries, "events": day["events"], "items": day["items"]} \
         | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, U2Q.k(cfg))
@@ -76,7 +78,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     # 8 rank & fill: every channel's verified candidates, in the learned order where a
     # ranker exists (else hand-weighted), diversified by category
     channels = (history, checked["verified"]) | "ChannelModel" >> BuildChannelModel(cfg, embedder)
-    ranked = (users, day["users"], checked["verified"], checked["pool"], channels) | "RankUsers" >> RankUsers(
+    ranked = (users, day["users"], checked["verified"], checked["pool"], channels, checked["catalog"]) \
+        | "RankUsers" >> RankUsers(
         cfg, dt, blocklist, embedder, ranker_text)
     rows = ranked["rows"]
 

@@ -97,12 +97,18 @@ def cooccurrence_counts(sessions: Iterable[tuple[Sequence[Anchor], Sequence[str]
     counts each *other* query of the session once. → anchor → Counter(query → sessions)."""
     counts: dict[Anchor, Counter] = defaultdict(Counter)
     for anchors, queries in sessions:
-        distinct = set(queries)
-        for anchor in set(anchors):
-            for q in distinct:
-                if anchor != ("query", q):
-                    counts[anchor][q] += 1
+        for anchor, q in session_pairs(anchors, queries):
+            counts[anchor][q] += 1
     return counts
+
+
+def session_pairs(anchors: Sequence[Anchor], queries: Sequence[str]):
+    """One session's co-occurrences: each distinct anchor with each *other* distinct query."""
+    distinct = set(queries)
+    for anchor in set(anchors):
+        for q in distinct:
+            if anchor != ("query", q):
+                yield anchor, q
 
 
 def cooccurrence_list(anchor_weights: Mapping[Anchor, float], counts: Mapping[Anchor, Counter], k: int) -> list[str]:

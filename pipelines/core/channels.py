@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -72,17 +72,29 @@ def touches(events: Sequence[EnrichedEvent], clean: QueryCleaner, titles_as_quer
 
 def build_history(days: Sequence[tuple[str, Mapping[str, list[EnrichedEvent]]]], clean: QueryCleaner,
                   cfg: HintQConfig) -> History:
-    """`days`: (day, user → that day's kept events), oldest first."""
-    has_search = any(e.event.event_type == "search" for _, users in days for evs in users.values() for e in evs)
+    """`days`: (day, user → that day's kept events), oldest first. The nightly job counts
+    the same per user and day, in parallel (pipelines/stages/channels.py)."""
+    has_search = any(has_typed_query(evs) for _, users in days for evs in users.values())
     searches, sessions = [], []
     for day, users in days:
         for user_id, events in sorted(users.items()):
-            for session in split_sessions(events, cfg.session.gap_s):
-                anchors, queries = touches(session, clean, not has_search)
+            for anchors, queries in user_sessions(events, clean, cfg, not has_search):
                 sessions.append((anchors, queries))
                 searches.extend((day, user_id, q) for q in queries)
     return History(days=[d for d, _ in days], searches=searches, sessions=sessions,
                    titles_as_queries=not has_search)
+
+
+def has_typed_query(events: Sequence[EnrichedEvent]) -> bool:
+    """Whether a user's day holds a typed search (if no day of the history does, titles
+    stand in for queries)."""
+    return any(e.event.event_type == "search" for e in events)
+
+
+def user_sessions(events: Sequence[EnrichedEvent], clean: QueryCleaner, cfg: HintQConfig,
+                  titles_as_queries: bool) -> list[tuple[list[bl.Anchor], list[str]]]:
+    """One user's day as the history counts it: per session, its anchors and queries."""
+    return [touches(session, clean, titles_as_queries) for session in split_sessions(list(events), cfg.session.gap_s)]
 
 
 @dataclass(frozen=True)
@@ -147,14 +159,26 @@ def channel_model(history: History, vocabulary: tuple[Counter, list[str]], check
                   vectors: np.ndarray | None, k: int) -> ChannelModel:
     """The history's channel model; `vocabulary` is `vocabulary_of(history, size)`,
     `checks` its catalog checks and `vectors` its embeddings (row per entry)."""
-    counts, vocabulary = vocabulary
-    known = set(vocabulary)
-    cooc = {a: Counter({q: n for q, n in c.items() if q in known})
-            for a, c in bl.cooccurrence_counts(history.sessions).items()}
+    known = set(vocabulary[1])
+    pairs = ((a, q, n) for a, c in bl.cooccurrence_counts(history.sessions).items() for q, n in c.items()
+             if q in known)
+    return counted_channel_model(vocabulary, pairs, checks, vectors, k, history.titles_as_queries)
+
+
+def counted_channel_model(vocabulary: tuple[Counter, list[str]], cooccurrence: Iterable[tuple[bl.Anchor, str, int]],
+                          checks: Mapping[str, VerifiedQuery], vectors: np.ndarray | None, k: int,
+                          titles_as_queries: bool) -> ChannelModel:
+    """The channel model from what the history counted: the vocabulary with its counts,
+    and (anchor, vocabulary query, sessions) co-occurrence counts. Built in sorted order,
+    so the same counts give the same model however they were gathered."""
+    counts, words = vocabulary
+    cooc: dict[bl.Anchor, Counter] = {}
+    for anchor, q, n in sorted(cooccurrence):
+        cooc.setdefault(anchor, Counter())[q] = n
     return ChannelModel(counts=counts, popular=bl.popular_list(counts, k),
                         by_leaf=bl.popular_by_leaf(counts, {q: v.category for q, v in checks.items()}),
-                        cooccurrence={a: c for a, c in cooc.items() if c}, vocabulary=vocabulary, vectors=vectors,
-                        checks=dict(checks), titles_as_queries=history.titles_as_queries)
+                        cooccurrence=cooc, vocabulary=words, vectors=vectors,
+                        checks=dict(sorted(checks.items())), titles_as_queries=titles_as_queries)
 
 
 def ebr_list(user_vector: np.ndarray | None, model: ChannelModel, k: int) -> list[str]:

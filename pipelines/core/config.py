@@ -106,10 +106,12 @@ class GenerateConfig:
     # generate 378 s in bfloat16 (emulated) against 111 s in float32.
     dtype: str = _one_of("auto", "auto", "bfloat16", "float16", "float32")
     max_model_len: int = _in(1024, 128, 131_072)
-    # Prompts are generated in batches of about this many, a batch per generate() call.
-    # One call over everything was fastest on CPU (benchmarks/generation_throughput.py), but
-    # progress and the ETA can only be reported between calls; 64 keeps both.
-    batch_size: int = _in(64, 1, 100_000)
+    # Prompts are generated in batches of about this many, a batch per generate() call (and
+    # a batch is the unit a worker takes). Each call ends in a tail where the engine runs
+    # few sequences: on 512 Direct prompts of a 1k-shopper world, batches of ~64 gave 0.89
+    # of raw vllm's one-call tokens/s, batches of ~256 gave 0.997
+    # (benchmarks/generation_throughput.py, README "Scale and production runners").
+    batch_size: int = _in(256, 1, 100_000)
     enforce_eager: bool = True
 
 
@@ -284,6 +286,9 @@ class EvalConfig:
 @dataclass(frozen=True)
 class PublishConfig:
     shards: int = _in(2, 1, 10_000)
+    # More shards than `shards` where a table's shard would hold more rows than this: a
+    # shard is sorted and written in one worker's memory.
+    max_rows_per_shard: int = _in(100_000, 1, 100_000_000)
     # An Iceberg commit that loses to a concurrent commit is planned again this many times.
     commit_retries: int = _in(4, 0, 100)
     # `hintq maintain`: snapshots older than this are expired (never the current one or the

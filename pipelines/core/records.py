@@ -196,6 +196,15 @@ class VerifiedQuery:
     evidence: tuple[str, ...]  # item ids, best first
     n_hits: int = 0  # items at or above the similarity floor
     best: float = 0.0  # similarity of the best hit above the floor (0 if none)
+    # The query's embedding (float32 bytes) as verification computed it, so ranking need
+    # not embed it again; b"" where it was not kept (a check read back from a table).
+    vector: bytes = field(default=b"", compare=False, repr=False)
+
+    def embedding(self):
+        """The query's row (numpy float32), or None."""
+        import numpy as np  # here, not at the top: records import nothing heavy
+
+        return np.frombuffer(self.vector, dtype="float32") if self.vector else None
 
 
 @dataclass(frozen=True)

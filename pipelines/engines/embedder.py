@@ -4,6 +4,7 @@ and the verdict on a batch of queries. No Beam stage lives here.
 from __future__ import annotations
 
 import logging
+from typing import Mapping
 
 import numpy as np
 from apache_beam.utils import shared
@@ -120,13 +121,16 @@ class TextVectors:
         if vectors is not None and len(self._cache) + len(texts) <= self.max_cached:
             self._cache.update(zip(texts, vectors))
 
-    def __call__(self, texts) -> np.ndarray:
+    def __call__(self, texts, known: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """`known`: rows this call may use as they are (embedded elsewhere by the same
+        embedder, e.g. by verification or the catalog index); only the rest is embedded."""
         if not len(texts):
             return np.zeros((0, 384), dtype="float32")
+        known = known or {}
         if self.remember and len(self._cache) + len(texts) > self.max_cached:
             self._cache.clear()
-        missing = sorted({t for t in texts if t not in self._cache})
+        missing = sorted({t for t in texts if t not in known and t not in self._cache})
         fresh = dict(zip(missing, self.spec.encode(self.model, missing))) if missing else {}
         if self.remember:
             self._cache.update(fresh)
-        return np.stack([fresh[t] if t in fresh else self._cache[t] for t in texts])
+        return np.stack([known[t] if t in known else fresh[t] if t in fresh else self._cache[t] for t in texts])

@@ -105,6 +105,10 @@ class _RankUserFn(beam.DoFn):
         (user,) = grouped["user"]
         events = next(iter(grouped["events"]), [])
         verified = {v.query: v for v in grouped["verified"]}
+        # The titles' rows as the catalog index embedded them (one item's, where titles repeat).
+        title_vectors = {}
+        for title, _item_id, vector in sorted(grouped["titles"], key=lambda t: t[:2]):
+            title_vectors.setdefault(title, vector)
         if getattr(self, "_seeded", None) is not model:  # the vocabulary's vectors, once per model
             self.vectors.seed(model.vocabulary, model.vectors)
             self._seeded = model
@@ -112,7 +116,7 @@ class _RankUserFn(beam.DoFn):
             hand = rank_user(user, verified, pool, cfg.rank, cfg.verify, cfg.generate.max_queries)
         with stage_timer("rank_learned"):
             day = ch.user_day(events, self.dt, self.clean, cfg, model.titles_as_queries)
-            centroid = ch.title_centroid(day, self.vectors)
+            centroid = ch.title_centroid(day, lambda titles: self.vectors(titles, known=title_vectors))
             lists = ch.channel_lists(day, model, centroid, cfg.ranker.per_channel, cfg.evaluate.top_leaves)
             pool_fills = popular_fills([leaf for leaf, _ in user.profile.categories], pool)
             # The night's own checks first; no per-user copy of the vocabulary's.
@@ -120,10 +124,12 @@ class _RankUserFn(beam.DoFn):
             proposals = proposals_of(user, pool_fills, lists, cfg.ranker.per_channel,
                                      frozenset(s.query for s in hand))
             queries = sorted({p.query for p in proposals if p.query in checks and checks[p.query].passed})
+            # Each check carries the row verification embedded: nothing is embedded again.
+            query_vectors = {q: checks[q].embedding() for q in queries if checks[q].vector}
             context = UserContext(user.profile.category_weights(), day.touched_queries, user.profile.recent_queries,
                                   centroid)
             candidates = rank_candidates(proposals, checks, context, model.counts,
-                                         dict(zip(queries, self.vectors(queries))))
+                                         dict(zip(queries, self.vectors(queries, known=query_vectors))))
             scores = self.ranker.score([c.features for c in candidates]) if self.ranker else None
             listed = diversified(candidates, scores, cfg.rank.k, cfg.ranker.diversity) if self.ranker else hand
         yield {
@@ -140,9 +146,39 @@ class _RankUserFn(beam.DoFn):
                 None if scores is None else float(scores[i])))
 
 
+def _touched_items(kv):
+    """(item_id, user_id) for each item with a title the user engaged with (not searched):
+    the titles of the user's centroid (channels.user_day)."""
+    user_id, events = kv
+    return [(item_id, user_id) for item_id in sorted({e.item.item_id for e in events
+                                                      if e.item is not None and e.event.event_type != "search"
+                                                      and e.item.title})]
+
+
+def _title_to_users(element):
+    item_id, grouped = element
+    rows = list(grouped["vector"])
+    if rows:
+        title, vector = rows[0]
+        for user_id in sorted(set(grouped["users"])):
+            yield user_id, (title, item_id, vector)
+
+
+class TitleVectorsPerUser(beam.PTransform):
+    """(today's (user_id, events), CatalogVector) → (user_id, (title, item_id, vector)) for
+    the items each user touched: the catalog index's rows, joined instead of embedded again."""
+
+    def expand(self, inputs):
+        todays_users, catalog = inputs
+        return ({"users": todays_users | "TouchedItems" >> beam.FlatMap(_touched_items),
+                 "vector": catalog | "KeyItem" >> beam.Map(lambda cv: (cv.item_id, (cv.title, cv.vector)))}
+                | "JoinItems" >> beam.CoGroupByKey()
+                | "ToUsers" >> beam.FlatMap(_title_to_users))
+
+
 class RankUsers(beam.PTransform):
-    """(UserCandidates, today's (user_id, events), VerifiedQuery, FallbackPool, ChannelModel)
-    → {"rows": one u2q row dict per user, "candidates": candidate row dicts}.
+    """(UserCandidates, today's (user_id, events), VerifiedQuery, FallbackPool, ChannelModel,
+    CatalogVector) → {"rows": one u2q row dict per user, "candidates": candidate row dicts}.
 
     `ranker_text` is the learned ranker (LightGBM text) the night ranks with, or None for
     the hand-weighted list."""
@@ -153,11 +189,12 @@ class RankUsers(beam.PTransform):
         self.fn = _RankUserFn(cfg, dt, blocklist, embedder, ranker_text)
 
     def expand(self, inputs):
-        users, todays_users, verified, pool, model = inputs
+        users, todays_users, verified, pool, model, catalog = inputs
         checks = (users, verified) | "ChecksPerUser" >> ChecksPerOwner(_user_queries)
+        titles = (todays_users, catalog) | "TitleVectorsPerUser" >> TitleVectorsPerUser()
         return (
             {"user": users | "KeyUser" >> beam.Map(lambda u: (u.user_id, u)), "events": todays_users,
-             "verified": checks}
+             "verified": checks, "titles": titles}
             | "JoinByUser" >> beam.CoGroupByKey()
             | "OnlyListed" >> beam.Filter(lambda kv: bool(list(kv[1]["user"])))
             | "Rank" >> beam.ParDo(self.fn, beam.pvalue.AsSingleton(pool),

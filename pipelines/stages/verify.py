@@ -1,10 +1,12 @@
 """Stage 7, verify: embed each distinct query once and search the catalog index."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
 import posixpath
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -34,7 +36,7 @@ class _EmbedItemsFn(beam.DoFn):
         with stage_timer("index"):
             vectors = self.spec.encode(self.model, [i.title for i in items])
         for item, vec in zip(items, vectors):
-            yield item.item_id, item.leaf, vec
+            yield CatalogVector(item.item_id, item.leaf, item.title, vec)
 
 
 def _write_index(entries, out_dir: str, cfg: VerifyConfig) -> str:
@@ -43,26 +45,34 @@ def _write_index(entries, out_dir: str, cfg: VerifyConfig) -> str:
     import faiss
 
     with stage_timer("index"):
-        entries = sorted(entries, key=lambda e: e[0])
-        index = catalog_index(np.stack([e[2] for e in entries]) if entries else np.zeros((0, 384), dtype="float32"),
+        entries = sorted(entries, key=lambda e: e.item_id)
+        index = catalog_index(np.stack([e.vector for e in entries]) if entries else np.zeros((0, 384), dtype="float32"),
                               cfg)
         index_path = posixpath.join(out_dir, "catalog.faiss")
         with FileSystems.create(index_path) as f:
             f.write(faiss.serialize_index(index).tobytes())
         with FileSystems.create(posixpath.join(out_dir, "catalog_items.json")) as f:
-            f.write(json.dumps({"item_ids": [e[0] for e in entries],
-                                "leaves": [e[1] for e in entries]}).encode())
+            f.write(json.dumps({"item_ids": [e.item_id for e in entries],
+                                "leaves": [e.leaf for e in entries]}).encode())
     log.info("catalog index: %d items (%s)", len(entries), type(index).__name__)
     return index_path
 
 
-class BuildCatalogIndex(beam.PTransform):
-    """Items with a title → a faiss index file in `out_dir` (see catalog_index); returns
-    its path (one element)."""
+class CatalogVector(NamedTuple):
+    """An item's title embedding, as the catalog index holds it."""
+    item_id: str
+    leaf: str
+    title: str
+    vector: np.ndarray
 
-    def __init__(self, spec: EmbedderSpec, out_dir: str, cfg: VerifyConfig):
+
+class EmbedCatalog(beam.PTransform):
+    """Items with a title → CatalogVector, in stable batches (a re-run embeds each title
+    in the same batch, so gets the same row)."""
+
+    def __init__(self, spec: EmbedderSpec):
         super().__init__()
-        self.spec, self.out_dir, self.cfg = spec, out_dir, cfg
+        self.spec = spec
 
     def expand(self, items):
         return (
@@ -70,9 +80,32 @@ class BuildCatalogIndex(beam.PTransform):
             | "WithTitle" >> beam.Filter(lambda i: isinstance(i, Item) and bool(i.title))
             | "StableBatches" >> StableBatches(lambda i: i.item_id, self.spec.batch_size)
             | "EmbedTitles" >> beam.ParDo(_EmbedItemsFn(self.spec))
-            | "Collect" >> beam.combiners.ToList()
-            | "WriteIndex" >> beam.Map(_write_index, self.out_dir, self.cfg)
         )
+
+
+class WriteCatalogIndex(beam.PTransform):
+    """CatalogVector → a faiss index file in `out_dir` (see catalog_index); returns its
+    path (one element)."""
+
+    def __init__(self, out_dir: str, cfg: VerifyConfig):
+        super().__init__()
+        self.out_dir, self.cfg = out_dir, cfg
+
+    def expand(self, vectors):
+        return (vectors
+                | "Collect" >> beam.combiners.ToList()
+                | "WriteIndex" >> beam.Map(_write_index, self.out_dir, self.cfg))
+
+
+class BuildCatalogIndex(beam.PTransform):
+    """Items with a title → a faiss index file in `out_dir`; returns its path."""
+
+    def __init__(self, spec: EmbedderSpec, out_dir: str, cfg: VerifyConfig):
+        super().__init__()
+        self.spec, self.out_dir, self.cfg = spec, out_dir, cfg
+
+    def expand(self, items):
+        return items | "Embed" >> EmbedCatalog(self.spec) | "Index" >> WriteCatalogIndex(self.out_dir, self.cfg)
 
 
 class _LoadedIndex:
@@ -102,8 +135,11 @@ class _VerifyFn(beam.DoFn):
         loaded = self._loaded
         with stage_timer("verify"):
             queries = list(queries)
-            yield from judge_queries(queries, self.spec.encode(self.model, queries), loaded.index,
-                                     loaded.item_ids, loaded.leaves, self.cfg)
+            vectors = self.spec.encode(self.model, queries)
+            # Each check keeps its query's row: ranking reuses it instead of embedding again.
+            for check, vector in zip(judge_queries(queries, vectors, loaded.index, loaded.item_ids, loaded.leaves,
+                                                   self.cfg), vectors):
+                yield dataclasses.replace(check, vector=vector.tobytes())
         self.progress.add(len(queries), total=total, force=True)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import posixpath
 
 import apache_beam as beam
@@ -14,15 +15,15 @@ from warehouse.files import write_parquet_bytes
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, out_dir, schema, n_shards, sort_key, to_row):
-        self.out_dir, self.schema, self.n_shards = out_dir, schema, n_shards
+    def __init__(self, out_dir, schema, sort_key, to_row):
+        self.out_dir, self.schema = out_dir, schema
         self.sort_key, self.to_row = sort_key, to_row
 
-    def process(self, element):
+    def process(self, element, n_shards):
         shard, values = element
         records = sorted((v for v in values if v is not None), key=self.sort_key)
         data = write_parquet_bytes([self.to_row(r) for r in records], self.schema)
-        name = f"part-{shard:05d}-of-{self.n_shards:05d}.parquet"
+        name = f"part-{shard:05d}-of-{n_shards:05d}.parquet"
         path = posixpath.join(self.out_dir, name)
         with FileSystems.create(path) as f:
             f.write(data)
@@ -30,30 +31,43 @@ class _WriteShard(beam.DoFn):
                "bytes": len(data)}
 
 
+def shard_count(rows: int, min_shards: int, max_rows_per_shard: int | None) -> int:
+    """At least `min_shards`, and enough that no shard holds more than about
+    `max_rows_per_shard` rows: a shard is sorted and written in memory, so its size, not
+    the table's, bounds the writer's memory."""
+    return max(min_shards, math.ceil(rows / max_rows_per_shard)) if max_rows_per_shard else min_shards
+
+
 class WriteShardedParquet(beam.PTransform):
-    """Writes a PCollection as exactly `n_shards` Parquet files, rows sorted in each.
+    """Writes a PCollection as Parquet shards, rows sorted in each: `n_shards`, or more
+    where the rows would exceed `max_rows_per_shard` a shard (see shard_count).
 
     Beam's WriteToParquet writes rows in bundle order, which differs between runs; a
     re-run of a day must give byte-identical files, so rows go to a shard by a stable
     hash of their key and are sorted inside it. Every shard is written, empty or not, so
-    the file list does not depend on the data either. Returns one dict per file.
+    the file list depends on nothing but the number of rows. Returns one dict per file.
     """
 
-    def __init__(self, out_dir: str, schema: pa.Schema, n_shards: int, key, sort_key, to_row):
+    def __init__(self, out_dir: str, schema: pa.Schema, n_shards: int, key, sort_key, to_row,
+                 max_rows_per_shard: int | None = None):
         super().__init__()
         self.out_dir, self.schema, self.n_shards = out_dir, schema, n_shards
         self.key, self.sort_key, self.to_row = key, sort_key, to_row
+        self.max_rows_per_shard = max_rows_per_shard
 
     def expand(self, pcoll):
-        n = self.n_shards
-        keyed = pcoll | "KeyByShard" >> beam.Map(lambda r, key=self.key: (stable_hash(key(r)) % n, r))
-        every_shard = pcoll.pipeline | "EveryShard" >> beam.Create([(i, None) for i in range(n)])
+        n = (pcoll
+             | "Count" >> beam.combiners.Count.Globally()
+             | "Shards" >> beam.Map(shard_count, self.n_shards, self.max_rows_per_shard))
+        keyed = pcoll | "KeyByShard" >> beam.Map(lambda r, n, key=self.key: (stable_hash(key(r)) % n, r),
+                                                 beam.pvalue.AsSingleton(n))
+        every_shard = n | "EveryShard" >> beam.FlatMap(lambda n: [(i, None) for i in range(n)])
         return (
             (keyed, every_shard)
             | "Flatten" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShard(self.out_dir, self.schema, n, self.sort_key,
-                                                     self.to_row))
+            | "WriteShard" >> beam.ParDo(_WriteShard(self.out_dir, self.schema, self.sort_key, self.to_row),
+                                         beam.pvalue.AsSingleton(n))
         )
 
 

@@ -190,3 +190,17 @@ def test_sharded_writer_gives_the_same_bytes_for_any_input_order(tmp_path):
     b = write(list(reversed(rows)), tmp_path / "b")
     assert a == b and len(a) == 3
     assert sum(pq.read_metadata(tmp_path / "a" / n).num_rows for n in a) == 30
+
+
+def test_sharded_writer_adds_shards_past_the_row_bound(tmp_path):
+    rows = [{"user_id": f"U{i}", "queries": [], "prompt_tokens": i, "n_generated": 0, "n_verified": 0}
+            for i in range(30)]
+    with TestPipeline() as p:
+        (p | beam.Create(rows)
+         | WriteShardedParquet(str(tmp_path), U2Q_SCHEMA, 2, key=lambda r: r["user_id"],
+                               sort_key=lambda r: r["user_id"], to_row=lambda r: r, max_rows_per_shard=7))
+    files = sorted(f.name for f in tmp_path.iterdir())
+    assert files == [f"part-{i:05d}-of-00005.parquet" for i in range(5)]  # ceil(30 / 7)
+    read = [pq.read_table(tmp_path / f).column("user_id").to_pylist() for f in files]
+    assert sorted(u for shard in read for u in shard) == sorted(r["user_id"] for r in rows)
+    assert all(shard == sorted(shard) for shard in read)

@@ -1,5 +1,6 @@
 """Verification with the real embedder and faiss on a hand-made catalog, then rank & fill."""
 import apache_beam as beam
+import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -35,6 +36,10 @@ def test_verify_passes_real_queries_and_fails_nonsense(tmp_path, embedder_spec):
                     equal_to([("running shoes", True, "Running Shoes", True),
                               ("coffee mug", True, "Coffee Mugs", True),
                               ("xqzt vbnm", False, None, True)]))
+        # Each check carries its query's row, which ranking reuses instead of embedding again.
+        assert_that(verified | beam.Map(lambda v: (v.query, bool(np.allclose(
+            v.embedding(), embedder_spec.encode(embedder_spec.acquire(), [v.query])[0], atol=1e-5)))),
+                    equal_to([("running shoes", True), ("coffee mug", True), ("xqzt vbnm", True)]), label="rows")
     import json
 
     meta = json.loads((tmp_path / "catalog_items.json").read_text())
@@ -46,8 +51,8 @@ def _ranked_rows(p, users, verified, pool, embedder_spec):
     the hand-weighted lists."""
     no_history = ChannelModel(counts=Counter(), popular=[], by_leaf={}, cooccurrence={}, vocabulary=[])
     return (users, p | "NoEvents" >> beam.Create([]), verified, pool,
-            p | "NoHistory" >> beam.Create([no_history])) | RankUsers(CFG, "2026-11-01", frozenset(),
-                                                                     embedder_spec, None)
+            p | "NoHistory" >> beam.Create([no_history]),
+            p | "NoCatalog" >> beam.Create([])) | RankUsers(CFG, "2026-11-01", frozenset(), embedder_spec, None)
 
 
 def test_rank_and_fill_joins_queries_back_to_every_user(tmp_path, embedder_spec):

@@ -127,3 +127,25 @@ def test_the_catalog_index_is_exact_up_to_its_limit_then_a_deterministic_hnsw_cl
     _, found = first.search(queries, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)])
     assert recall >= 0.9, recall
+
+
+def test_text_vectors_embed_only_the_texts_without_a_known_row():
+    import numpy as np
+
+    from pipelines.engines.embedder import TextVectors
+
+    class CountingSpec:
+        calls: list = []
+
+        def encode(self, model, texts):
+            self.calls.append(list(texts))
+            return np.stack([np.full(384, len(t), dtype="float32") for t in texts])
+
+    spec = CountingSpec()
+    vectors = TextVectors(spec, model=None, remember=False)
+    known = {"running shoes": np.ones(384, dtype="float32")}
+    rows = vectors(["running shoes", "mug", "running shoes"], known=known)
+    assert spec.calls == [["mug"]]
+    assert (rows[0] == 1).all() and (rows[2] == 1).all() and (rows[1] == 3).all()
+    vectors(["running shoes"], known=known)
+    assert spec.calls == [["mug"]]  # every row known: nothing embedded

@@ -1,0 +1,71 @@
+"""The history channels' counts, gathered per user and day by Beam, equal the counts of
+the one-process path that the evaluation and the ranker's benchmarks use."""
+import dataclasses
+import datetime as dt
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.core import baselines as bl
+from pipelines.core import channels as ch
+from pipelines.core.config import HintQConfig
+from pipelines.core.normalize import QueryCleaner
+from pipelines.core.records import EnrichedEvent, Event, Item
+from pipelines.stages.channels import CountHistory, ReadHistory
+from tests.conftest import TINY_DAY
+from warehouse.inputs import history_days, read_input_day
+
+DAY2 = (dt.date.fromisoformat(TINY_DAY) + dt.timedelta(days=1)).isoformat()
+
+
+def one_process_counts(days, cfg, size):
+    history = ch.build_history(days, QueryCleaner(cfg.normalize, frozenset()), cfg)
+    counts, vocabulary = ch.vocabulary_of(history, size)
+    known = set(vocabulary)
+    pairs = sorted((a, q, n) for a, c in bl.cooccurrence_counts(history.sessions).items()
+                   for q, n in c.items() if q in known)
+    return (dict(counts), vocabulary), pairs, history.titles_as_queries
+
+
+def beam_counts(p, history, cfg):
+    counted = history | CountHistory(cfg, frozenset())
+    return (counted["vocabulary"] | "Plain" >> beam.Map(lambda v: (dict(v[0]), v[1])),
+            counted["cooccurrence"], counted["titles_as_queries"])
+
+
+def test_history_counted_in_parallel_equals_one_process(tiny_world):
+    # A small vocabulary, so its cut (ties broken by text) is part of what is compared.
+    cfg = dataclasses.replace(HintQConfig(), ranker=dataclasses.replace(HintQConfig().ranker, vocabulary=15))
+    days = [d for d in (read_input_day(tiny_world, d, cfg) for d in history_days(DAY2, cfg.evaluate.history_days))
+            if d is not None]
+    assert [d.day for d in days] == [TINY_DAY, DAY2]
+    vocabulary, pairs, titles = one_process_counts([(d.day, d.users) for d in days], cfg, 15)
+    assert len(vocabulary[1]) == 15 and pairs and titles is False
+    with TestPipeline() as p:
+        today = p | "Today" >> beam.Create(sorted(days[1].users.items()))
+        got_vocabulary, got_pairs, got_titles = beam_counts(p, today | ReadHistory(str(tiny_world), DAY2, cfg), cfg)
+        assert_that(got_vocabulary, equal_to([vocabulary]), label="vocabulary")
+        assert_that(got_pairs, equal_to(pairs), label="cooccurrence")
+        assert_that(got_titles, equal_to([False]), label="titles_as_queries")
+
+
+def test_titles_stand_in_for_queries_when_no_day_has_a_search():
+    cfg = HintQConfig()
+    t0 = int(dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc).timestamp() * 1e6)
+    items = {i: Item(i, f"Nordia Trail Shoes {i}", "Sports > Running > Shoes", "Shoes", "Nordia", 10.0, "c", n)
+             for n, i in enumerate(("A", "B", "C"))}
+
+    def ev(user, minute, item, kind="click"):
+        return EnrichedEvent(Event(user, t0 + minute * 60_000_000, kind, item, None, "e", minute, ""), items[item])
+
+    users = {"U1": [ev("U1", 0, "A"), ev("U1", 1, "B"), ev("U1", 2, "C", "view")],
+             "U2": [ev("U2", 0, "A"), ev("U2", 3, "B", "cart")]}
+    vocabulary, pairs, titles = one_process_counts([("2026-11-01", users)], cfg, 20)
+    assert titles is True and vocabulary[1] and pairs
+    with TestPipeline() as p:
+        history = p | beam.Create([("2026-11-01", kv) for kv in sorted(users.items())])
+        got_vocabulary, got_pairs, got_titles = beam_counts(p, history, cfg)
+        assert_that(got_vocabulary, equal_to([vocabulary]), label="vocabulary")
+        assert_that(got_pairs, equal_to(pairs), label="cooccurrence")
+        assert_that(got_titles, equal_to([True]), label="titles_as_queries")
