@@ -174,6 +174,12 @@ def stable_batches(prompts, size: int, order: str) -> list[list]:
     return [sorted(b, key=sort_key) for b in batches if b]
 
 
+def spec_batch_size() -> int:
+    from pipelines.core.config import HintQConfig
+
+    return HintQConfig().generate.batch_size
+
+
 def measure_think(prompts, engine, llm, sampling, measure, spec) -> None:
     import random
 
@@ -184,9 +190,10 @@ def measure_think(prompts, engine, llm, sampling, measure, spec) -> None:
             lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(texts, sampling, use_tqdm=False)))
     measure("raw vllm, Think prompts shuffled, one call",
             lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(shuffled, sampling, use_tqdm=False)))
-    measure("hintq engine, Think prompts, batches of 64 (the default batch_size)",
-            lambda: sum(g.output_tokens for i in range(0, len(prompts), 64)
-                        for g in engine.generate(prompts[i:i + 64])))
+    size = spec_batch_size()
+    measure(f"hintq engine, Think prompts, batches of {size} (the default batch_size)",
+            lambda: sum(g.output_tokens for i in range(0, len(prompts), size)
+                        for g in engine.generate(prompts[i:i + size])))
     del engine, llm
     from vllm import LLM
 

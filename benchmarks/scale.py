@@ -163,6 +163,11 @@ def table_lines(rows: list[dict]) -> list[str]:
             lines.append(f"{r['users']:>7} {r['generation'][:8]:>8} {name:>5} {t['wall_s']:>8.1f} "
                          f"{t['wall_s'] / r['users'] * 1000:>10.1f} {r['peak_rss_mb']:>11}  "
                          + "  ".join(f"{t['stage_s'].get(s, 0):>10.1f}" for s in stages) + f"  {other:>8.1f}")
+    for r in rows:
+        wall = sum(t["wall_s"] for t in r["tables"].values())
+        generate = sum(t["stage_s"].get("generate", 0) for t in r["tables"].values())
+        lines.append(f"{r['users']} users ({r['generation']}): night {wall:.1f} s, generate {generate:.1f} s, "
+                     f"everything else {wall - generate:.1f} s ({(wall - generate) / wall:.1%})")
     return lines
 
 
