@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import glob
 import json
 import logging
 import os
@@ -32,10 +33,11 @@ from pipelines.core.version import code_version
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec
 from pipelines.engines.model_store import ModelUnavailable
-from pipelines.stages.read_day import InputPartitionMissing, check_input_day
+from pipelines.stages.read_day import InputPartitionMissing, check_input_day, partition_glob
 from pipelines.stages.read_published import ProfileMemoryMissing, read_profile_memory, read_x2q_fills
 from pipelines.u2q import build_u2q
 from pipelines.x2q import build_x2q
+from warehouse import catalog_index
 from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
 from warehouse.models import PublishedRanker, RankerCorrupt, ranker_for_night
 from warehouse.publish import publish
@@ -61,6 +63,8 @@ class NightlyRun:
     blocklist_path: str
     ranker: PublishedRanker | None = None  # u2q: the learned ranker the night ranks with
     ranking: dict | None = None  # u2q: how its lists are ordered, for the manifest
+    index_fingerprint: str = ""  # what the day's catalog index is built from (warehouse/catalog_index.py)
+    stored_index: str | None = None  # the day's index kept by an earlier run, reused
 
 
 def choose_ranker(warehouse: str, day: str, cfg: HintQConfig) -> tuple[PublishedRanker | None, dict]:
@@ -99,10 +103,17 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     if ranker is not None and ranker.diversity is not None and cfg.ranker.tune_diversity:
         # the weight its training chose on validation users
         cfg = dataclasses.replace(cfg, ranker=dataclasses.replace(cfg.ranker, diversity=ranker.diversity))
+    fingerprint = catalog_index.index_fingerprint(
+        sorted(Path(f) for f in glob.glob(partition_glob(input_root, "catalog", o.dt))),
+        validate=dataclasses.asdict(cfg.validate),
+        verify={k: v for k, v in dataclasses.asdict(cfg.verify).items() if k != "shared_index_days"},
+        embedder={"name": embedder.name, "revision": embedder.revision}, code=code_version())
+    stored = (catalog_index.stored_index(warehouse, o.dt, fingerprint)
+              if cfg.verify.shared_index_days else None)
     return NightlyRun(table=o.table, dt=o.dt, input=input_root, warehouse=warehouse,
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
                       blocklist=load_blocklist(o.blocklist), blocklist_path=o.blocklist, ranker=ranker,
-                      ranking=ranking)
+                      ranking=ranking, index_fingerprint=fingerprint, stored_index=stored)
 
 
 def run(argv=None, save_main_session=True, test_pipeline=None, generator: GeneratorSpec | None = None):
@@ -114,7 +125,8 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
     with StagingLock(night.warehouse, night.table, night.dt):
         p = test_pipeline or beam.Pipeline(options=options)
         graph = dict(input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
-                     generator=night.generator, embedder=night.embedder, blocklist=night.blocklist)
+                     generator=night.generator, embedder=night.embedder, blocklist=night.blocklist,
+                     stored_index=night.stored_index)
         extra = {}
         if night.table == "x2q":
             build_x2q(p, **graph)
@@ -131,6 +143,11 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
         if state not in (PipelineState.DONE, None):
             raise RuntimeError(f"pipeline ended in state {state}; nothing published")
         pipeline_s = time.time() - started
+        # The index depends on the catalog only, not on this night's lists: kept even if
+        # publish refuses them, for the other table and the re-run.
+        kept = night.stored_index or catalog_index.keep_index(
+            night.staging.index, night.warehouse, night.dt, night.index_fingerprint,
+            night.cfg.verify.shared_index_days)
         manifest = publish(night.staging, night.warehouse, night.dt, night.table, NIGHTLY[night.table].k(night.cfg), {
             "run_id": night.run_id,
             "model": {"generator": night.generator.describe(),
@@ -139,6 +156,8 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             "config": night.cfg.to_dict(),
             "blocklist": {"path": night.blocklist_path, "terms": len(night.blocklist)},
             "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": stage_timings(result)},
+            "catalog_index": {"fingerprint": night.index_fingerprint, "reused": night.stored_index is not None,
+                              "kept": kept},
             **extra,
         }, commit_retries=night.cfg.publish.commit_retries)
     return result, manifest

@@ -14,7 +14,7 @@ from pipelines.core.lists import list_checks, list_counts
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.stages.normalize import PopularQueries
 from pipelines.stages.rank import BuildFallbackPool
-from pipelines.stages.verify import EmbedCatalog, VerifyQueries, WriteCatalogIndex
+from pipelines.stages.verify import EmbedCatalog, ReadCatalogIndex, VerifyQueries, WriteCatalogIndex
 from pipelines.stages.write import WriteFileList, WriteShardedParquet, WriteStats, tag_files
 from warehouse.staging import StagingLayout
 from warehouse.tables import NightlyTable
@@ -27,18 +27,26 @@ class VerifyAgainstCatalog(beam.PTransform):
 
     The day's popular typed queries are verified with the table's own candidates, each
     distinct query once, and the verified ones make the fallback pool of K-long lists.
+    The catalog index is built into `index_dir`, or read from `stored_index` (the same
+    day's index kept by an earlier run: warehouse/catalog_index.py).
     """
 
-    def __init__(self, cfg: HintQConfig, embedder: EmbedderSpec, blocklist: frozenset[str], index_dir: str, k: int):
+    def __init__(self, cfg: HintQConfig, embedder: EmbedderSpec, blocklist: frozenset[str], index_dir: str, k: int,
+                 stored_index: str | None = None):
         super().__init__()
         self.cfg, self.embedder, self.blocklist, self.index_dir, self.k = cfg, embedder, blocklist, index_dir, k
+        self.stored_index = stored_index
 
     def expand(self, day):
         cfg = self.cfg
         popular = day["events"] | "PopularQueries" >> PopularQueries(cfg.normalize, self.blocklist,
                                                                       cfg.rank.popular_pool)
-        catalog = day["items"] | "EmbedCatalog" >> EmbedCatalog(self.embedder)
-        index_path = catalog | "WriteCatalogIndex" >> WriteCatalogIndex(self.index_dir, cfg.verify)
+        if self.stored_index:
+            stored = day["events"].pipeline | "ReadCatalogIndex" >> ReadCatalogIndex(self.stored_index)
+            catalog, index_path = stored["catalog"], stored["index"]
+        else:
+            catalog = day["items"] | "EmbedCatalog" >> EmbedCatalog(self.embedder)
+            index_path = catalog | "WriteCatalogIndex" >> WriteCatalogIndex(self.index_dir, cfg.verify)
         to_verify = (
             day["queries"],
             popular["popular"] | "PopularTexts" >> beam.FlatMap(lambda top: [q for q, _ in top]),

@@ -32,6 +32,7 @@ def _user_queries(u) -> list[str]:
 
 def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
+              stored_index: str | None = None,
               x2q_rows=None, carried=None, ranker_text: str | None = None) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
 
@@ -40,6 +41,7 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     `carried` (CarriedProfiles of the day before) is folded into today's profiles; the
     memory this day passes on is written as the `profiles` table. `ranker_text` (a learned
     ranker, LightGBM text) orders the lists; without it they are hand-weighted.
+    `stored_index` is the day's catalog index kept by an earlier run, read instead of built.
     """
     # 1–2 read, validate, join, dedupe & cap
     day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
@@ -73,7 +75,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
                history["vocabulary"] | "VocabularyQueries" >> beam.FlatMap(lambda v: v[1])) \
         | "CandidateQueries" >> beam.Flatten()
     checked = {"queries": queries, "events": day["events"], "items": day["items"]} \
-        | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, U2Q.k(cfg))
+        | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, U2Q.k(cfg),
+                                                   stored_index)
 
     # 8 rank & fill: every channel's verified candidates, in the learned order where a
     # ranker exists (else hand-weighted), diversified by category

@@ -43,8 +43,10 @@ def _selection_counts(row: dict):
 
 
 def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
-              generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str]) -> None:
-    """Adds the whole x2q graph to `p`. Reads `input_root`, writes under `staging`."""
+              generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
+              stored_index: str | None = None) -> None:
+    """Adds the whole x2q graph to `p`. Reads `input_root`, writes under `staging`.
+    `stored_index` is the day's catalog index kept by an earlier run, read instead of built."""
     # 1–2 read, validate, join, dedupe & cap
     day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
 
@@ -66,7 +68,8 @@ def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     checked = {"queries": normalized.candidates | "CandidateQueries" >> beam.FlatMap(
                    lambda tc: [q.query for q in tc.candidates]),
                "events": day["events"], "items": day["items"]} \
-        | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, X2Q.k(cfg))
+        | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, X2Q.k(cfg),
+                                                   stored_index)
 
     # 8 rank & fill
     ranked = (triggers, normalized.candidates, checked["verified"], checked["pool"]) \

@@ -57,6 +57,7 @@ class TableManifest:
     profile_memory: dict | None = None  # u2q: the memory read
     x2q_fill: dict | None = None  # u2q: the x2q partition read for fills
     ranking: dict | None = None  # u2q: learned (which ranker) or hand-weighted (why)
+    catalog_index: dict | None = None  # the day's catalog index: its fingerprint, reused or built, where kept
     manifest_version: int = MANIFEST_VERSION
 
 

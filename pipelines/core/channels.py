@@ -119,11 +119,11 @@ def user_day(events: Sequence[EnrichedEvent], day: str, clean: QueryCleaner, cfg
         w = event_weight(e.event, end, cfg.session)
         for a in touches([e], clean, titles_as_queries)[0]:
             anchors[a] += w
-        if e.item is not None and e.event.event_type != "search":
-            if e.item.title:
-                titles[e.item.title] += w
-            if e.item.leaf != UNKNOWN_CATEGORY:
-                leaves[e.item.leaf] += w
+        if (item := e.engaged_item) is not None:
+            if item.title:
+                titles[item.title] += w
+            if item.leaf != UNKNOWN_CATEGORY:
+                leaves[item.leaf] += w
     ranked_leaves = tuple(leaf for leaf, _ in sorted(leaves.items(), key=lambda kv: (-kv[1], kv[0])))
     recent = sorted(((e.event.ts_us, q) for e in events for q in touches([e], clean, titles_as_queries)[1]),
                     reverse=True)

@@ -141,6 +141,10 @@ class VerifyConfig:
     hnsw_m: int = _in(32, 4, 256)
     hnsw_ef_construction: int = _in(80, 8, 4096)
     hnsw_ef_search: int = _in(128, 8, 4096)
+    # The day's index is kept in the warehouse (warehouse/catalog_index.py) for the night's
+    # other table and re-runs of the day, which would build the same index; indexes of this
+    # many days back from the newest are kept. 0: every night builds its own.
+    shared_index_days: int = _in(3, 0, 365)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,12 @@ class EnrichedEvent:
     event: Event
     item: Item | None  # None for searches
 
+    @property
+    def engaged_item(self) -> Item | None:
+        """The catalog item this event engaged with (a view, click, cart or purchase), or
+        None: a search's item, where a log names one, is only its result."""
+        return self.item if self.item is not None and self.event.event_type != "search" else None
+
 
 @dataclass(frozen=True)
 class Evidence:

@@ -144,7 +144,7 @@ def typed_queries_by_interest(events: Sequence[EnrichedEvent], profile: Profile,
 
 
 def engaged_items(events: Iterable[EnrichedEvent]) -> set[str]:
-    return {e.item.item_id for e in events if e.item is not None and e.event.event_type != "search"}
+    return {e.engaged_item.item_id for e in events if e.engaged_item is not None}
 
 
 def item_proxies_by_strength(events: Sequence[EnrichedEvent], n_terms: int) -> list[str]:

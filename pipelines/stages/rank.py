@@ -150,9 +150,8 @@ def _touched_items(kv):
     """(item_id, user_id) for each item with a title the user engaged with (not searched):
     the titles of the user's centroid (channels.user_day)."""
     user_id, events = kv
-    return [(item_id, user_id) for item_id in sorted({e.item.item_id for e in events
-                                                      if e.item is not None and e.event.event_type != "search"
-                                                      and e.item.title})]
+    return [(item_id, user_id) for item_id in sorted({e.engaged_item.item_id for e in events
+                                                      if e.engaged_item is not None and e.engaged_item.title})]
 
 
 def _title_to_users(element):

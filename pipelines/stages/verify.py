@@ -52,8 +52,8 @@ def _write_index(entries, out_dir: str, cfg: VerifyConfig) -> str:
         with FileSystems.create(index_path) as f:
             f.write(faiss.serialize_index(index).tobytes())
         with FileSystems.create(posixpath.join(out_dir, "catalog_items.json")) as f:
-            f.write(json.dumps({"item_ids": [e.item_id for e in entries],
-                                "leaves": [e.leaf for e in entries]}).encode())
+            f.write(json.dumps({"item_ids": [e.item_id for e in entries], "leaves": [e.leaf for e in entries],
+                                "titles": [e.title for e in entries]}).encode())
     log.info("catalog index: %d items (%s)", len(entries), type(index).__name__)
     return index_path
 
@@ -116,7 +116,31 @@ class _LoadedIndex:
             self.index = faiss.deserialize_index(np.frombuffer(f.read(), dtype="uint8"))
         with FileSystems.open(posixpath.join(posixpath.dirname(path), "catalog_items.json")) as f:
             meta = json.load(io.TextIOWrapper(f, encoding="utf-8"))
-        self.item_ids, self.leaves = meta["item_ids"], meta["leaves"]
+        self.item_ids, self.leaves, self.titles = meta["item_ids"], meta["leaves"], meta["titles"]
+
+
+def _stored_vectors(index_path: str):
+    """A written index's rows as CatalogVectors (both index types keep the vectors as added)."""
+    with stage_timer("index"):
+        loaded = _LoadedIndex(index_path)
+        vectors = loaded.index.reconstruct_n(0, loaded.index.ntotal) if loaded.index.ntotal else []
+    for item_id, leaf, title, vector in zip(loaded.item_ids, loaded.leaves, loaded.titles, vectors):
+        yield CatalogVector(item_id, leaf, title, vector)
+
+
+class ReadCatalogIndex(beam.PTransform):
+    """An index WriteCatalogIndex wrote earlier (the day's, kept in the warehouse) →
+    {"index": its path (one element), "catalog": its CatalogVectors}: what BuildCatalogIndex
+    and EmbedCatalog would give for the same catalog, without embedding it again."""
+
+    def __init__(self, index_path: str):
+        super().__init__()
+        self.index_path = index_path
+
+    def expand(self, pbegin):
+        index_path = pbegin | "IndexPath" >> beam.Create([self.index_path])
+        return {"index": index_path,
+                "catalog": index_path | "ReadVectors" >> beam.FlatMap(_stored_vectors)}
 
 
 class _VerifyFn(beam.DoFn):

@@ -55,6 +55,9 @@ def test_job_publishes_a_complete_partition_and_reruns_identically(tiny_world, t
 
     _, second = run(_argv(tiny_world, warehouse), generator=FakeGeneratorSpec())
     assert _checksums(first) == _checksums(second)
+    # the re-run read the catalog index the first run kept, and published the same bytes
+    assert not first["catalog_index"]["reused"] and first["catalog_index"]["kept"]
+    assert second["catalog_index"] == {**first["catalog_index"], "reused": True}
     assert second["run_id"] != first["run_id"]
     assert not list((warehouse / "_staging").glob("*/*/run=*"))
 
@@ -121,6 +124,7 @@ def test_x2q_job_gives_every_trigger_a_row_even_with_broken_answers_and_u2q_read
 
     _, u2q = run(_argv(tiny_world, warehouse), generator=FakeGeneratorSpec())
     assert u2q["x2q_fill"]["used"] and u2q["x2q_fill"]["run_id"] == again["run_id"]
+    assert u2q["catalog_index"]["reused"] and u2q["catalog_index"]["kept"] == first["catalog_index"]["kept"]
     assert u2q["inputs"] == again["inputs"], "both tables account for the same input rows"
 
     def cli(*args):

@@ -10,7 +10,8 @@ from collections import Counter
 
 from pipelines.core.channels import ChannelModel
 from pipelines.stages.rank import AttachTriggerFills, BuildFallbackPool, RankUsers
-from pipelines.stages.verify import BuildCatalogIndex, VerifyQueries
+from pipelines.stages.verify import (BuildCatalogIndex, EmbedCatalog, ReadCatalogIndex, VerifyQueries,
+                                     WriteCatalogIndex)
 
 CFG = HintQConfig()
 TITLES = {
@@ -44,6 +45,22 @@ def test_verify_passes_real_queries_and_fails_nonsense(tmp_path, embedder_spec):
 
     meta = json.loads((tmp_path / "catalog_items.json").read_text())
     assert meta["item_ids"] == ["I1", "I2", "I3", "I4", "I5"]
+
+
+def test_a_stored_index_reads_back_as_the_rows_it_was_built_from(tmp_path, embedder_spec):
+    built = tmp_path / "built"
+    with TestPipeline() as p:
+        vectors = p | "Items" >> beam.Create(items()) | EmbedCatalog(embedder_spec)
+        vectors | WriteCatalogIndex(str(built), CFG.verify)
+        vectors | "Rows" >> beam.Map(lambda v: (v.item_id, v.leaf, v.title, v.vector.tobytes())) \
+            | "WriteRows" >> beam.io.WriteToText(str(tmp_path / "embedded"), shard_name_template="")
+    with TestPipeline() as p:
+        stored = p | ReadCatalogIndex(str(built / "catalog.faiss"))
+        assert_that(stored["index"], equal_to([str(built / "catalog.faiss")]), label="path")
+        stored["catalog"] | "Rows" >> beam.Map(lambda v: (v.item_id, v.leaf, v.title, v.vector.tobytes())) \
+            | "WriteRows" >> beam.io.WriteToText(str(tmp_path / "stored"), shard_name_template="")
+    embedded = sorted((tmp_path / "embedded").read_text().splitlines())
+    assert len(embedded) == 5 and sorted((tmp_path / "stored").read_text().splitlines()) == embedded
 
 
 def _ranked_rows(p, users, verified, pool, embedder_spec):

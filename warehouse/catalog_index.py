@@ -1,0 +1,84 @@
+"""The day's catalog index, kept in the warehouse so that the night's other table and
+re-runs of the day reuse it instead of embedding the whole catalog again (at 30k items
+that is most of a night's non-generation work, and it grows with the catalog).
+
+An index depends only on the day's catalog input, how catalog rows are validated, the
+embedder, the index settings and the code. Its folder is named by a fingerprint of all of
+them (`_catalog_index/dt=D/<fingerprint>/`), so a folder found there is byte for byte the
+index this night would build. A built index is stored by one rename, `_SUCCESS` inside, after
+the pipeline that built it has finished; indexes of days more than
+`verify.shared_index_days` before the newest stored day are removed (not the day being
+stored: a backfill of an old day runs its other table next).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from warehouse.files import SUCCESS, sha256_file
+
+log = logging.getLogger(__name__)
+
+INDEX_ROOT = "_catalog_index"
+INDEX_FILE = "catalog.faiss"
+
+
+def index_fingerprint(catalog_files: list[Path], *, validate: dict, verify: dict, embedder: dict, code: str) -> str:
+    """What the day's index is built from, hashed: the catalog files' contents (by name
+    relative to their partition, sorted), the settings that choose and embed its rows, the
+    embedder's revision and the code version."""
+    inputs = sorted((Path(f).name, sha256_file(f)) for f in catalog_files)
+    text = json.dumps({"catalog": inputs, "validate": validate, "verify": verify, "embedder": embedder,
+                       "code": code}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _day_dir(warehouse: str | Path, day: str) -> Path:
+    return Path(warehouse) / INDEX_ROOT / f"dt={day}"
+
+
+def stored_index(warehouse: str | Path, day: str, fingerprint: str) -> str | None:
+    """The stored index file of this day and fingerprint, or None where there is none."""
+    folder = _day_dir(warehouse, day) / fingerprint
+    return str(folder / INDEX_FILE) if (folder / SUCCESS).exists() else None
+
+
+def keep_index(built_dir: str | Path, warehouse: str | Path, day: str, fingerprint: str, keep_days: int) -> str | None:
+    """Stores the index a night built (its folder `built_dir`, moved) for reuse, and removes
+    the indexes of other fingerprints of the day and of days more than `keep_days` before
+    the newest. Returns the stored index file, or None when sharing is off or nothing was built."""
+    built = Path(built_dir)
+    if keep_days <= 0 or not (built / INDEX_FILE).exists():
+        return None
+    day_dir = _day_dir(warehouse, day)
+    final = day_dir / fingerprint
+    day_dir.mkdir(parents=True, exist_ok=True)
+    # x2q and u2q of a day may finish together: one stores, the other finds it stored
+    with open(day_dir.parent / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (final / SUCCESS).exists():
+            (built / SUCCESS).write_text("")
+            shutil.rmtree(final, ignore_errors=True)  # debris of a store that was killed midway
+            os.replace(built, final)
+        for other in day_dir.iterdir():
+            if other.name != fingerprint:
+                shutil.rmtree(other, ignore_errors=True)
+        _remove_old_days(day_dir.parent, keep_days, day)
+    return str(final / INDEX_FILE)
+
+
+def _remove_old_days(root: Path, keep_days: int, stored_day: str) -> None:
+    """Removes the days more than `keep_days` before the newest, except the day just
+    stored (a backfill of an old day runs its other table next)."""
+    days = sorted(p.name.removeprefix("dt=") for p in root.glob("dt=*"))
+    oldest_kept = dt.date.fromisoformat(days[-1]) - dt.timedelta(days=keep_days - 1)
+    for day in days:
+        if day != stored_day and dt.date.fromisoformat(day) < oldest_kept:
+            log.info("removing the catalog index of dt=%s (older than %d days)", day, keep_days)
+            shutil.rmtree(root / f"dt={day}", ignore_errors=True)
