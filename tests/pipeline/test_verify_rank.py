@@ -1,6 +1,9 @@
 """Verification with the real embedder and faiss on a hand-made catalog, then rank & fill."""
+import dataclasses
+
 import apache_beam as beam
 import numpy as np
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -47,11 +50,12 @@ def test_verify_passes_real_queries_and_fails_nonsense(tmp_path, embedder_spec):
     assert meta["item_ids"] == ["I1", "I2", "I3", "I4", "I5"]
 
 
-def test_a_stored_index_reads_back_as_the_rows_it_was_built_from(tmp_path, embedder_spec):
+@pytest.mark.parametrize("exact_up_to", [50_000, 0], ids=["exact", "hnsw"])
+def test_a_stored_index_reads_back_as_the_rows_it_was_built_from(tmp_path, embedder_spec, exact_up_to):
     built = tmp_path / "built"
     with TestPipeline() as p:
         vectors = p | "Items" >> beam.Create(items()) | EmbedCatalog(embedder_spec)
-        vectors | WriteCatalogIndex(str(built), CFG.verify)
+        vectors | WriteCatalogIndex(str(built), dataclasses.replace(CFG.verify, exact_index_max_items=exact_up_to))
         vectors | "Rows" >> beam.Map(lambda v: (v.item_id, v.leaf, v.title, v.vector.tobytes())) \
             | "WriteRows" >> beam.io.WriteToText(str(tmp_path / "embedded"), shard_name_template="")
     with TestPipeline() as p:
