@@ -8,7 +8,9 @@ them (`_catalog_index/dt=D/<fingerprint>/`), so a folder found there is byte for
 index this night would build. A built index is stored by one rename, `_SUCCESS` inside, after
 the pipeline that built it has finished; indexes of days more than
 `verify.shared_index_days` before the newest stored day are removed (not the day being
-stored: a backfill of an old day runs its other table next).
+stored: a backfill of an old day runs its other table next). A run whose stored index is
+removed under it (a far older day re-run while newer nights prune) fails and is not
+published; its retry finds no index and builds one.
 """
 from __future__ import annotations
 
