@@ -47,7 +47,7 @@ def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -
     run_id = new_run_id()
     staging = StagingLayout(str(staging_dir(warehouse, SAMPLES_TABLE, o.dt) / f"run={run_id}"))
     started = time.time()
-    with StagingLock(warehouse, SAMPLES_TABLE, o.dt):
+    with StagingLock(warehouse, SAMPLES_TABLE, o.dt, run_id):
         p = test_pipeline or beam.Pipeline(options=options)
         carried, memory = read_profile_memory(p, warehouse, o.dt, o.bootstrap)
         published, top_up = read_u2q_lists(p, warehouse, o.dt)

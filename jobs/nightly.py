@@ -122,7 +122,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
     options.view_as(SetupOptions).save_main_session = save_main_session
     night = prepare(options, generator)
     started = time.time()
-    with StagingLock(night.warehouse, night.table, night.dt):
+    with StagingLock(night.warehouse, night.table, night.dt, night.run_id):
         p = test_pipeline or beam.Pipeline(options=options)
         graph = dict(input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
                      generator=night.generator, embedder=night.embedder, blocklist=night.blocklist,

@@ -58,10 +58,13 @@ class StagingLayout:
 class StagingLock:
     """One run per table and day at a time: a second run fails fast instead of mixing
     files. While the lock is held, any other staging folder of that table and day is
-    debris of a killed run and is removed."""
+    debris of a killed run and is removed. With `run_id`, the run's own folder is made
+    as soon as it holds the lock (before any stage writes), so a run killed at any point
+    leaves a folder that names it, whether or not a stage had written there."""
 
-    def __init__(self, warehouse: str, table: str, day: str):
+    def __init__(self, warehouse: str, table: str, day: str, run_id: str | None = None):
         self.dir = staging_dir(warehouse, table, day)
+        self.run_id = run_id
         self.fd = None
 
     def __enter__(self):
@@ -75,6 +78,8 @@ class StagingLock:
         for stale in self.dir.glob("run=*"):
             log.warning("removing staging debris of an earlier run: %s", stale)
             shutil.rmtree(stale, ignore_errors=True)
+        if self.run_id is not None:
+            (self.dir / f"run={self.run_id}").mkdir()
         return self
 
     def __exit__(self, *exc):

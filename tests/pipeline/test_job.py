@@ -12,7 +12,7 @@ from pipelines.engines.model_store import ModelUnavailable
 from tests.conftest import REPO, TINY_DAY
 from tests.fakes import BrokenGeneratorSpec, FakeGeneratorSpec
 from warehouse.files import published_days, read_published, read_published_table
-from warehouse.staging import StagingLock
+from warehouse.staging import StagingLock, staging_dir
 
 
 def _argv(world, warehouse):
@@ -81,6 +81,16 @@ def test_a_second_run_of_the_same_day_is_refused_while_one_runs(tmp_path):
                 pass
         with StagingLock(str(tmp_path), "x2q", TINY_DAY):
             pass  # the other table of the same day has a lock of its own
+
+
+def test_a_run_names_its_staging_folder_from_the_lock_on_and_the_next_run_removes_it(tmp_path):
+    day_dir = staging_dir(str(tmp_path), "u2q", TINY_DAY)
+    with StagingLock(str(tmp_path), "u2q", TINY_DAY, "killed"):
+        assert (day_dir / "run=killed").is_dir(), "there before any stage writes"
+    # A kill releases the lock without the publish that removes the folder: debris that names the run.
+    assert (day_dir / "run=killed").is_dir()
+    with StagingLock(str(tmp_path), "u2q", TINY_DAY, "retry"):
+        assert sorted(p.name for p in day_dir.glob("run=*")) == ["run=retry"]
 
 
 def test_missing_input_partition_fails_clearly(tmp_path):
