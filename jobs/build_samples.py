@@ -28,7 +28,7 @@ from pipelines.samples import build_samples
 from pipelines.stages.read_day import check_input_day
 from pipelines.stages.read_published import read_profile_memory, read_u2q_lists
 from warehouse.samples import SAMPLES_TABLE, publish_samples
-from warehouse.staging import StagingLayout, StagingLock, new_run_id, staging_dir
+from warehouse.staging import StagingLayout, StagingLock, new_run_id, run_staging_dir
 
 
 def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -> dict:
@@ -45,7 +45,7 @@ def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -
     # version's is the base's; `registry:promoted` resolves as Direct's).
     generator = generator or VllmGeneratorSpec.for_config(cfg, warehouse, TASK_DIRECT)
     run_id = new_run_id()
-    staging = StagingLayout(str(staging_dir(warehouse, SAMPLES_TABLE, o.dt) / f"run={run_id}"))
+    staging = StagingLayout(str(run_staging_dir(warehouse, SAMPLES_TABLE, o.dt, run_id)))
     started = time.time()
     with StagingLock(warehouse, SAMPLES_TABLE, o.dt, run_id):
         p = test_pipeline or beam.Pipeline(options=options)

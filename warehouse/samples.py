@@ -20,7 +20,7 @@ from pipelines.core import counters as c
 from pipelines.core.samples import Sample
 from warehouse.files import MANIFEST, SUCCESS, read_rows, sha256_file, swap_into_place
 from warehouse.publish import PublishCheckFailed, part_file_checks
-from warehouse.staging import FILES_FILE, STATS_FILE, new_run_id, staging_dir
+from warehouse.staging import FILES_FILE, STATS_FILE, new_run_id, run_staging_dir
 
 SAMPLES_TABLE = "samples"
 PARTS = ("samples", "set_aside")
@@ -127,7 +127,7 @@ def publish_sample_rows(warehouse: str | Path, day: str, labels_dt: str, samples
     from schemas import SAMPLES_SCHEMA, SAMPLES_SET_ASIDE_SCHEMA
     from warehouse.files import write_parquet_bytes
 
-    staging = staging_dir(str(warehouse), SAMPLES_TABLE, day) / f"run={new_run_id()}"
+    staging = run_staging_dir(str(warehouse), SAMPLES_TABLE, day, new_run_id())
     shutil.rmtree(staging, ignore_errors=True)
     files = []
     for part, rows, schema in (("samples", samples, SAMPLES_SCHEMA), ("set_aside", set_aside, SAMPLES_SET_ASIDE_SCHEMA)):

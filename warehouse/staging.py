@@ -34,7 +34,7 @@ class StagingLayout:
 
     @classmethod
     def for_night(cls, warehouse: str, table: str, day: str, run_id: str) -> "StagingLayout":
-        return cls(str(staging_dir(warehouse, table, day) / f"run={run_id}"), (warehouse, day, run_id))
+        return cls(str(run_staging_dir(warehouse, table, day, run_id)), (warehouse, day, run_id))
 
     def table(self, name: str) -> str:
         if self.published is None:
@@ -64,7 +64,7 @@ class StagingLock:
 
     def __init__(self, warehouse: str, table: str, day: str, run_id: str | None = None):
         self.dir = staging_dir(warehouse, table, day)
-        self.run_id = run_id
+        self.run_dir = None if run_id is None else run_staging_dir(warehouse, table, day, run_id)
         self.fd = None
 
     def __enter__(self):
@@ -78,8 +78,8 @@ class StagingLock:
         for stale in self.dir.glob("run=*"):
             log.warning("removing staging debris of an earlier run: %s", stale)
             shutil.rmtree(stale, ignore_errors=True)
-        if self.run_id is not None:
-            (self.dir / f"run={self.run_id}").mkdir()
+        if self.run_dir is not None:
+            self.run_dir.mkdir()
         return self
 
     def __exit__(self, *exc):
@@ -110,3 +110,8 @@ def new_run_id() -> str:
 
 def staging_dir(warehouse: str, table: str, day: str) -> Path:
     return Path(warehouse) / "_staging" / table / f"dt={day}"
+
+
+def run_staging_dir(warehouse: str, table: str, day: str, run_id: str) -> Path:
+    """One run's staging folder; its siblings are debris once the day's lock is held."""
+    return staging_dir(warehouse, table, day) / f"run={run_id}"
