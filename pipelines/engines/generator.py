@@ -198,14 +198,15 @@ class VllmGeneratorSpec(GeneratorSpec):
                                   frequency_penalty=self.cfg.frequency_penalty,
                                   structured_outputs=StructuredOutputsParams(json=schema))
 
-        by_task = {TASK_DIRECT: sampling(queries_schema(self.cfg), self.cfg.max_tokens),
-                   TASK_THINK: sampling(think_schema(self.x2q, self.cfg.max_query_chars), self.x2q.max_tokens)}
+        schemas = {TASK_DIRECT: (queries_schema(self.cfg), self.cfg.max_tokens),
+                   TASK_THINK: (think_schema(self.x2q, self.cfg.max_query_chars), self.x2q.max_tokens)}
         # Compile each JSON-schema grammar now: on a cold engine, requests wait for it and
         # join the running batch at different steps, which changed answers of the first
-        # batch (measured) and so broke byte-identical re-runs.
-        for params in by_task.values():
-            llm.generate(["warm-up"], params, use_tqdm=False)
-        return _VllmEngine(llm, by_task)
+        # batch (measured) and so broke byte-identical re-runs. One token is enough to
+        # compile it (at admission); a whole answer cost ~10 s of every engine's start.
+        for schema, _ in schemas.values():
+            llm.generate(["warm-up"], sampling(schema, 1), use_tqdm=False)
+        return _VllmEngine(llm, {task: sampling(schema, max_tokens) for task, (schema, max_tokens) in schemas.items()})
 
 
 ENGINE_CORES_ENV = "HINTQ_ENGINE_CORES"

@@ -21,10 +21,15 @@ class _GenerateFn(beam.DoFn):
         self.spec = spec
 
     def setup(self):
-        self.engine = shared_engine(self.spec)
+        self.engine = None
         self.progress = ProgressLine("generate", unit="prompts")
 
     def process(self, batch, total):
+        if self.engine is None:
+            # Loaded on the first batch, not in setup, so that its start (imports, weights,
+            # grammar warm-up: fixed cost of a worker, not generation) has its own timer.
+            with stage_timer("engine_start"):
+                self.engine = shared_engine(self.spec)
         _, prompts = batch
         with stage_timer("generate"):
             generations = self.engine.generate(list(prompts))
