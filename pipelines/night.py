@@ -4,11 +4,13 @@ from and how they rank; everything else of a night is here, once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import apache_beam as beam
 import pyarrow as pa
 
+from pipelines.beam.stats import Tally
 from pipelines.core.config import HintQConfig
 from pipelines.core.lists import list_checks, list_counts
 from pipelines.engines.embedder import EmbedderSpec
@@ -90,8 +92,8 @@ class WriteNight(beam.PTransform):
         files | "AllFiles" >> beam.Flatten() | "WriteFileList" >> WriteFileList(self.staging.files)
         counts = [
             *self.counts,
-            rows | "CountRows" >> beam.FlatMap(list_counts, table.name, k),
-            rows | "CheckRows" >> beam.FlatMap(list_checks, k, table.required_key_field),
+            rows | "CountRows" >> Tally(partial(list_counts, table=table.name, k=k)),
+            rows | "CheckRows" >> Tally(partial(list_checks, k=k, key_field=table.required_key_field)),
         ]
         return counts | "AllCounts" >> beam.Flatten() | "WriteStats" >> WriteStats(self.staging.stats,
                                                                                   notes=self.notes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipelines.beam.stats import CountBy, SumBy
+from pipelines.beam.stats import CountBy, SumBy, Tally
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
 from pipelines.core.normalize import QueryCleaner
@@ -141,7 +141,7 @@ def build_samples(p: beam.Pipeline, *, input_root: str, dt: str, labels_dt: str,
         | "CountPrompts" >> CountBy(lambda pr: c.SAMPLE_PROMPTS(pr.task)),
         samples | "CountSamples" >> CountBy(lambda s: c.SAMPLES_KEPT(s.task)),
         set_aside | "CountSetAside" >> CountBy(lambda s: c.SAMPLES_SET_ASIDE(s.task, s.reason)),
-        samples | "CountQueries" >> beam.FlatMap(lambda s: [(c.SAMPLE_QUERIES(s.task, o), 1) for o in s.origins]),
+        samples | "CountQueries" >> Tally(lambda s: [(c.SAMPLE_QUERIES(s.task, o), 1) for o in s.origins]),
         has_queries | "CountShopQueries" >> SumBy(lambda b: (c.SAMPLES_SHOP_HAS_QUERIES(), int(b))),
     ]
     notes = (day["notes"], next_day["notes"]) | "AllNotes" >> beam.Flatten()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipelines.beam.stats import CountBy, SumBy, generation_counts
+from pipelines.beam.stats import CountBy, SumBy, Tally, generation_counts
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
 from pipelines.core.prompts import DirectPrompts
@@ -95,7 +95,7 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
         *generation_counts(prompts, generations, normalized, checked["popular_discards"], checked["verified"]),
         users | "CountUsersWithTriggerFills" >> SumBy(lambda u: (c.USERS_WITH_X2Q_FILL(), int(bool(u.trigger_fills)))),
         ranked[CANDIDATES] | "CountCandidates" >> CountBy(lambda _: c.CANDIDATES_ROWS()),
-        ranked[CANDIDATES] | "CountByChannel" >> beam.FlatMap(
+        ranked[CANDIDATES] | "CountByChannel" >> Tally(
             lambda r: [(c.CANDIDATES_BY_CHANNEL(name), 1) for name, _ in r["channels"]]),
     ]
     parts = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipelines.beam.stats import CountBy, generation_counts
+from pipelines.beam.stats import CountBy, Tally, generation_counts
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
 from pipelines.core.prompts import ThinkPrompts
@@ -84,6 +84,6 @@ def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
             lambda t: [(c.TRIGGERS_SKIPPED(c.EMPTY_TRIGGER_TEXT), 1)] if not t.text else []),
         *generation_counts(prompts, generations, normalized, checked["popular_discards"], checked["verified"]),
         ranked[DISCARDS] | "CountRankDiscards" >> CountBy(lambda d: c.RANK_DISCARDED(d.reason)),
-        ranked.rows | "CountBySelection" >> beam.FlatMap(_selection_counts),
+        ranked.rows | "CountBySelection" >> Tally(_selection_counts),
     ]
     ranked.rows | "WriteNight" >> WriteNight(X2Q, cfg, staging, counts, notes=day["notes"])

@@ -97,7 +97,7 @@ def test_a_run_names_its_staging_folder_from_the_lock_on_and_the_next_run_remove
 
 def test_missing_input_partition_fails_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="input partition events/dt=2030-01-01 has no Parquet files"):
-        run([f"--dt=2030-01-01", f"--input={tmp_path}", f"--warehouse={tmp_path / 'wh'}"],
+        run(["--dt=2030-01-01", f"--input={tmp_path}", f"--warehouse={tmp_path / 'wh'}"],
             generator=FakeGeneratorSpec())
     assert not (Path(tmp_path) / "wh" / "u2q").exists()
 

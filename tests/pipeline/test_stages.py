@@ -11,6 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.beam.batching import StableBatches
 from pipelines.beam.routing import CheckRows
+from pipelines.beam.stats import CountBy, Tally
 from pipelines.core.config import HintQConfig
 from pipelines.core.prompts import DirectPrompts
 from pipelines.core.records import EnrichedEvent, Event, Generation, Item, Profile, Trigger
@@ -40,6 +41,25 @@ def erow(i, **kw):
 def crow(i, item_id, title="Nordia Trail Shoes"):
     return {"item_id": item_id, "title": title, "category_path": "Sports > Running > Running Shoes",
             "brand": "Nordia", "price": 10.0, "first_seen": None, "_file": "c.parquet", "_row": i}
+
+
+def test_tally_sums_every_counter_pair_and_passes_on_partial_sums_not_one_pair_per_element():
+    elements = list(range(1000))
+    expected = {"even": 500, "odd": 500, "total": sum(elements)}
+
+    def sums(pairs):
+        totals = {}
+        for name, n in pairs:
+            totals[name] = totals.get(name, 0) + n
+        assert totals == expected
+        assert len(pairs) < len(elements) / 10, f"{len(pairs)} pairs left the bundles for {len(elements)} elements"
+
+    with TestPipeline() as p:
+        tallied = (p | beam.Create(elements)
+                   | Tally(lambda x: [("even" if x % 2 == 0 else "odd", 1), ("total", x)]))
+        assert_that(tallied, sums)
+        empty = p | "Nothing" >> beam.Create([]) | "CountNothing" >> CountBy(lambda _: "never")
+        assert_that(empty, equal_to([]), label="NothingCounted")
 
 
 def test_validate_and_join_route_every_row():
