@@ -80,7 +80,7 @@ def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
         day["counts"],
         day["users"] | "CountUsers" >> CountBy(lambda _: c.USERS_ACTIVE()),
         triggers | "CountTriggers" >> CountBy(lambda t: c.TRIGGERS(t.selected_as, t.trigger_type)),
-        triggers | "CountEmptyText" >> beam.FlatMap(
+        triggers | "CountEmptyText" >> Tally(
             lambda t: [(c.TRIGGERS_SKIPPED(c.EMPTY_TRIGGER_TEXT), 1)] if not t.text else []),
         *generation_counts(prompts, generations, normalized, checked["popular_discards"], checked["verified"]),
         ranked[DISCARDS] | "CountRankDiscards" >> CountBy(lambda d: c.RANK_DISCARDED(d.reason)),
