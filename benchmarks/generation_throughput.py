@@ -5,6 +5,8 @@ variant; measured, never asserted.
     .venv/pipeline/bin/python benchmarks/generation_throughput.py --input data/input --date 2026-11-01
     .venv/pipeline/bin/python benchmarks/generation_throughput.py --prompts 512 --batch-sizes 64,256,512
     .venv/pipeline/bin/python benchmarks/generation_throughput.py --task think
+    .venv/pipeline/bin/python benchmarks/generation_throughput.py --prompts 256 --batch-sizes 256 --orders length \
+        --no-one-batch --no-raw --max-num-seqs 64 --cpu-kv-cache-gib 4   # one engine setting a run
 
 `--task think` measures Think (x2q) prompts: grouped by trigger type (as GenerateAnswers
 sorts them, so prompts that share an opening sit together) against a shuffled order, and
@@ -13,6 +15,7 @@ against an engine with prefix caching switched off.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -24,7 +27,6 @@ from collections import defaultdict
 from pathlib import Path
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 
 def read_day(input_root: str, day: str):
@@ -116,9 +118,15 @@ def main() -> None:
     parser.add_argument("--orders", default="key,length", help="orders inside a batch: key, length (the stage's)")
     parser.add_argument("--no-one-batch", dest="one_batch", action="store_false",
                         help="skip HintQ's engine on all prompts in one batch")
+    parser.add_argument("--no-raw", dest="raw", action="store_false", help="skip raw vllm.LLM.generate")
+    parser.add_argument("--max-num-seqs", type=int, help="generate.max_num_seqs of the engine (default: config's)")
+    parser.add_argument("--cpu-kv-cache-gib", type=int, help="generate.cpu_kv_cache_gib (default: config's)")
     args = parser.parse_args()
     build = build_think_prompts if args.task == "think" else build_prompts
     spec, prompts = build(args.input, args.date, args.prompts)
+    engine_settings = {k: v for k, v in {"max_num_seqs": args.max_num_seqs,
+                                         "cpu_kv_cache_gib": args.cpu_kv_cache_gib}.items() if v is not None}
+    spec.cfg = dataclasses.replace(spec.cfg, **engine_settings)
     prompts.sort(key=lambda p: p.key)  # the order GenerateAnswers gives a batch
     started = time.perf_counter()
     engine = spec.load_engine()
@@ -127,7 +135,8 @@ def main() -> None:
     common = {"task": args.task, "model": spec.name, "revision": spec.revision, "prompts": len(prompts),
               "mean_prompt_tokens": round(sum(p.n_tokens for p in prompts) / len(prompts), 1),
               "hardware": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-              "engine_load_s": round(load_s, 1),
+              "engine_load_s": round(load_s, 1), "max_num_seqs": spec.cfg.max_num_seqs,
+              "cpu_kv_cache_gib": spec.cfg.cpu_kv_cache_gib,
               "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                     text=True).stdout.strip()}
 
@@ -145,8 +154,9 @@ def main() -> None:
     if args.task == "think":
         measure_think(prompts, engine, llm, sampling, measure, spec)
         return
-    measure("raw vllm.LLM.generate, one call",
-            lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(texts, sampling, use_tqdm=False)))
+    if args.raw:
+        measure("raw vllm.LLM.generate, one call",
+                lambda: sum(len(o.outputs[0].token_ids) for o in llm.generate(texts, sampling, use_tqdm=False)))
     if args.one_batch:
         measure("hintq engine (reset cache, fallback wrapper), one batch",
                 lambda: sum(g.output_tokens for g in engine.generate(prompts)))
@@ -199,7 +209,7 @@ def measure_think(prompts, engine, llm, sampling, measure, spec) -> None:
 
     cfg = spec.cfg
     plain = LLM(model=spec.path, dtype=cfg.dtype, enforce_eager=cfg.enforce_eager, max_model_len=cfg.max_model_len,
-                seed=cfg.seed, enable_prefix_caching=False,
+                seed=cfg.seed, max_num_seqs=cfg.max_num_seqs, enable_prefix_caching=False,
                 structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True})
     plain.generate(["warm-up"], sampling, use_tqdm=False)
     t = time.perf_counter()

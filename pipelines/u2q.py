@@ -96,14 +96,14 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
         users | "CountUsersWithTriggerFills" >> SumBy(lambda u: (c.USERS_WITH_X2Q_FILL(), int(bool(u.trigger_fills)))),
         ranked[CANDIDATES] | "CountCandidates" >> CountBy(lambda _: c.CANDIDATES_ROWS()),
         ranked[CANDIDATES] | "CountByChannel" >> Tally(
-            lambda r: [(c.CANDIDATES_BY_CHANNEL(name), 1) for name, _ in r["channels"]]),
+            lambda r: [(c.CANDIDATES_BY_CHANNEL(name), 1) for name, _ in r.channels]),
     ]
     parts = {
         "rejected": PublishedPart(day["rejected"], REJECTED_SCHEMA, key=lambda r: f"{r.table}/{r.source_file}",
                                   sort_key=lambda r: r.sort_key(), to_row=lambda r: r.to_row()),
         "profiles": PublishedPart(recalled[MEMORY], PROFILES_SCHEMA, key=lambda m: m.user_id,
                                   sort_key=lambda m: m.user_id, to_row=lambda m: m.to_row()),
-        "candidates": PublishedPart(ranked[CANDIDATES], CANDIDATES_SCHEMA, key=lambda r: r["user_id"],
-                                    sort_key=lambda r: (r["user_id"], r["query"]), to_row=lambda r: r),
+        "candidates": PublishedPart(ranked[CANDIDATES], CANDIDATES_SCHEMA, key=lambda r: r.user_id,
+                                    sort_key=lambda r: (r.user_id, r.query), to_row=lambda r: r.to_row()),
     }
     rows | "WriteNight" >> WriteNight(U2Q, cfg, staging, counts, notes=day["notes"], parts=parts)

@@ -16,7 +16,6 @@ TINY_DAY = "2026-11-01"
 
 os.environ.setdefault("HINTQ_MODEL_CACHE", str(REPO / ".cache" / "models"))
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 sys.path.insert(0, str(REPO))
 _KEEP_ALIVE: list = []
 

@@ -113,6 +113,13 @@ class GenerateConfig:
     # (benchmarks/generation_throughput.py, README "Scale and production runners").
     batch_size: int = _in(256, 1, 100_000)
     enforce_eager: bool = True
+    # The engine's own scheduler: at most this many sequences decode together (vLLM's
+    # max_num_seqs; 256 is its CPU default). How many actually do is bounded by the KV
+    # cache too: a Direct request holds ~4 of its 128-token blocks.
+    max_num_seqs: int = _in(256, 1, 4096)
+    # The CPU engine's KV cache, GiB (VLLM_CPU_KVCACHE_SPACE). A GPU engine sizes its
+    # cache from the free device memory and ignores this.
+    cpu_kv_cache_gib: int = _in(1, 1, 1024)
 
 
 @dataclass(frozen=True)

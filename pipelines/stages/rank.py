@@ -13,7 +13,7 @@ from pipelines.core import channels as ch
 from pipelines.core.config import HintQConfig, RankConfig, VerifyConfig, X2QConfig
 from pipelines.core.features import FEATURE_NAMES, UserContext
 from pipelines.core.normalize import QueryCleaner
-from pipelines.core.ranker import Ranker, candidate_row, diversified, proposals_of, rank_candidates
+from pipelines.core.ranker import Ranker, candidate_record, diversified, proposals_of, rank_candidates
 from pipelines.core.ranking import (POOL_OVERALL_LISTS, POOL_PER_CATEGORY_LISTS, SOURCE_GENERATED,
                                     build_fallback_pool, popular_fills, rank_trigger, rank_user, related, x2q_source)
 from pipelines.core.records import Discard, TriggerCandidates
@@ -141,7 +141,7 @@ class _RankUserFn(beam.DoFn):
         }
         hand_entry, listed_rank = {s.query: s for s in hand}, {s.query: s.rank for s in listed}
         for i, c in enumerate(candidates):
-            yield beam.pvalue.TaggedOutput(CANDIDATES, candidate_row(
+            yield beam.pvalue.TaggedOutput(CANDIDATES, candidate_record(
                 user_id, c, hand_entry.get(c.query), listed_rank.get(c.query),
                 None if scores is None else float(scores[i])))
 

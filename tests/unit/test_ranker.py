@@ -153,16 +153,19 @@ def test_a_ranker_of_other_features_or_a_damaged_file_is_refused():
 
 
 def _row(user, query, channels, source, category="Shoes", hand=None, n_features=None):
-    from pipelines.core.ranker import candidate_row
+    """A candidates row as the night writes it; `n_features`: one of an older feature set."""
+    from pipelines.core.ranker import candidate_record
     from pipelines.core.records import Suggestion
 
     check = judge_retrieval(query, [0.9, 0.8], ["a", "b"], [category, category], VCFG)
-    feats = {n: float(i) for i, n in enumerate(FEATURE_NAMES[:n_features])}
+    feats = {n: float(i) for i, n in enumerate(FEATURE_NAMES)}
     for ch_, rank in channels.items():
         feats[f"rank_{ch_.replace(':', '_')}"] = float(rank)
     c = RankCandidate(query, channels, source, check, feats)
     entry = None if hand is None else Suggestion(query, 1.0, hand[0], category, hand[1])
-    return candidate_row(user, c, entry, None, None)
+    row = candidate_record(user, c, entry, None, None).to_row()
+    row["features"] = row["features"][:n_features]
+    return row
 
 
 def test_candidate_rows_round_trip_through_parquet_with_missing_values():
