@@ -1,6 +1,7 @@
 """The one config resolver: precedence, declared ranges, and errors that name key, value
 and range, all before any stage runs."""
 import json
+import os
 import re
 
 import pytest
@@ -79,6 +80,32 @@ def test_readme_documents_every_setting_with_its_range():
     for key, spec in settings().items():
         row = f"| `{key}` |"
         assert row in section and allowed(spec) in section.split(row, 1)[1].split("\n", 1)[0], key
+
+
+def test_the_engine_is_built_with_the_configured_scheduler_and_kv_cache(monkeypatch):
+    """generate.max_num_seqs reaches vllm.LLM and generate.cpu_kv_cache_gib the CPU
+    engine's KV cache (a fake LLM records how it was built; the real engine's own
+    settings: tests/e2e/test_nightly_real.py)."""
+    import dataclasses
+
+    import vllm
+
+    from pipelines.engines.generator import VllmGeneratorSpec
+
+    built = {}
+
+    class RecordingLLM:
+        def __init__(self, **kwargs):
+            built.update(kwargs, kv_cache_env=os.environ.get("VLLM_CPU_KVCACHE_SPACE"))
+
+        def generate(self, *args, **kwargs):
+            return []
+
+    monkeypatch.setattr(vllm, "LLM", RecordingLLM)
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")  # what the process had; the config wins
+    cfg = dataclasses.replace(HintQConfig().generate, dtype="float32", max_num_seqs=7, cpu_kv_cache_gib=3)
+    VllmGeneratorSpec("a-model", "/models/a-model", "r1", cfg).load_engine()
+    assert built["max_num_seqs"] == 7 and built["kv_cache_env"] == "3"
 
 
 def test_auto_dtype_is_bfloat16_only_where_the_hardware_computes_it():
