@@ -207,10 +207,7 @@ def measure_think(prompts, engine, llm, sampling, measure, spec) -> None:
     del engine, llm
     from vllm import LLM
 
-    cfg = spec.cfg
-    plain = LLM(model=spec.path, dtype=cfg.dtype, enforce_eager=cfg.enforce_eager, max_model_len=cfg.max_model_len,
-                seed=cfg.seed, max_num_seqs=cfg.max_num_seqs, enable_prefix_caching=False,
-                structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True})
+    plain = LLM(**{**spec.llm_args(), "enable_prefix_caching": False})
     plain.generate(["warm-up"], sampling, use_tqdm=False)
     t = time.perf_counter()
     tokens = sum(len(o.outputs[0].token_ids) for o in plain.generate(texts, sampling, use_tqdm=False))

@@ -170,6 +170,13 @@ class VllmGeneratorSpec(GeneratorSpec):
 
         return _HFCodec(AutoTokenizer.from_pretrained(self.path))
 
+    def llm_args(self) -> dict:
+        """The `vllm.LLM` arguments of this engine (benchmarks build variants from them)."""
+        return dict(model=self.path, dtype=self.cfg.dtype, enforce_eager=self.cfg.enforce_eager,
+                    max_model_len=self.cfg.max_model_len, seed=self.cfg.seed, max_num_seqs=self.cfg.max_num_seqs,
+                    enable_prefix_caching=True,
+                    structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True})
+
     def load_engine(self):
         # On CPU: in-process engine (3 s start instead of 16 s) and a small KV cache.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -182,10 +189,7 @@ class VllmGeneratorSpec(GeneratorSpec):
 
         started = time.perf_counter()
         try:
-            llm = LLM(model=self.path, dtype=self.cfg.dtype, enforce_eager=self.cfg.enforce_eager,
-                      max_model_len=self.cfg.max_model_len, seed=self.cfg.seed,
-                      max_num_seqs=self.cfg.max_num_seqs, enable_prefix_caching=True,
-                      structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True})
+            llm = LLM(**self.llm_args())
         except Exception as exc:
             raise ModelUnavailable(f"vLLM could not load {self.name} from {self.path}: {exc}") from exc
         if not compile_grammars_on_admission(llm):
