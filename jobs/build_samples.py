@@ -14,11 +14,11 @@ import logging
 import time
 from pathlib import Path
 
-import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
 from jobs.options import HintQOptions
+from jobs.runner import job_pipeline
 from pipelines.core.config import resolve_config
 from pipelines.core.normalize import load_blocklist
 from pipelines.core.prompts import TASK_DIRECT
@@ -48,7 +48,7 @@ def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -
     staging = StagingLayout(str(run_staging_dir(warehouse, SAMPLES_TABLE, o.dt, run_id)))
     started = time.time()
     with StagingLock(warehouse, SAMPLES_TABLE, o.dt, run_id):
-        p = test_pipeline or beam.Pipeline(options=options)
+        p = test_pipeline or job_pipeline(options)
         carried, memory = read_profile_memory(p, warehouse, o.dt, o.bootstrap)
         published, top_up = read_u2q_lists(p, warehouse, o.dt)
         build_samples(p, input_root=input_root, dt=o.dt, labels_dt=labels_dt, staging=staging, cfg=cfg,

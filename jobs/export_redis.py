@@ -12,11 +12,11 @@ import json
 import logging
 import time
 
-import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
 from jobs.options import HintQOptions
+from jobs.runner import job_pipeline
 from online.store import (ExportError, apply_retention, begin_load, connect, flip, served_version,
                           verified_partition, verify_load)
 from pipelines.core.serving import parse_version, version_of
@@ -36,7 +36,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None) -> dict:
     client = connect(o.redis)
     started = time.time()
     cleaned = begin_load(client, o.namespace, o.table, version, o.lease_s)
-    p = test_pipeline or beam.Pipeline(options=options)
+    p = test_pipeline or job_pipeline(options)
     p | "LoadPartition" >> LoadPartition(files, o.redis, o.namespace, o.table, version, o.write_batch, o.lease_s)
     try:
         state = p.run().wait_until_finish()

@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
 from jobs.options import HintQOptions
+from jobs.runner import job_pipeline
 from pipelines.beam.progress import stage_timings
 from pipelines.core.config import ConfigError, HintQConfig, resolve_config
 from pipelines.core.normalize import load_blocklist
@@ -123,7 +123,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
     night = prepare(options, generator)
     started = time.time()
     with StagingLock(night.warehouse, night.table, night.dt, night.run_id):
-        p = test_pipeline or beam.Pipeline(options=options)
+        p = test_pipeline or job_pipeline(options)
         graph = dict(input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
                      generator=night.generator, embedder=night.embedder, blocklist=night.blocklist,
                      stored_index=night.stored_index)

@@ -1,0 +1,43 @@
+"""Which runner a job's pipeline gets: `--runner=DirectRunner` (the default) is Beam's
+FnApiRunner on every machine.
+
+Beam's DirectRunner (2.77) first tries Prism, a Go runner it downloads from GitHub at run
+time, and runs the pipeline on the FnApiRunner only when that fails. Offline (this machine,
+an air-gapped Airflow worker) it fails at once; on a machine that reaches GitHub the same
+night would run on Prism instead: another runner, whose bundles (so the generator's batches,
+on which vLLM's greedy answers on CPU depend) and whose handling of `--direct_num_workers`
+are not the ones HintQ tests and measures. Every try also leaves a `beam-temp*` directory
+in the temp folder. The jobs therefore take the DirectRunner's FnApiRunner path directly
+and never try Prism; a night that wants Prism names `--runner=PrismRunner`.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
+
+DIRECT_RUNNER_NAMES = (None, "DirectRunner", "direct", "SwitchingDirectRunner")
+
+
+class EmbeddedRunner(SwitchingDirectRunner):
+    """The DirectRunner's batch path without its try of Prism: the FnApiRunner, given the
+    job's options as the DirectRunner gives them (its workers read them from the provision
+    info), honouring `--direct_num_workers` and `--direct_running_mode`."""
+
+    def run_pipeline(self, pipeline, options):
+        from apache_beam.portability.api import beam_provision_api_pb2
+        from apache_beam.runners.portability.fn_api_runner import fn_runner
+        from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        provision_info = fn_runner.ExtendedProvisionInfo(
+            beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+        return fn_runner.FnApiRunner(provision_info=provision_info).run_pipeline(pipeline, options)
+
+
+def job_pipeline(options: PipelineOptions) -> beam.Pipeline:
+    """The job's pipeline: on the EmbeddedRunner where the options name the DirectRunner
+    (or no runner), else on the runner they name (Dataflow, Flink, Spark, Prism)."""
+    named = options.view_as(StandardOptions).runner
+    return beam.Pipeline(runner=EmbeddedRunner() if named in DIRECT_RUNNER_NAMES else None,
+                         options=options)

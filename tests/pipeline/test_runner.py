@@ -1,0 +1,55 @@
+"""`--runner=DirectRunner` runs a job's pipeline on the FnApiRunner, never on Prism."""
+from __future__ import annotations
+
+import tempfile
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability import prism_runner
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from jobs.runner import EmbeddedRunner, job_pipeline
+
+
+@pytest.fixture
+def prism_tries(monkeypatch, tmp_path):
+    """Records every try of Prism (Beam's DirectRunner swallows its failure) and points the
+    temp folder at tmp_path, where a try would leave its `beam-temp*` directory."""
+    tries = []
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline",
+                        lambda self, *a, **k: tries.append(a) or (_ for _ in ()).throw(RuntimeError("offline")))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tries
+
+
+def _squares(p: beam.Pipeline) -> None:
+    assert_that(p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x * x), equal_to([1, 4, 9]))
+
+
+@pytest.mark.parametrize("argv", [[], ["--runner=DirectRunner"],
+                                  ["--direct_num_workers=2", "--direct_running_mode=multi_threading"]])
+def test_a_direct_runner_job_runs_on_the_fnapi_runner_without_trying_prism(argv, prism_tries, tmp_path):
+    p = job_pipeline(PipelineOptions(argv))
+    assert isinstance(p.runner, EmbeddedRunner)
+    _squares(p)
+    p.run().wait_until_finish()
+    assert prism_tries == []
+    assert list(tmp_path.iterdir()) == []  # nothing left behind in the temp folder
+
+
+def test_beams_own_direct_runner_does_try_prism(prism_tries, tmp_path):
+    """What the EmbeddedRunner avoids: the fixture does see Beam's DirectRunner try Prism."""
+    p = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
+    _squares(p)
+    p.run().wait_until_finish()
+    assert len(prism_tries) == 1
+
+
+def test_a_named_runner_is_left_to_beam():
+    assert not isinstance(job_pipeline(PipelineOptions(["--runner=PrismRunner"])).runner, EmbeddedRunner)
+
+
+def test_stage_tests_run_on_the_jobs_runner():
+    assert isinstance(TestPipeline().runner, EmbeddedRunner)
