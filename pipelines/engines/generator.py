@@ -181,6 +181,9 @@ class VllmGeneratorSpec(GeneratorSpec):
         # On CPU: in-process engine (3 s start instead of 16 s) and a small KV cache.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(self.cfg.cpu_kv_cache_gib)  # read on CPU only
+        # vLLM's GPU worker otherwise posts the machine's details to stats.vllm.ai at each
+        # start and every 10 minutes: a nightly worker has no business calling out.
+        os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
         claim_engine_cores()
         from vllm import LLM, SamplingParams
         from vllm.sampling_params import StructuredOutputsParams

@@ -108,6 +108,38 @@ def test_the_engine_is_built_with_the_configured_scheduler_and_kv_cache(monkeypa
     assert built["max_num_seqs"] == 7 and built["kv_cache_env"] == "3"
 
 
+def test_the_engine_sends_no_usage_stats_unless_the_operator_asks(monkeypatch):
+    """vLLM (its GPU worker) posts usage stats to its server unless told not to: asked
+    through vLLM's own check, as the engine is built."""
+    import dataclasses
+
+    import vllm
+    from vllm.usage import usage_lib
+
+    from pipelines.engines.generator import VllmGeneratorSpec
+
+    seen = []
+
+    class RecordingLLM:
+        def __init__(self, **kwargs):
+            monkeypatch.setattr(usage_lib, "_USAGE_STATS_ENABLED", None)  # vLLM caches its answer
+            seen.append(usage_lib.is_usage_stats_enabled())
+
+        def generate(self, *args, **kwargs):
+            return []
+
+    monkeypatch.setattr(vllm, "LLM", RecordingLLM)
+    cfg = dataclasses.replace(HintQConfig().generate, dtype="float32")
+    spec = VllmGeneratorSpec("a-model", "/models/a-model", "r1", cfg)
+    for env in ("VLLM_NO_USAGE_STATS", "VLLM_DO_NOT_TRACK", "DO_NOT_TRACK"):
+        monkeypatch.delenv(env, raising=False)
+    monkeypatch.setattr(usage_lib, "_USAGE_STATS_DO_NOT_TRACK_PATH", "/nonexistent/do_not_track")
+    spec.load_engine()
+    monkeypatch.setenv("VLLM_NO_USAGE_STATS", "0")  # an operator who wants them sent
+    spec.load_engine()
+    assert seen == [False, True]
+
+
 def test_auto_dtype_is_bfloat16_only_where_the_hardware_computes_it():
     from pipelines.engines.generator import engine_dtype
 
