@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
 from jobs.options import HintQOptions
-from jobs.runner import job_pipeline
+from jobs.runner import job_pipeline, run_job
 from online.store import (ExportError, apply_retention, begin_load, connect, flip, served_version,
                           verified_partition, verify_load)
 from pipelines.core.serving import parse_version, version_of
@@ -39,7 +39,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None) -> dict:
     p = test_pipeline or job_pipeline(options)
     p | "LoadPartition" >> LoadPartition(files, o.redis, o.namespace, o.table, version, o.write_batch, o.lease_s)
     try:
-        state = p.run().wait_until_finish()
+        state = run_job(p).wait_until_finish()
     except Exception as exc:
         raise ExportError(f"loading {version} failed, pointer unchanged: {type(exc).__name__}: {exc}") from exc
     if state not in (PipelineState.DONE, None):

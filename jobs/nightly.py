@@ -23,7 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineState
 
 from jobs.options import HintQOptions
-from jobs.runner import job_pipeline
+from jobs.runner import job_pipeline, run_job
 from pipelines.beam.progress import stage_timings
 from pipelines.core.config import ConfigError, HintQConfig, resolve_config
 from pipelines.core.normalize import load_blocklist
@@ -138,7 +138,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
                       ranker_text=night.ranker.model_text if night.ranker else None)
             extra["ranking"] = night.ranking
         log.info("run %s: %s pipeline for dt=%s starting", night.run_id, night.table, night.dt)
-        result = p.run()
+        result = run_job(p)
         state = result.wait_until_finish()
         if state not in (PipelineState.DONE, None):
             raise RuntimeError(f"pipeline ended in state {state}; nothing published")

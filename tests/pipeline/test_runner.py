@@ -10,7 +10,7 @@ from apache_beam.runners.portability import prism_runner
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from jobs.runner import EmbeddedRunner, job_pipeline
+from jobs.runner import EmbeddedRunner, job_pipeline, run_job
 
 
 @pytest.fixture
@@ -37,6 +37,23 @@ def test_a_direct_runner_job_runs_on_the_fnapi_runner_without_trying_prism(argv,
     p.run().wait_until_finish()
     assert prism_tries == []
     assert list(tmp_path.iterdir()) == []  # nothing left behind in the temp folder
+
+
+def test_a_job_is_run_without_the_runner_api_round_trip(monkeypatch):
+    """Beam's run() would copy the graph through its proto first for a runner it does not
+    know by name; the DirectRunner never did, and neither does run_job."""
+    round_trips = []
+    real = beam.Pipeline.from_runner_api
+    monkeypatch.setattr(beam.Pipeline, "from_runner_api",
+                        staticmethod(lambda *a, **k: round_trips.append(1) or real(*a, **k)))
+    p = job_pipeline(PipelineOptions([]))
+    _squares(p)
+    run_job(p).wait_until_finish()
+    assert round_trips == []
+    p = job_pipeline(PipelineOptions([]))
+    _squares(p)
+    p.run().wait_until_finish()  # what run_job avoids
+    assert round_trips == [1]
 
 
 def test_beams_own_direct_runner_does_try_prism(prism_tries, tmp_path):
