@@ -17,7 +17,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
 from apache_beam.runners.runner import PipelineResult
 
-DIRECT_RUNNER_NAMES = (None, "DirectRunner", "direct", "SwitchingDirectRunner")
+# The names Beam resolves (case aside) to its DirectRunner.
+DIRECT_RUNNER_NAMES = ("directrunner", "direct", "switchingdirectrunner")
 
 
 class EmbeddedRunner(SwitchingDirectRunner):
@@ -40,8 +41,8 @@ def job_pipeline(options: PipelineOptions) -> beam.Pipeline:
     """The job's pipeline: on the EmbeddedRunner where the options name the DirectRunner
     (or no runner), else on the runner they name (Dataflow, Flink, Spark, Prism)."""
     named = options.view_as(StandardOptions).runner
-    return beam.Pipeline(runner=EmbeddedRunner() if named in DIRECT_RUNNER_NAMES else None,
-                         options=options)
+    direct = named is None or (isinstance(named, str) and named.lower() in DIRECT_RUNNER_NAMES)
+    return beam.Pipeline(runner=EmbeddedRunner() if direct else None, options=options)
 
 
 def run_job(p: beam.Pipeline) -> PipelineResult:

@@ -18,8 +18,12 @@ def prism_tries(monkeypatch, tmp_path):
     """Records every try of Prism (Beam's DirectRunner swallows its failure) and points the
     temp folder at tmp_path, where a try would leave its `beam-temp*` directory."""
     tries = []
-    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline",
-                        lambda self, *a, **k: tries.append(a) or (_ for _ in ()).throw(RuntimeError("offline")))
+
+    def offline(self, pipeline, options):
+        tries.append(pipeline)
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", offline)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     return tries
 
@@ -28,13 +32,13 @@ def _squares(p: beam.Pipeline) -> None:
     assert_that(p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x * x), equal_to([1, 4, 9]))
 
 
-@pytest.mark.parametrize("argv", [[], ["--runner=DirectRunner"],
+@pytest.mark.parametrize("argv", [[], ["--runner=DirectRunner"], ["--runner=directrunner"],
                                   ["--direct_num_workers=2", "--direct_running_mode=multi_threading"]])
 def test_a_direct_runner_job_runs_on_the_fnapi_runner_without_trying_prism(argv, prism_tries, tmp_path):
     p = job_pipeline(PipelineOptions(argv))
     assert isinstance(p.runner, EmbeddedRunner)
     _squares(p)
-    p.run().wait_until_finish()
+    run_job(p).wait_until_finish()
     assert prism_tries == []
     assert list(tmp_path.iterdir()) == []  # nothing left behind in the temp folder
 
