@@ -185,11 +185,15 @@ class VllmGeneratorSpec(GeneratorSpec):
         # start and every 10 minutes: a nightly worker has no business calling out.
         os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
         claim_engine_cores()
-        from vllm import LLM, SamplingParams
+        from vllm import LLM, SamplingParams, envs
         from vllm.sampling_params import StructuredOutputsParams
 
         from pipelines.engines.model_store import ModelUnavailable
 
+        # Once an engine has started, vLLM answers every VLLM_* variable from a cache
+        # (envs.enable_envs_cache): without this a second engine in the process (the gate's
+        # comparison, x2q then u2q in one benchmark) would get the first one's settings.
+        envs.disable_envs_cache()
         started = time.perf_counter()
         try:
             llm = LLM(**self.llm_args())

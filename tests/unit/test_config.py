@@ -96,16 +96,17 @@ def test_the_engine_is_built_with_the_configured_scheduler_and_kv_cache(monkeypa
 
     class RecordingLLM:
         def __init__(self, **kwargs):
-            built.update(kwargs, kv_cache_env=os.environ.get("VLLM_CPU_KVCACHE_SPACE"))
+            built.update(kwargs, kv_cache_env=vllm.envs.VLLM_CPU_KVCACHE_SPACE)  # as vLLM reads it
 
         def generate(self, *args, **kwargs):
             return []
 
     monkeypatch.setattr(vllm, "LLM", RecordingLLM)
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")  # what the process had; the config wins
+    vllm.envs.enable_envs_cache()  # as after an engine has started in this process
     cfg = dataclasses.replace(HintQConfig().generate, dtype="float32", max_num_seqs=7, cpu_kv_cache_gib=3)
     VllmGeneratorSpec("a-model", "/models/a-model", "r1", cfg).load_engine()
-    assert built["max_num_seqs"] == 7 and built["kv_cache_env"] == "3"
+    assert built["max_num_seqs"] == 7 and built["kv_cache_env"] == 3
 
 
 def test_the_engine_sends_no_usage_stats_unless_the_operator_asks(monkeypatch):
@@ -133,8 +134,10 @@ def test_the_engine_sends_no_usage_stats_unless_the_operator_asks(monkeypatch):
     spec = VllmGeneratorSpec("a-model", "/models/a-model", "r1", cfg)
     for env in ("VLLM_NO_USAGE_STATS", "VLLM_DO_NOT_TRACK", "DO_NOT_TRACK"):
         monkeypatch.delenv(env, raising=False)
+    vllm.envs.disable_envs_cache()  # a process where no engine has started yet
     monkeypatch.setattr(usage_lib, "_USAGE_STATS_DO_NOT_TRACK_PATH", "/nonexistent/do_not_track")
     spec.load_engine()
+    vllm.envs.enable_envs_cache()  # as after that engine's start
     monkeypatch.setenv("VLLM_NO_USAGE_STATS", "0")  # an operator who wants them sent
     spec.load_engine()
     assert seen == [False, True]
