@@ -4,10 +4,9 @@ FnApiRunner on every machine.
 Beam's DirectRunner (2.77) first tries Prism, a Go runner it downloads from GitHub at run
 time, and runs the pipeline on the FnApiRunner only when that fails. Offline (this machine,
 an air-gapped Airflow worker) it fails at once; on a machine that reaches GitHub the same
-night would run on Prism instead: another runner, whose bundles (so the generator's batches,
-on which vLLM's greedy answers on CPU depend) and whose handling of `--direct_num_workers`
-are not the ones HintQ tests and measures. Every try also leaves a `beam-temp*` directory
-in the temp folder. The jobs therefore take the DirectRunner's FnApiRunner path directly
+night would run on Prism instead: another runner (its own process, data plane and worker
+handling), which none of HintQ's tests, re-run checks or measurements ran on. Every try
+also leaves a `beam-temp*` directory in the temp folder. The jobs therefore take the DirectRunner's FnApiRunner path directly
 and never try Prism; a night that wants Prism names `--runner=PrismRunner`.
 """
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """The one config resolver: precedence, declared ranges, and errors that name key, value
 and range, all before any stage runs."""
 import json
-import os
 import re
 
 import pytest
