@@ -6,8 +6,9 @@ time, and runs the pipeline on the FnApiRunner only when that fails. Offline (th
 an air-gapped Airflow worker) it fails at once; on a machine that reaches GitHub the same
 night would run on Prism instead: another runner (its own process, data plane and worker
 handling), which none of HintQ's tests, re-run checks or measurements ran on. Every try
-also leaves a `beam-temp*` directory in the temp folder. The jobs therefore take the DirectRunner's FnApiRunner path directly
-and never try Prism; a night that wants Prism names `--runner=PrismRunner`.
+also leaves a `beam-temp*` directory in the temp folder. The jobs therefore take the
+DirectRunner's FnApiRunner path directly and never try Prism; a night that wants Prism
+names `--runner=PrismRunner`.
 """
 from __future__ import annotations
 
@@ -45,9 +46,9 @@ def job_pipeline(options: PipelineOptions) -> beam.Pipeline:
 
 
 def run_job(p: beam.Pipeline) -> PipelineResult:
-    """Starts a job's pipeline as Beam's DirectRunner would: without the runner-API round
-    trip (the graph written to its proto and read back, only to check that it can be) that
-    Beam's `run()` makes for a runner it does not know by name and that does not declare the
-    Fn API. The EmbeddedRunner is such a runner; Dataflow, Flink, Spark and Prism declare the
-    Fn API and skip the round trip anyway. ~3 s a table here (u2q: 372 transforms)."""
-    return p.run(test_runner_api=False)
+    """Starts a job's pipeline. On the EmbeddedRunner, as Beam's DirectRunner would: without
+    the runner-API round trip (the graph written to its proto and read back, only to check
+    that it can be) that Beam's `run()` makes for a runner it does not know by name and that
+    does not declare the Fn API (~3 s a table here; u2q is 372 transforms). Every other
+    runner (Dataflow, Flink, Spark, Prism) keeps Beam's own choice."""
+    return p.run(test_runner_api=False if isinstance(p.runner, EmbeddedRunner) else "AUTO")

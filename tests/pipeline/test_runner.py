@@ -74,3 +74,11 @@ def test_a_named_runner_is_left_to_beam():
 
 def test_stage_tests_run_on_the_jobs_runner():
     assert isinstance(TestPipeline().runner, EmbeddedRunner)
+
+
+def test_other_runners_keep_beams_own_choice_of_round_trip(monkeypatch):
+    asked = []
+    monkeypatch.setattr(beam.Pipeline, "run", lambda self, test_runner_api="AUTO": asked.append(test_runner_api))
+    run_job(job_pipeline(PipelineOptions(["--runner=BundleBasedDirectRunner"])))
+    run_job(job_pipeline(PipelineOptions([])))
+    assert asked == ["AUTO", False]
