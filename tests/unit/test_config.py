@@ -81,6 +81,21 @@ def test_readme_documents_every_setting_with_its_range():
         assert row in section and allowed(spec) in section.split(row, 1)[1].split("\n", 1)[0], key
 
 
+def _fake_llm(monkeypatch, on_build) -> None:
+    """vllm.LLM replaced by a fake that loads no model and calls `on_build(kwargs)` where
+    the engine would be built."""
+    import vllm
+
+    class RecordingLLM:
+        def __init__(self, **kwargs):
+            on_build(kwargs)
+
+        def generate(self, *args, **kwargs):
+            return []
+
+    monkeypatch.setattr(vllm, "LLM", RecordingLLM)
+
+
 def test_the_engine_is_built_with_the_configured_scheduler_and_kv_cache(monkeypatch):
     """generate.max_num_seqs reaches vllm.LLM and generate.cpu_kv_cache_gib the CPU
     engine's KV cache (a fake LLM records how it was built; the real engine's own
@@ -92,15 +107,8 @@ def test_the_engine_is_built_with_the_configured_scheduler_and_kv_cache(monkeypa
     from pipelines.engines.generator import VllmGeneratorSpec
 
     built = {}
-
-    class RecordingLLM:
-        def __init__(self, **kwargs):
-            built.update(kwargs, kv_cache_env=vllm.envs.VLLM_CPU_KVCACHE_SPACE)  # as vLLM reads it
-
-        def generate(self, *args, **kwargs):
-            return []
-
-    monkeypatch.setattr(vllm, "LLM", RecordingLLM)
+    _fake_llm(monkeypatch, lambda kwargs: built.update(
+        kwargs, kv_cache_env=vllm.envs.VLLM_CPU_KVCACHE_SPACE))  # as vLLM reads it
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")  # what the process had; the config wins
     vllm.envs.enable_envs_cache()  # as after an engine has started in this process
     cfg = dataclasses.replace(HintQConfig().generate, dtype="float32", max_num_seqs=7, cpu_kv_cache_gib=3)
@@ -120,15 +128,11 @@ def test_the_engine_sends_no_usage_stats_unless_the_operator_asks(monkeypatch):
 
     seen = []
 
-    class RecordingLLM:
-        def __init__(self, **kwargs):
-            monkeypatch.setattr(usage_lib, "_USAGE_STATS_ENABLED", None)  # vLLM caches its answer
-            seen.append(usage_lib.is_usage_stats_enabled())
+    def ask_vllm(kwargs):
+        monkeypatch.setattr(usage_lib, "_USAGE_STATS_ENABLED", None)  # vLLM caches its answer
+        seen.append(usage_lib.is_usage_stats_enabled())
 
-        def generate(self, *args, **kwargs):
-            return []
-
-    monkeypatch.setattr(vllm, "LLM", RecordingLLM)
+    _fake_llm(monkeypatch, ask_vllm)
     cfg = dataclasses.replace(HintQConfig().generate, dtype="float32")
     spec = VllmGeneratorSpec("a-model", "/models/a-model", "r1", cfg)
     for env in ("VLLM_NO_USAGE_STATS", "VLLM_DO_NOT_TRACK", "DO_NOT_TRACK"):
