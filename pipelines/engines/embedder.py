@@ -12,6 +12,7 @@ from apache_beam.utils import shared
 from pipelines.core.config import VerifyConfig
 from pipelines.core.records import VerifiedQuery
 from pipelines.core.verify import judge_retrieval
+from pipelines.engines.heap import release_freed_memory
 from pipelines.engines.shared import SharedHolder
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,10 @@ class EmbedderSpec:
         return cls(m.name, m.path, m.revision, cfg.embed_batch_size)
 
     def encode(self, model, texts: list[str]) -> np.ndarray:
-        vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype="float32")
+        vectors = np.asarray(model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                          convert_to_numpy=True, show_progress_bar=False), dtype="float32")
+        release_freed_memory()  # the batch's activations (engines/heap.py)
+        return vectors
 
 
 def has_cuda() -> bool:

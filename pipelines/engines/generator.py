@@ -21,6 +21,7 @@ from pipelines.core.config import GenerateConfig, X2QConfig
 from pipelines.core.prompts import TASK_DIRECT, TASK_THINK, queries_schema, think_schema
 from pipelines.core.records import Generation, Prompt
 from pipelines.core.text import stable_hash, strip_special_tokens
+from pipelines.engines.heap import release_freed_memory
 from pipelines.engines.shared import SharedHolder
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class _VllmEngine(Engine):
                                "would start from another engine state and could change answers")
         outputs = self.llm.generate([p.text for p in prompts], [self.sampling[p.task] for p in prompts],
                                     use_tqdm=False)
+        release_freed_memory()  # the batch's activations (engines/heap.py)
         return [Generation(key=p.key, task=p.task, text=o.outputs[0].text,
                            finish_reason=o.outputs[0].finish_reason or "stop",
                            prompt_tokens=len(o.prompt_token_ids or []),

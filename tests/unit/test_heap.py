@@ -1,0 +1,65 @@
+"""The engines hand back the memory each batch freed (pipelines/engines/heap.py); what that
+saves is measured in benchmarks/embedding_memory.py, never asserted here."""
+import ctypes.util
+from types import SimpleNamespace
+
+import numpy as np
+
+from pipelines.core.records import Prompt
+from pipelines.engines import embedder, generator, heap
+
+
+def _counting(monkeypatch, module, events: list):
+    monkeypatch.setattr(module, "release_freed_memory", lambda: events.append("released") or True)
+
+
+def test_each_embedding_batch_hands_back_what_it_freed(monkeypatch):
+    events = []
+    _counting(monkeypatch, embedder, events)
+
+    class Model:
+        def encode(self, texts, **_):
+            events.append(f"encoded {len(texts)}")
+            return np.ones((len(texts), 4), dtype="float64")
+
+    spec = embedder.EmbedderSpec("fake", "/nowhere", "r", batch_size=2)
+    rows = spec.encode(Model(), ["a", "b", "c"])
+    spec.encode(Model(), ["d"])
+    assert rows.dtype == np.float32 and rows.shape == (3, 4)
+    assert events == ["encoded 3", "released", "encoded 1", "released"]
+
+
+def test_each_generation_batch_hands_back_what_it_freed(monkeypatch):
+    events = []
+    _counting(monkeypatch, generator, events)
+
+    class LLM:
+        def reset_prefix_cache(self):
+            return True
+
+        def generate(self, texts, sampling, use_tqdm):
+            events.append(f"generated {len(texts)}")
+            return [SimpleNamespace(prompt_token_ids=[1, 2], outputs=[SimpleNamespace(
+                text='{"queries": []}', finish_reason="stop", token_ids=[3])]) for _ in texts]
+
+    engine = generator._VllmEngine(LLM(), {"direct": object()})
+    prompts = [Prompt(key=f"u{i}", task="direct", text="p", n_tokens=2, n_evidence=0, subject=None)
+               for i in range(3)]
+    assert [g.key for g in engine.generate(prompts)] == ["u0", "u1", "u2"]
+    assert events == ["generated 3", "released"]
+
+
+def test_without_glibc_nothing_is_trimmed(monkeypatch):
+    heap._malloc_trim.cache_clear()
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    try:
+        assert heap.release_freed_memory() is False
+    finally:
+        heap._malloc_trim.cache_clear()
+
+
+def test_on_glibc_the_allocator_is_asked_to_trim(monkeypatch):
+    calls = []
+    heap._malloc_trim.cache_clear()
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: lambda pad: calls.append(pad) or 1)
+    assert heap.release_freed_memory() is True and calls == [0]
