@@ -58,8 +58,22 @@ def test_without_glibc_nothing_is_trimmed(monkeypatch):
         heap._malloc_trim.cache_clear()
 
 
-def test_on_glibc_the_allocator_is_asked_to_trim(monkeypatch):
-    calls = []
-    heap._malloc_trim.cache_clear()
-    monkeypatch.setattr(heap, "_malloc_trim", lambda: lambda pad: calls.append(pad) or 1)
-    assert heap.release_freed_memory() is True and calls == [0]
+def test_trimming_takes_at_most_its_share_of_the_time(monkeypatch):
+    """A trim that took 0.1 s is skipped for the next 0.1 / TRIM_TIME_SHARE seconds."""
+    now, calls = [100.0], []
+
+    def trim(pad):
+        calls.append(now[0])
+        now[0] += 0.1  # the heap walk
+        return 1
+
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
+    monkeypatch.setattr(heap, "_clock", lambda: now[0])
+    monkeypatch.setattr(heap, "_next_trim_at", [0.0])
+    wait = 0.1 / heap.TRIM_TIME_SHARE
+    assert heap.release_freed_memory() is True
+    now[0] += wait - 0.2  # before the share allows another
+    assert heap.release_freed_memory() is False
+    now[0] += 0.2
+    assert heap.release_freed_memory() is True
+    assert calls == [100.0, 100.0 + 0.1 + wait]
