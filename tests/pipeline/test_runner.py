@@ -13,6 +13,13 @@ from apache_beam.testing.util import assert_that, equal_to
 from jobs.runner import EmbeddedRunner, job_pipeline, run_job
 
 
+@pytest.fixture(autouse=True)
+def temp_folder_in_tmp_path(monkeypatch, tmp_path):
+    """A pipeline built here and never run keeps its `beam-pipeline-temp*` folder (Beam
+    removes it in run()): in tmp_path, not in the machine's /tmp."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
 @pytest.fixture
 def prism_tries(monkeypatch, tmp_path):
     """Records every try of Prism (Beam's DirectRunner swallows its failure) and points the
