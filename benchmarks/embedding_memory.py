@@ -1,6 +1,6 @@
 """What embedding a catalog does to a process's RSS: the world's catalog titles embedded
 in batches as EmbedCatalog embeds them (EmbedderSpec.encode), once with the freed memory
-handed back after each batch (pipelines/engines/heap.py, what the night does) and once
+handed back after the batches (pipelines/engines/heap.py, within its time share, as the night does) and once
 without. Each variant runs in a fresh process. Measured, never asserted.
 
     .venv/pipeline/bin/python benchmarks/embedding_memory.py --input /tmp/scale/users_10000/input --titles 30000
@@ -47,8 +47,9 @@ def one_variant(args) -> None:
     started, rows = time.perf_counter(), []
     for i in range(0, len(titles), spec.batch_size):
         rows.append(spec.encode(model, titles[i:i + spec.batch_size]))
+    after = rss_mb()
     print(json.dumps({"variant": args.variant, "titles": len(titles), "batch_size": spec.batch_size,
-                      "rss_loaded_mb": loaded, "rss_after_mb": rss_mb(), "growth_mb": rss_mb() - loaded,
+                      "rss_loaded_mb": loaded, "rss_after_mb": after, "growth_mb": after - loaded,
                       "rows_mb": round(sum(r.nbytes for r in rows) / 2**20, 1),
                       "seconds": round(time.perf_counter() - started, 1)}), flush=True)
 

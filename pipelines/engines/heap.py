@@ -3,8 +3,8 @@
 Why: torch's CPU kernels allocate and free each batch's activations from several
 threads, and glibc's allocator keeps what they free in its heaps. Embedding a catalog
 grew a process's RSS with every batch it embedded, by far more than the rows it kept
-(measured with `benchmarks/embedding_memory.py`: 30,000 titles in batches of 256, +391 MB
-and in another run +704 MB against 44 MB of rows), so a night's peak grew with its
+(measured with `benchmarks/embedding_memory.py`: 30,000 titles in batches of 256, +391 MB,
+and +704 MB in a scratch run of the same loop, against 44 MB of rows), so a night's peak grew with its
 catalog and its queries. After a batch the engines hand the free pages back (glibc's
 `malloc_trim`).
 
