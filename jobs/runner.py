@@ -17,6 +17,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
 from apache_beam.runners.runner import PipelineResult
 
+from pipelines.engines.heap import ReleasingFreedMemory
+
 # The names Beam resolves (case aside) to its DirectRunner.
 DIRECT_RUNNER_NAMES = ("directrunner", "direct", "switchingdirectrunner")
 
@@ -24,7 +26,8 @@ DIRECT_RUNNER_NAMES = ("directrunner", "direct", "switchingdirectrunner")
 class EmbeddedRunner(SwitchingDirectRunner):
     """The DirectRunner's batch path without its try of Prism: the FnApiRunner, given the
     job's options as the DirectRunner gives them (its workers read them from the provision
-    info), honouring `--direct_num_workers` and `--direct_running_mode`."""
+    info), honouring `--direct_num_workers` and `--direct_running_mode`. While it runs,
+    the memory its stages free is handed back to the machine (pipelines/engines/heap.py)."""
 
     def run_pipeline(self, pipeline, options):
         from apache_beam.portability.api import beam_provision_api_pb2
@@ -34,7 +37,8 @@ class EmbeddedRunner(SwitchingDirectRunner):
         encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
         provision_info = fn_runner.ExtendedProvisionInfo(
             beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
-        return fn_runner.FnApiRunner(provision_info=provision_info).run_pipeline(pipeline, options)
+        with ReleasingFreedMemory():
+            return fn_runner.FnApiRunner(provision_info=provision_info).run_pipeline(pipeline, options)
 
 
 def job_pipeline(options: PipelineOptions) -> beam.Pipeline:

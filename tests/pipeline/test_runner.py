@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 
 import apache_beam as beam
 import pytest
@@ -11,6 +12,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from jobs.runner import EmbeddedRunner, job_pipeline, run_job
+from pipelines.engines import heap
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +91,24 @@ def test_other_runners_keep_beams_own_choice_of_round_trip(monkeypatch):
     run_job(job_pipeline(PipelineOptions(["--runner=BundleBasedDirectRunner"])))
     run_job(job_pipeline(PipelineOptions([])))
     assert asked == ["AUTO", False]
+
+
+def test_the_embedded_runner_hands_freed_memory_back_while_its_stages_run(monkeypatch):
+    """The runner frees each stage's input and output in its own code; a thread releases
+    what the heap kept while the pipeline runs (pipelines/engines/heap.py), and stops after."""
+    calls = []
+    monkeypatch.setattr(heap, "release_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(heap, "RELEASE_EVERY_S", 0.01)
+
+    def waits_for_a_release(x):
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return x, bool(calls)
+
+    p = job_pipeline(PipelineOptions([]))
+    assert_that(p | beam.Create([1]) | beam.Map(waits_for_a_release), equal_to([(1, True)]))
+    run_job(p).wait_until_finish()
+    after = len(calls)
+    time.sleep(0.05)
+    assert after and len(calls) == after

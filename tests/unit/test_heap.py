@@ -1,6 +1,7 @@
 """The engines hand back the memory each batch freed (pipelines/engines/heap.py); what that
 saves is measured in benchmarks/embedding_memory.py, never asserted here."""
 import ctypes.util
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -77,3 +78,21 @@ def test_trimming_takes_at_most_its_share_of_the_time(monkeypatch):
     now[0] += 0.2
     assert heap.release_freed_memory() is True
     assert calls == [100.0, 100.0 + 0.1 + wait]
+
+
+def _wait_for(condition, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return condition()
+
+
+def test_freed_memory_is_released_periodically_while_in_with_and_not_after(monkeypatch):
+    calls = []
+    monkeypatch.setattr(heap, "release_freed_memory", lambda: calls.append(time.monotonic()) or True)
+    with heap.ReleasingFreedMemory(every_s=0.01) as releasing:
+        assert _wait_for(lambda: len(calls) >= 3)
+    assert not releasing._thread.is_alive()
+    after = len(calls)
+    time.sleep(0.05)
+    assert len(calls) == after
