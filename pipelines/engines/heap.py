@@ -11,9 +11,8 @@ catalog and its queries. After a batch the engines hand the free pages back (gli
 The runner's own data plane does the same between stages: each stage's input and output
 are held whole in memory and freed when the stage is done, and the heap kept them. On the
 embedded runner a thread hands freed pages back every `RELEASE_EVERY_S` seconds while a
-pipeline runs (`ReleasingFreedMemory`, jobs/runner.py): at 10k replayed shoppers u2q's
-peak fell from 2,909 to 2,390 MB when a trim followed every bundle of the runner (scratch
-probe; measured with `benchmarks/scale.py`, README "Scale").
+pipeline runs (`ReleasingFreedMemory`, jobs/runner.py): u2q's peak at 10k replayed
+shoppers 2,791 → 2,409 MB (`benchmarks/scale.py`, README "Scale").
 
 A trim walks the whole heap: ~70 ms in a fragmented 1.7 GB one (measured), and more in a
 larger one. So trimming takes at most `TRIM_TIME_SHARE` of the process's time: after a
