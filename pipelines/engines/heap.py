@@ -12,7 +12,8 @@ The runner's own data plane does the same between stages: each stage's input and
 are held whole in memory and freed when the stage is done, and the heap kept them. On the
 embedded runner a thread hands freed pages back every `RELEASE_EVERY_S` seconds while a
 pipeline runs (`ReleasingFreedMemory`, jobs/runner.py): u2q's peak at 10k replayed
-shoppers 2,791 → 2,409 MB (`benchmarks/scale.py`, README "Scale").
+shoppers 2,791 → 2,409 MB; at 100k it did not move (14,688 → 14,793 MB: there one
+stage's own input and output are the peak; `benchmarks/scale.py`, README "Scale").
 
 A trim walks the whole heap: ~70 ms in a fragmented 1.7 GB one (measured), and more in a
 larger one. So trimming takes at most `TRIM_TIME_SHARE` of the process's time: after a
