@@ -53,6 +53,17 @@ def real_generator():
     return spec
 
 
+def wait_for(condition, timeout_s: float = 10.0) -> bool:
+    """Polls `condition` until it holds or `timeout_s` passes; returns whether it held
+    (for what another thread does: no fixed sleep to be too short on a slow machine)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return bool(condition())
+
+
 def free_port() -> int:
     import socket
 

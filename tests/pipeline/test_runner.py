@@ -13,6 +13,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from jobs.runner import EmbeddedRunner, job_pipeline, run_job
 from pipelines.engines import heap
+from tests.conftest import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -101,10 +102,7 @@ def test_the_embedded_runner_hands_freed_memory_back_while_its_stages_run(monkey
     monkeypatch.setattr(heap, "RELEASE_EVERY_S", 0.01)
 
     def waits_for_a_release(x):
-        deadline = time.monotonic() + 10
-        while not calls and time.monotonic() < deadline:
-            time.sleep(0.005)
-        return x, bool(calls)
+        return x, wait_for(lambda: bool(calls))
 
     p = job_pipeline(PipelineOptions([]))
     assert_that(p | beam.Create([1]) | beam.Map(waits_for_a_release), equal_to([(1, True)]))

@@ -8,6 +8,7 @@ import numpy as np
 
 from pipelines.core.records import Prompt
 from pipelines.engines import embedder, generator, heap
+from tests.conftest import wait_for
 
 
 def _counting(monkeypatch, module, events: list):
@@ -80,18 +81,11 @@ def test_trimming_takes_at_most_its_share_of_the_time(monkeypatch):
     assert calls == [100.0, 100.0 + 0.1 + wait]
 
 
-def _wait_for(condition, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return condition()
-
-
 def test_freed_memory_is_released_periodically_while_in_with_and_not_after(monkeypatch):
     calls = []
     monkeypatch.setattr(heap, "release_freed_memory", lambda: calls.append(time.monotonic()) or True)
     with heap.ReleasingFreedMemory(every_s=0.01) as releasing:
-        assert _wait_for(lambda: len(calls) >= 3)
+        assert wait_for(lambda: len(calls) >= 3)
     assert not releasing._thread.is_alive()
     after = len(calls)
     time.sleep(0.05)
