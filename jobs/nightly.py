@@ -9,33 +9,37 @@ records which x2q partition it read. Unknown flags (the Airflow Beam operator al
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import glob
 import json
 import logging
 import os
+import posixpath
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
-from apache_beam.runners.runner import PipelineState
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, SetupOptions
+from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from jobs.options import HintQOptions
-from jobs.runner import job_pipeline, run_job
+from jobs.runner import job_pipeline, run_job, runs_embedded
 from pipelines.beam.progress import stage_timings
 from pipelines.core.config import ConfigError, HintQConfig, resolve_config
 from pipelines.core.normalize import load_blocklist
+from pipelines.core.passes import UserPass, pass_count, summed_stats
 from pipelines.core.prompts import TASK_OF_TABLE
 from pipelines.core.ranker import FeaturesDiffer, Ranker, RankerUnusable
 from pipelines.core.version import code_version
 from pipelines.engines.embedder import EmbedderSpec
-from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec
+from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec, shared_engine
 from pipelines.engines.model_store import ModelUnavailable
-from pipelines.stages.read_day import InputPartitionMissing, check_input_day, partition_glob
+from pipelines.stages.read_day import InputPartitionMissing, check_input_day, distinct_shoppers, partition_glob
 from pipelines.stages.read_published import ProfileMemoryMissing, read_profile_memory, read_x2q_fills
-from pipelines.u2q import build_u2q
+from pipelines.stages.write import write_json_file
+from pipelines.u2q import build_u2q, build_u2q_day_level
 from pipelines.x2q import build_x2q
 from warehouse import catalog_index
 from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
@@ -116,32 +120,95 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
                       ranking=ranking, index_fingerprint=fingerprint, stored_index=stored)
 
 
+def user_passes(night: NightlyRun, options: PipelineOptions) -> int:
+    """How many user passes the night takes (pipelines/core/passes.py): x2q and every
+    runner but the embedded one (whose stages hold their whole input and output in memory)
+    take one; u2q on it takes one per `publish.users_per_pass` of the day's shoppers."""
+    if night.table != "u2q" or not runs_embedded(options):
+        return 1
+    return pass_count(distinct_shoppers(night.input, night.dt), night.cfg.publish.users_per_pass)
+
+
+@contextlib.contextmanager
+def _engine_kept(night: NightlyRun, options: PipelineOptions):
+    """Over a night's passes, the one engine of this process stays loaded between them
+    (each pipeline's DoFns let go of it when it ends). Workers in other processes
+    (`--direct_running_mode multi_processing`) load their own for each pass."""
+    in_process = options.view_as(DirectOptions).direct_running_mode != "multi_processing"
+    engine = shared_engine(night.generator) if in_process else None
+    try:
+        yield
+    finally:
+        del engine
+
+
+def _run_pipeline(p) -> PipelineResult:
+    result = run_job(p)
+    state = result.wait_until_finish()
+    if state not in (PipelineState.DONE, None):
+        raise RuntimeError(f"pipeline ended in state {state}; nothing published")
+    return result
+
+
+def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: int, test_pipeline=None
+             ) -> tuple[list[PipelineResult], dict]:
+    """u2q in one pipeline, or in `passes` user passes after the day-level counts' own
+    pipeline; the passes' stats and file lists are summed into the run's, as one
+    pipeline writes them. → (the pipelines' results, the manifest's extra words)."""
+    o = options.view_as(HintQOptions)
+    ranker_text = night.ranker.model_text if night.ranker else None
+    extra = {"ranking": night.ranking,
+             "passes": {"count": passes, "users_per_pass": night.cfg.publish.users_per_pass}}
+    if passes == 1:
+        p = test_pipeline or job_pipeline(options)
+        carried, extra["profile_memory"] = read_profile_memory(p, night.warehouse, night.dt, o.bootstrap)
+        x2q_rows, extra["x2q_fill"] = read_x2q_fills(p, night.warehouse, night.dt)
+        build_u2q(p, **graph, x2q_rows=x2q_rows, carried=carried, ranker_text=ranker_text)
+        return [_run_pipeline(p)], extra
+    p = job_pipeline(options)
+    build_u2q_day_level(p, **{k: v for k, v in graph.items() if k != "generator"})
+    results = [_run_pipeline(p)]
+    index = night.stored_index or posixpath.join(night.staging.index, catalog_index.INDEX_FILE)
+    with _engine_kept(night, options):
+        for i in range(passes):
+            user_pass = UserPass(i, passes)
+            log.info("run %s: u2q %s", night.run_id, user_pass.name)
+            p = job_pipeline(options)
+            carried, extra["profile_memory"] = read_profile_memory(p, night.warehouse, night.dt, o.bootstrap)
+            x2q_rows, extra["x2q_fill"] = read_x2q_fills(p, night.warehouse, night.dt)
+            build_u2q(p, **{**graph, "staging": night.staging.of_pass(user_pass.name), "stored_index": index},
+                      x2q_rows=x2q_rows, carried=carried, ranker_text=ranker_text,
+                      user_pass=user_pass, day_level=night.staging.day_level)
+            results.append(_run_pipeline(p))
+    staged = [night.staging.of_pass(UserPass(i, passes).name) for i in range(passes)]
+    write_json_file(night.staging.stats, summed_stats([json.loads(Path(s.stats).read_text()) for s in staged]))
+    write_json_file(night.staging.files, sorted((f for s in staged for f in json.loads(Path(s.files).read_text())),
+                                                key=lambda f: (f["table"], f["path"])))
+    extra["passes"]["note"] = ("verify counts are summed over the passes: a query of shoppers in two passes "
+                               "is verified in each")
+    return results, extra
+
+
 def run(argv=None, save_main_session=True, test_pipeline=None, generator: GeneratorSpec | None = None):
-    """Runs one table of one day and publishes it. Returns (PipelineResult, manifest)."""
+    """Runs one table of one day and publishes it. Returns (PipelineResult, manifest); a
+    u2q night run in user passes returns its last pipeline's result."""
     options = PipelineOptions(argv)
     options.view_as(SetupOptions).save_main_session = save_main_session
     night = prepare(options, generator)
     started = time.time()
     with StagingLock(night.warehouse, night.table, night.dt, night.run_id):
-        p = test_pipeline or job_pipeline(options)
         graph = dict(input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
                      generator=night.generator, embedder=night.embedder, blocklist=night.blocklist,
                      stored_index=night.stored_index)
-        extra = {}
+        passes = user_passes(night, options)
+        log.info("run %s: %s pipeline for dt=%s starting (%d pass%s)", night.run_id, night.table, night.dt,
+                 passes, "" if passes == 1 else "es")
         if night.table == "x2q":
+            p = test_pipeline or job_pipeline(options)
             build_x2q(p, **graph)
+            results, extra = [_run_pipeline(p)], {}
         else:
-            carried, extra["profile_memory"] = read_profile_memory(
-                p, night.warehouse, night.dt, options.view_as(HintQOptions).bootstrap)
-            x2q_rows, extra["x2q_fill"] = read_x2q_fills(p, night.warehouse, night.dt)
-            build_u2q(p, **graph, x2q_rows=x2q_rows, carried=carried,
-                      ranker_text=night.ranker.model_text if night.ranker else None)
-            extra["ranking"] = night.ranking
-        log.info("run %s: %s pipeline for dt=%s starting", night.run_id, night.table, night.dt)
-        result = run_job(p)
-        state = result.wait_until_finish()
-        if state not in (PipelineState.DONE, None):
-            raise RuntimeError(f"pipeline ended in state {state}; nothing published")
+            results, extra = _run_u2q(night, options, graph, passes, test_pipeline)
         pipeline_s = time.time() - started
         # The index depends on the catalog only, not on this night's lists: kept even if
         # publish refuses them, for the other table and the re-run.
@@ -155,12 +222,12 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             "code_version": code_version(),
             "config": night.cfg.to_dict(),
             "blocklist": {"path": night.blocklist_path, "terms": len(night.blocklist)},
-            "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": stage_timings(result)},
+            "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": stage_timings(*results)},
             "catalog_index": {"fingerprint": night.index_fingerprint, "reused": night.stored_index is not None,
                               "kept": kept},
             **extra,
         }, commit_retries=night.cfg.publish.commit_retries)
-    return result, manifest
+    return results[-1], manifest
 
 
 # What a night refuses up front, before any stage: a message, not a traceback.

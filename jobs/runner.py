@@ -41,12 +41,16 @@ class EmbeddedRunner(SwitchingDirectRunner):
             return fn_runner.FnApiRunner(provision_info=provision_info).run_pipeline(pipeline, options)
 
 
+def runs_embedded(options: PipelineOptions) -> bool:
+    """Whether the options name the DirectRunner (or no runner): the EmbeddedRunner."""
+    named = options.view_as(StandardOptions).runner
+    return named is None or (isinstance(named, str) and named.lower() in DIRECT_RUNNER_NAMES)
+
+
 def job_pipeline(options: PipelineOptions) -> beam.Pipeline:
     """The job's pipeline: on the EmbeddedRunner where the options name the DirectRunner
     (or no runner), else on the runner they name (Dataflow, Flink, Spark, Prism)."""
-    named = options.view_as(StandardOptions).runner
-    direct = named is None or (isinstance(named, str) and named.lower() in DIRECT_RUNNER_NAMES)
-    return beam.Pipeline(runner=EmbeddedRunner() if direct else None, options=options)
+    return beam.Pipeline(runner=EmbeddedRunner() if runs_embedded(options) else None, options=options)
 
 
 def run_job(p: beam.Pipeline) -> PipelineResult:

@@ -82,13 +82,14 @@ class WriteNight(beam.PTransform):
     def expand(self, rows):
         table, k = self.table, self.table.k(self.cfg)
         shards, max_rows = self.cfg.publish.shards, self.cfg.publish.max_rows_per_shard
+        prefix = self.staging.file_prefix
         files = [tag_files(rows | "WriteTable" >> WriteShardedParquet(
             self.staging.table(table.name), table.schema, shards, key=table.key, sort_key=table.sort_key,
-            to_row=lambda r: r, max_rows_per_shard=max_rows), table.name)]
+            to_row=lambda r: r, max_rows_per_shard=max_rows, prefix=prefix), table.name)]
         for name, part in self.parts.items():
             files.append(tag_files(part.rows | f"Write{name.title()}" >> WriteShardedParquet(
                 self.staging.table(name), part.schema, shards, key=part.key, sort_key=part.sort_key,
-                to_row=part.to_row, max_rows_per_shard=max_rows), name))
+                to_row=part.to_row, max_rows_per_shard=max_rows, prefix=prefix), name))
         files | "AllFiles" >> beam.Flatten() | "WriteFileList" >> WriteFileList(self.staging.files)
         counts = [
             *self.counts,

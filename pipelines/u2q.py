@@ -1,7 +1,9 @@
 """The nightly u2q chain (Direct), as DESIGN.md draws it: stages 1–9, up to the staged write.
 
 Everything lands under one staging folder of the run; publishing happens after the
-pipeline has finished (warehouse/publish.py).
+pipeline has finished (warehouse/publish.py). On the embedded runner a large day runs in
+user passes (pipelines/core/passes.py): `build_u2q_day_level` first, then `build_u2q` once
+per pass, each over its shoppers only.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pipelines.core.config import HintQConfig
 from pipelines.core.prompts import DirectPrompts
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.engines.generator import GeneratorSpec
+from pipelines.core.passes import UserPass
 from pipelines.night import PublishedPart, VerifyAgainstCatalog, WriteNight
 from pipelines.stages.compress import CompressPrompts
 from pipelines.stages.generate import GenerateAnswers
@@ -20,7 +23,9 @@ from pipelines.stages.normalize import NormalizeAnswers
 from pipelines.stages.profile import BuildProfiles, MEMORY, RecallProfiles
 from pipelines.stages.channels import BuildChannelModel, CountHistory, ReadHistory
 from pipelines.stages.rank import CANDIDATES, AttachTriggerFills, RankUsers
+from pipelines.stages.day_level import ReadDayLevel, WriteDayLevel
 from pipelines.stages.read_day import ReadDay
+from pipelines.stages.verify import ReadCatalogIndex, VerifyQueries
 from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA
 from warehouse.staging import StagingLayout
 from warehouse.tables import U2Q
@@ -30,10 +35,61 @@ def _user_queries(u) -> list[str]:
     return [cand.query for cand in u.candidates] + [q for q, _ in u.trigger_fills]
 
 
+def _day_level_checks(p, day, users, *, input_root, dt, staging, cfg, embedder, blocklist, stored_index):
+    """Stages 7–8's day-level part in the night's own graph (one pass): the history's
+    channels, the day's popular queries, each distinct query verified once (the users',
+    the x2q fills', the popular and the history's), the fallback pool and channel model."""
+    # 8a the history channels' counts (days D-N+1..D): what the baselines count
+    history = (day["users"]
+               | "ReadHistory" >> ReadHistory(input_root, dt, cfg)
+               | "CountHistory" >> CountHistory(cfg, blocklist))
+    queries = [history["vocabulary"] | "VocabularyQueries" >> beam.FlatMap(lambda v: v[1])]
+    if users is not None:
+        queries.append(users | "UserQueries" >> beam.FlatMap(_user_queries))
+    checked = {"queries": queries | "CandidateQueries" >> beam.Flatten(), "events": day["events"],
+               "items": day["items"]} \
+        | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, U2Q.k(cfg),
+                                                   stored_index)
+    channels = (history, checked["verified"]) | "ChannelModel" >> BuildChannelModel(cfg, embedder)
+    return {**checked, "channels": channels, "counted": checked["verified"]}
+
+
+def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
+                        embedder: EmbedderSpec, blocklist: frozenset[str], stored_index: str | None = None) -> None:
+    """The first pipeline of a night run in user passes: the whole day's day-level counts
+    (as one pass computes them, without the shoppers' own queries) to `staging.day_level`,
+    and the catalog index to `staging.index` unless `stored_index` holds it already."""
+    day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
+    checked = _day_level_checks(p, day, None, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
+                                embedder=embedder, blocklist=blocklist, stored_index=stored_index)
+    (checked["pool"], checked["channels"], checked["verified"], checked["popular_discards"]) \
+        | "WriteDayLevel" >> WriteDayLevel(staging.day_level)
+
+
+def _read_day_level(p, users, *, cfg, embedder, user_pass, day_level, index_path):
+    """Stages 7–8's day-level part of one user pass: read as the first pipeline wrote it;
+    only the pass's own queries that it did not check are verified here."""
+    stored = p | "ReadDayLevel" >> ReadDayLevel(day_level)
+    index = p | "ReadCatalogIndex" >> ReadCatalogIndex(index_path)
+    checked_queries = stored["checks"] | "CheckedQueries" >> beam.Map(lambda v: v.query) \
+        | "CheckedSet" >> beam.combiners.ToSet()
+    own = (users
+           | "UserQueries" >> beam.FlatMap(_user_queries)
+           | "NotChecked" >> beam.Filter(lambda q, checked: q not in checked,
+                                         beam.pvalue.AsSingleton(checked_queries))
+           | "Verify" >> VerifyQueries(embedder, cfg.verify, index["index"]))
+    verified = (own, stored["checks"]) | "AllChecks" >> beam.Flatten()
+    # The day's own checks and discards are counted once, by the first pass.
+    return {"verified": verified, "pool": stored["pool"], "channels": stored["model"], "catalog": index["catalog"],
+            "popular_discards": stored["popular_discards"] if user_pass.first else p | "NoDiscards" >> beam.Create([]),
+            "counted": verified if user_pass.first else own}
+
+
 def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
               stored_index: str | None = None,
-              x2q_rows=None, carried=None, ranker_text: str | None = None) -> None:
+              x2q_rows=None, carried=None, ranker_text: str | None = None,
+              user_pass: UserPass | None = None, day_level: str | None = None) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
 
     `x2q_rows` (the day's published x2q rows, a PCollection of dicts) fill short lists
@@ -42,14 +98,18 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     memory this day passes on is written as the `profiles` table. `ranker_text` (a learned
     ranker, LightGBM text) orders the lists; without it they are hand-weighted.
     `stored_index` is the day's catalog index kept by an earlier run, read instead of built.
+    With `user_pass`, the graph is that pass's shoppers only, and reads the day-level counts
+    from `day_level` (build_u2q_day_level wrote them, and the index to `stored_index`).
     """
     # 1–2 read, validate, join, dedupe & cap
-    day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
+    day = p | "ReadDay" >> ReadDay(input_root, dt, cfg, user_pass)
 
     # 3 profile, with the memory of earlier days
     todays = day["users"] | "BuildProfiles" >> BuildProfiles(dt, cfg, blocklist)
     if carried is None:
         carried = p | "NoMemory" >> beam.Create([])
+    elif user_pass is not None:
+        carried = carried | "CarriedOfThisPass" >> beam.Filter(lambda m, of=user_pass: of.holds(m.user_id))
     recalled = (todays, carried) | "RecallProfiles" >> RecallProfiles(dt, cfg.memory)
     profiles = recalled.profiles
 
@@ -65,25 +125,20 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     if x2q_rows is not None:
         users = (users, x2q_rows) | "AttachTriggerFills" >> AttachTriggerFills(cfg.rank)
 
-    # 8a the history channels' counts (days D-N+1..D): what the baselines count
-    history = (day["users"]
-               | "ReadHistory" >> ReadHistory(input_root, dt, cfg)
-               | "CountHistory" >> CountHistory(cfg, blocklist))
-
-    # 7 verify: each distinct query once: generated, x2q fills, popular and the history's
-    queries = (users | "UserQueries" >> beam.FlatMap(_user_queries),
-               history["vocabulary"] | "VocabularyQueries" >> beam.FlatMap(lambda v: v[1])) \
-        | "CandidateQueries" >> beam.Flatten()
-    checked = {"queries": queries, "events": day["events"], "items": day["items"]} \
-        | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, U2Q.k(cfg),
-                                                   stored_index)
+    # 7 verify: each distinct query once: generated, x2q fills, popular and the history's;
+    # 8a the history's channels, the fallback pool (the day-level part: in this graph, or
+    # read as the night's first pipeline wrote it)
+    if day_level is None:
+        checked = _day_level_checks(p, day, users, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
+                                    embedder=embedder, blocklist=blocklist, stored_index=stored_index)
+    else:
+        checked = _read_day_level(p, users, cfg=cfg, embedder=embedder, user_pass=user_pass,
+                                  day_level=day_level, index_path=stored_index)
 
     # 8 rank & fill: every channel's verified candidates, in the learned order where a
     # ranker exists (else hand-weighted), diversified by category
-    channels = (history, checked["verified"]) | "ChannelModel" >> BuildChannelModel(cfg, embedder)
-    ranked = (users, day["users"], checked["verified"], checked["pool"], channels, checked["catalog"]) \
-        | "RankUsers" >> RankUsers(
-        cfg, dt, blocklist, embedder, ranker_text)
+    ranked = (users, day["users"], checked["verified"], checked["pool"], checked["channels"], checked["catalog"]) \
+        | "RankUsers" >> RankUsers(cfg, dt, blocklist, embedder, ranker_text)
     rows = ranked["rows"]
 
     # 9 write (staged): u2q, the rows set aside, the memory passed on; every count
@@ -92,7 +147,7 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
         profiles | "CountUsers" >> CountBy(lambda _: c.USERS_ACTIVE()),
         recalled[MEMORY] | "CountMemory" >> CountBy(lambda m: c.PROFILES_ROWS(
             c.PROFILES_ACTIVE if m.last_active == dt else c.PROFILES_CARRIED)),
-        *generation_counts(prompts, generations, normalized, checked["popular_discards"], checked["verified"]),
+        *generation_counts(prompts, generations, normalized, checked["popular_discards"], checked["counted"]),
         users | "CountUsersWithTriggerFills" >> SumBy(lambda u: (c.USERS_WITH_X2Q_FILL(), int(bool(u.trigger_fills)))),
         ranked[CANDIDATES] | "CountCandidates" >> CountBy(lambda _: c.CANDIDATES_ROWS()),
         ranked[CANDIDATES] | "CountByChannel" >> Tally(

@@ -58,6 +58,7 @@ class TableManifest:
     x2q_fill: dict | None = None  # u2q: the x2q partition read for fills
     ranking: dict | None = None  # u2q: learned (which ranker) or hand-weighted (why)
     catalog_index: dict | None = None  # the day's catalog index: its fingerprint, reused or built, where kept
+    passes: dict | None = None  # u2q: the user passes it ran in (pipelines/core/passes.py)
     manifest_version: int = MANIFEST_VERSION
 
 

@@ -8,6 +8,7 @@ pipeline has finished. The samples job stages everything in its run folder.
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -31,6 +32,17 @@ class StagingLayout:
     # (warehouse, day, run id) when the run's tables are Iceberg tables: their files go to
     # the tables' data folders; else (samples) to `<root>/<table>`.
     published: tuple[str, str, str] | None = None
+    # A u2q night run in user passes (pipelines/core/passes.py): each pass's files carry its
+    # name, and its stats and file list are its own until the night sums them.
+    pass_name: str | None = None
+
+    def of_pass(self, name: str) -> "StagingLayout":
+        return dataclasses.replace(self, pass_name=name)
+
+    @property
+    def file_prefix(self) -> str:
+        """What a written table file's name starts with (`part`, or `part-<pass>`)."""
+        return "part" if self.pass_name is None else f"part-{self.pass_name}"
 
     @classmethod
     def for_night(cls, warehouse: str, table: str, day: str, run_id: str) -> "StagingLayout":
@@ -47,12 +59,21 @@ class StagingLayout:
         return posixpath.join(self.root, "index")
 
     @property
+    def day_level(self) -> str:
+        """The day-level counts every pass of a u2q night reads (u2q.DayLevel)."""
+        return posixpath.join(self.root, "day_level.pkl")
+
+    @property
     def stats(self) -> str:
-        return posixpath.join(self.root, STATS_FILE)
+        return posixpath.join(self.root, self._own(STATS_FILE))
 
     @property
     def files(self) -> str:
-        return posixpath.join(self.root, FILES_FILE)
+        return posixpath.join(self.root, self._own(FILES_FILE))
+
+    def _own(self, name: str) -> str:
+        stem, ext = posixpath.splitext(name)
+        return name if self.pass_name is None else f"{stem}.{self.pass_name}{ext}"
 
 
 class StagingLock:

@@ -24,14 +24,16 @@ def stage_timer(stage: str):
         Metrics.counter(STAGE_US, stage).inc(int((time.perf_counter() - start) * 1e6))
 
 
-def stage_timings(result) -> dict:
-    """Seconds spent in each stage, summed over workers, from the runner's metrics."""
-    try:
-        counters = result.metrics().query()["counters"]
-    except Exception:  # some runners report no metrics; timings are informational
-        return {}
+def stage_timings(*results) -> dict:
+    """Seconds spent in each stage, summed over workers (and over the pipelines of a night
+    run in passes), from the runners' metrics."""
     out = {}
-    for c in counters:
-        if c.key.metric.namespace == STAGE_US:
-            out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
+    for result in results:
+        try:
+            counters = result.metrics().query()["counters"]
+        except Exception:  # some runners report no metrics; timings are informational
+            continue
+        for c in counters:
+            if c.key.metric.namespace == STAGE_US:
+                out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
     return {stage: round(us / 1e6, 2) for stage, us in sorted(out.items())}

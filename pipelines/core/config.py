@@ -303,6 +303,12 @@ class PublishConfig:
     # More shards than `shards` where a table's shard would hold more rows than this: a
     # shard is sorted and written in one worker's memory.
     max_rows_per_shard: int = _in(100_000, 1, 100_000_000)
+    # u2q on the embedded runner (which holds each stage's whole input and output in
+    # memory) runs the day's shoppers in passes of about this many, split by a stable hash
+    # of user_id, after one pass over the day-level counts (popular queries, the history's
+    # channels, the fallback pool): a pass's shoppers, not the day's, bound the per-user
+    # stages' memory. 0: one pass, whatever the day's size. Other runners: one pass.
+    users_per_pass: int = _in(25_000, 0, 100_000_000)
     # An Iceberg commit that loses to a concurrent commit is planned again this many times.
     commit_retries: int = _in(4, 0, 100)
     # `hintq maintain`: snapshots older than this are expired (never the current one or the

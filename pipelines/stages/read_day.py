@@ -6,6 +6,8 @@ from __future__ import annotations
 import posixpath
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.io import fileio
 from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystems import FileSystems
@@ -13,6 +15,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.beam.stats import CountBy, SumBy
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
+from pipelines.core.passes import UserPass
 from pipelines.stages.sessionize import USED_EVENTS, UserDays
 from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
 from warehouse.inputs import EmptyInputPartition, SchemaNote, conformed_rows, open_parquet
@@ -48,6 +51,25 @@ def partition_row_counts(root: str, table: str, dt: str) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def distinct_shoppers(root: str, dt: str) -> int:
+    """The distinct user_id values of the day's event files, valid or not (how many passes
+    a u2q night takes: pipelines/core/passes.py). A file whose user_id column cannot be read
+    as ids counts each of its rows as a shopper: more passes, never fewer."""
+    ids: set = set()
+    extra = 0
+    for meta in FileSystems.match([partition_glob(root, "events", dt)])[0].metadata_list:
+        with FileSystems.open(meta.path) as f:
+            parquet = open_parquet(f, meta.path)
+            try:
+                column = parquet.read(columns=["user_id"]).column(0)
+                if pa.types.is_integer(column.type):
+                    column = column.cast(pa.string())
+                ids.update(pc.unique(column).to_pylist())
+            except (pa.ArrowException, KeyError, ValueError):
+                extra += parquet.metadata.num_rows
+    return len(ids) + extra
+
+
 def partition_glob(root: str, table: str, dt: str) -> str:
     return posixpath.join(root, table, f"dt={dt}", "*.parquet")
 
@@ -81,30 +103,43 @@ def _read_file(readable, table: str):
 
 class ReadDay(beam.PTransform):
     """PBegin → {"users": (user_id, kept events), "events": kept EnrichedEvents,
-    "items": Items, "rejected": Rejections, "counts": (name, n), "notes": schema notes}."""
+    "items": Items, "rejected": Rejections, "counts": (name, n), "notes": schema notes}.
 
-    def __init__(self, input_root: str, dt: str, cfg: HintQConfig):
+    With `user_pass`, only that pass's shoppers' event rows are read on (pipelines/core/
+    passes.py); the catalog is read whole, and counted and set aside by the first pass only."""
+
+    def __init__(self, input_root: str, dt: str, cfg: HintQConfig, user_pass: UserPass | None = None):
         super().__init__()
-        self.input_root, self.dt, self.cfg = input_root, dt, cfg
+        self.input_root, self.dt, self.cfg, self.user_pass = input_root, dt, cfg, user_pass
 
     def expand(self, pbegin):
         raw_events = pbegin | "ReadEvents" >> ReadInputPartition(self.input_root, "events", self.dt)
         raw_catalog = pbegin | "ReadCatalog" >> ReadInputPartition(self.input_root, "catalog", self.dt)
+        event_rows = raw_events.rows
+        if self.user_pass is not None:
+            event_rows = event_rows | "OfThisPass" >> beam.Filter(
+                lambda row, of=self.user_pass: of.holds(row.get("user_id")))
+        the_days_catalog = self.user_pass is None or self.user_pass.first
 
-        events, events_rejected = raw_events.rows | "ValidateEvents" >> ValidateEvents(self.dt, self.cfg.validate)
+        events, events_rejected = event_rows | "ValidateEvents" >> ValidateEvents(self.dt, self.cfg.validate)
         items, catalog_rejected = raw_catalog.rows | "ValidateCatalog" >> ValidateCatalog(self.cfg.validate)
         joined = (events, items) | "JoinCatalog" >> JoinCatalog()
         users = joined["events"] | "UserDays" >> UserDays(self.cfg.validate)
 
         rejected = (events_rejected, catalog_rejected, joined["rejected"], users.rejected) \
             | "AllRejected" >> beam.Flatten()
-        counts = (
-            raw_events.rows | "CountEventsRead" >> CountBy(lambda _: c.read("events")),
+        if not the_days_catalog:
+            rejected = rejected | "ShoppersRejected" >> beam.Filter(lambda r: r.table != "catalog")
+        catalog_counts = (
             raw_catalog.rows | "CountCatalogRead" >> CountBy(lambda _: c.read("catalog")),
-            rejected | "CountRejected" >> CountBy(lambda r: c.REJECTED(r.table, r.stage, r.reason)),
-            users[USED_EVENTS] | "CountEventsUsed" >> SumBy(lambda n: (c.EVENTS_USED(), n)),
             joined["items"] | "CountCatalogUsed" >> CountBy(lambda _: c.CATALOG_USED()),
             joined["item_fixes"] | "CountItemFixes" >> CountBy(lambda f: c.CATALOG_FIXED(f)),
+        ) if the_days_catalog else ()
+        counts = (
+            event_rows | "CountEventsRead" >> CountBy(lambda _: c.read("events")),
+            rejected | "CountRejected" >> CountBy(lambda r: c.REJECTED(r.table, r.stage, r.reason)),
+            users[USED_EVENTS] | "CountEventsUsed" >> SumBy(lambda n: (c.EVENTS_USED(), n)),
+            *catalog_counts,
         ) | "DayCounts" >> beam.Flatten()
         notes = (raw_events.schema_notes, raw_catalog.schema_notes) | "AllNotes" >> beam.Flatten()
         kept = users.users | "KeptEvents" >> beam.FlatMap(lambda kv: kv[1])

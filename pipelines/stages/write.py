@@ -15,15 +15,15 @@ from warehouse.files import write_parquet_bytes
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, out_dir, schema, sort_key, to_row):
+    def __init__(self, out_dir, schema, sort_key, to_row, prefix):
         self.out_dir, self.schema = out_dir, schema
-        self.sort_key, self.to_row = sort_key, to_row
+        self.sort_key, self.to_row, self.prefix = sort_key, to_row, prefix
 
     def process(self, element, n_shards):
         shard, values = element
         records = sorted((v for v in values if v is not None), key=self.sort_key)
         data = write_parquet_bytes([self.to_row(r) for r in records], self.schema)
-        name = f"part-{shard:05d}-of-{n_shards:05d}.parquet"
+        name = f"{self.prefix}-{shard:05d}-of-{n_shards:05d}.parquet"
         path = posixpath.join(self.out_dir, name)
         with FileSystems.create(path) as f:
             f.write(data)
@@ -45,15 +45,16 @@ class WriteShardedParquet(beam.PTransform):
     Beam's WriteToParquet writes rows in bundle order, which differs between runs; a
     re-run of a day must give byte-identical files, so rows go to a shard by a stable
     hash of their key and are sorted inside it. Every shard is written, empty or not, so
-    the file list depends on nothing but the number of rows. Returns one dict per file.
+    the file list depends on nothing but the number of rows. Files are named
+    `<prefix>-<shard>-of-<shards>.parquet`. Returns one dict per file.
     """
 
     def __init__(self, out_dir: str, schema: pa.Schema, n_shards: int, key, sort_key, to_row,
-                 max_rows_per_shard: int | None = None):
+                 max_rows_per_shard: int | None = None, prefix: str = "part"):
         super().__init__()
         self.out_dir, self.schema, self.n_shards = out_dir, schema, n_shards
         self.key, self.sort_key, self.to_row = key, sort_key, to_row
-        self.max_rows_per_shard = max_rows_per_shard
+        self.max_rows_per_shard, self.prefix = max_rows_per_shard, prefix
 
     def expand(self, pcoll):
         n = (pcoll
@@ -66,7 +67,8 @@ class WriteShardedParquet(beam.PTransform):
             (keyed, every_shard)
             | "Flatten" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShard(self.out_dir, self.schema, self.sort_key, self.to_row),
+            | "WriteShard" >> beam.ParDo(_WriteShard(self.out_dir, self.schema, self.sort_key, self.to_row,
+                                                     self.prefix),
                                          beam.pvalue.AsSingleton(n))
         )
 
