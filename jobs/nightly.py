@@ -169,23 +169,20 @@ def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: i
     build_u2q_day_level(p, **{k: v for k, v in graph.items() if k != "generator"})
     results = [_run_pipeline(p)]
     index = night.stored_index or posixpath.join(night.staging.index, catalog_index.INDEX_FILE)
+    staged = [night.staging.of_pass(UserPass(i, passes).name) for i in range(passes)]
     with _engine_kept(night, options):
         for i in range(passes):
-            user_pass = UserPass(i, passes)
-            log.info("run %s: u2q %s", night.run_id, user_pass.name)
+            log.info("run %s: u2q %s", night.run_id, UserPass(i, passes).name)
             p = job_pipeline(options)
             carried, extra["profile_memory"] = read_profile_memory(p, night.warehouse, night.dt, o.bootstrap)
             x2q_rows, extra["x2q_fill"] = read_x2q_fills(p, night.warehouse, night.dt)
-            build_u2q(p, **{**graph, "staging": night.staging.of_pass(user_pass.name), "stored_index": index},
-                      x2q_rows=x2q_rows, carried=carried, ranker_text=ranker_text,
-                      user_pass=user_pass, day_level=night.staging.day_level)
+            build_u2q(p, **{**graph, "staging": staged[i], "stored_index": index},
+                      x2q_rows=x2q_rows, carried=carried, ranker_text=ranker_text, user_pass=UserPass(i, passes),
+                      day_level=night.staging.day_level, earlier_checks=tuple(s.pass_checks for s in staged[:i]))
             results.append(_run_pipeline(p))
-    staged = [night.staging.of_pass(UserPass(i, passes).name) for i in range(passes)]
     write_json_file(night.staging.stats, summed_stats([json.loads(Path(s.stats).read_text()) for s in staged]))
     write_json_file(night.staging.files, sorted((f for s in staged for f in json.loads(Path(s.files).read_text())),
                                                 key=lambda f: (f["table"], f["path"])))
-    extra["passes"]["note"] = ("verify counts are summed over the passes: a query of shoppers in two passes "
-                               "is verified in each")
     return results, extra
 
 

@@ -12,10 +12,10 @@ import apache_beam as beam
 from pipelines.beam.stats import CountBy, SumBy, Tally, generation_counts
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
+from pipelines.core.passes import UserPass
 from pipelines.core.prompts import DirectPrompts
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.engines.generator import GeneratorSpec
-from pipelines.core.passes import UserPass
 from pipelines.night import PublishedPart, VerifyAgainstCatalog, WriteNight
 from pipelines.stages.compress import CompressPrompts
 from pipelines.stages.generate import GenerateAnswers
@@ -23,7 +23,7 @@ from pipelines.stages.normalize import NormalizeAnswers
 from pipelines.stages.profile import BuildProfiles, MEMORY, RecallProfiles
 from pipelines.stages.channels import BuildChannelModel, CountHistory, ReadHistory
 from pipelines.stages.rank import CANDIDATES, AttachTriggerFills, RankUsers
-from pipelines.stages.day_level import ReadDayLevel, WriteDayLevel
+from pipelines.stages.day_level import ReadDayLevel, WriteDayLevel, WritePassChecks
 from pipelines.stages.read_day import ReadDay
 from pipelines.stages.verify import ReadCatalogIndex, VerifyQueries
 from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA
@@ -66,10 +66,11 @@ def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: 
         | "WriteDayLevel" >> WriteDayLevel(staging.day_level)
 
 
-def _read_day_level(p, users, *, cfg, embedder, user_pass, day_level, index_path):
+def _read_day_level(p, users, *, cfg, embedder, staging, user_pass, day_level, earlier_checks, index_path):
     """Stages 7–8's day-level part of one user pass: read as the first pipeline wrote it;
-    only the pass's own queries that it did not check are verified here."""
-    stored = p | "ReadDayLevel" >> ReadDayLevel(day_level)
+    only the pass's queries that no pipeline of the night checked are verified here, and
+    their checks written for the passes after it."""
+    stored = p | "ReadDayLevel" >> ReadDayLevel(day_level, earlier_checks)
     index = p | "ReadCatalogIndex" >> ReadCatalogIndex(index_path)
     checked_queries = stored["checks"] | "CheckedQueries" >> beam.Map(lambda v: v.query) \
         | "CheckedSet" >> beam.combiners.ToSet()
@@ -78,6 +79,7 @@ def _read_day_level(p, users, *, cfg, embedder, user_pass, day_level, index_path
            | "NotChecked" >> beam.Filter(lambda q, checked: q not in checked,
                                          beam.pvalue.AsSingleton(checked_queries))
            | "Verify" >> VerifyQueries(embedder, cfg.verify, index["index"]))
+    own | "WritePassChecks" >> WritePassChecks(staging.pass_checks)
     verified = (own, stored["checks"]) | "AllChecks" >> beam.Flatten()
     # The day's own checks and discards are counted once, by the first pass.
     return {"verified": verified, "pool": stored["pool"], "channels": stored["model"], "catalog": index["catalog"],
@@ -89,7 +91,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
               stored_index: str | None = None,
               x2q_rows=None, carried=None, ranker_text: str | None = None,
-              user_pass: UserPass | None = None, day_level: str | None = None) -> None:
+              user_pass: UserPass | None = None, day_level: str | None = None,
+              earlier_checks: tuple[str, ...] = ()) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
 
     `x2q_rows` (the day's published x2q rows, a PCollection of dicts) fill short lists
@@ -99,7 +102,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     ranker, LightGBM text) orders the lists; without it they are hand-weighted.
     `stored_index` is the day's catalog index kept by an earlier run, read instead of built.
     With `user_pass`, the graph is that pass's shoppers only, and reads the day-level counts
-    from `day_level` (build_u2q_day_level wrote them, and the index to `stored_index`).
+    from `day_level` (build_u2q_day_level wrote them, and the index to `stored_index`) and
+    the checks the earlier passes wrote (`earlier_checks`).
     """
     # 1–2 read, validate, join, dedupe & cap
     day = p | "ReadDay" >> ReadDay(input_root, dt, cfg, user_pass)
@@ -132,8 +136,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
         checked = _day_level_checks(p, day, users, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
                                     embedder=embedder, blocklist=blocklist, stored_index=stored_index)
     else:
-        checked = _read_day_level(p, users, cfg=cfg, embedder=embedder, user_pass=user_pass,
-                                  day_level=day_level, index_path=stored_index)
+        checked = _read_day_level(p, users, cfg=cfg, embedder=embedder, staging=staging, user_pass=user_pass,
+                                  day_level=day_level, earlier_checks=list(earlier_checks), index_path=stored_index)
 
     # 8 rank & fill: every channel's verified candidates, in the learned order where a
     # ranker exists (else hand-weighted), diversified by category

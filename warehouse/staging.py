@@ -60,8 +60,13 @@ class StagingLayout:
 
     @property
     def day_level(self) -> str:
-        """The day-level counts every pass of a u2q night reads (u2q.DayLevel)."""
+        """The day-level counts every pass of a u2q night reads (stages/day_level.py)."""
         return posixpath.join(self.root, "day_level.pkl")
+
+    @property
+    def pass_checks(self) -> str:
+        """The checks of the queries this pass verified, for the passes after it."""
+        return posixpath.join(self.root, self._own("checks.pkl"))
 
     @property
     def stats(self) -> str:

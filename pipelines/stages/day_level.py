@@ -1,9 +1,12 @@
 """What every pass of a u2q night run in user passes reads (pipelines/core/passes.py): the
-day-level counts, computed once from the whole day and written beside the run's stats.
+day-level counts, computed once from the whole day and written beside the run's stats,
+and the checks of the queries the earlier passes verified.
 
-They are bounded by configuration, not by shoppers: the fallback pool (`rank.popular_pool`
-queries), the channel model (`ranker.vocabulary` queries and their co-occurrence), the
-checks of those queries, and the reasons the day's popular queries were set aside.
+The day-level counts are bounded by configuration, not by shoppers: the fallback pool
+(`rank.popular_pool` queries), the channel model (`ranker.vocabulary` queries and their
+co-occurrence), the checks of those queries, and the reasons the day's popular queries
+were set aside. A pass verifies only the queries no pipeline of the night has checked, so
+each distinct query of the night is verified once, as in one pass.
 """
 from __future__ import annotations
 
@@ -26,12 +29,25 @@ class DayLevel:
     popular_discards: tuple[str, ...]  # a reason per popular query set aside
 
 
-def _write(pool, model, checks, discards, path: str) -> str:
-    # Sorted: the file, like every file of a run, is the same bytes on a re-run.
-    day = DayLevel(pool, model, tuple(sorted(checks, key=lambda v: v.query)), tuple(sorted(discards)))
+def _sorted_checks(checks) -> tuple[VerifiedQuery, ...]:
+    # Sorted: the files, like every file of a run, are the same bytes on a re-run.
+    return tuple(sorted(checks, key=lambda v: v.query))
+
+
+def _dump(value, path: str) -> str:
     with FileSystems.create(path) as f:
-        f.write(pickle.dumps(day, protocol=pickle.HIGHEST_PROTOCOL))
+        f.write(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     return path
+
+
+def _load(path: str):
+    # A file this run wrote, with this code version: not input from elsewhere.
+    with FileSystems.open(path) as f:
+        return pickle.loads(f.read())
+
+
+def _write(pool, model, checks, discards, path: str) -> str:
+    return _dump(DayLevel(pool, model, _sorted_checks(checks), tuple(sorted(discards))), path)
 
 
 class WriteDayLevel(beam.PTransform):
@@ -48,23 +64,33 @@ class WriteDayLevel(beam.PTransform):
                                           beam.pvalue.AsList(discards), self.path)
 
 
-def read_day_level(path: str) -> DayLevel:
-    # A file this run wrote, with this code version: not input from elsewhere.
-    with FileSystems.open(path) as f:
-        return pickle.loads(f.read())
-
-
-class ReadDayLevel(beam.PTransform):
-    """PBegin → {"pool": the FallbackPool, "model": the ChannelModel, "checks": VerifiedQuery,
-    "popular_discards": reasons} of the DayLevel file at `path`."""
+class WritePassChecks(beam.PTransform):
+    """VerifiedQuery a pass verified → one file at `path` that the later passes read."""
 
     def __init__(self, path: str):
         super().__init__()
         self.path = path
 
+    def expand(self, checks):
+        return (checks
+                | "Collect" >> beam.combiners.ToList()
+                | "Write" >> beam.Map(lambda cs, path=self.path: _dump(_sorted_checks(cs), path)))
+
+
+class ReadDayLevel(beam.PTransform):
+    """PBegin → {"pool": the FallbackPool, "model": the ChannelModel, "checks": VerifiedQuery
+    of the day-level queries and of the earlier passes' (`earlier_checks` files),
+    "popular_discards": reasons} of the DayLevel file at `path`."""
+
+    def __init__(self, path: str, earlier_checks: list[str]):
+        super().__init__()
+        self.path, self.earlier_checks = path, earlier_checks
+
     def expand(self, pbegin):
-        day = pbegin | "Path" >> beam.Create([self.path]) | "Read" >> beam.Map(read_day_level)
+        day = pbegin | "Path" >> beam.Create([self.path]) | "Read" >> beam.Map(_load)
+        earlier = (pbegin | "EarlierPasses" >> beam.Create(self.earlier_checks)
+                   | "ReadEarlier" >> beam.FlatMap(_load))
         return {"pool": day | "Pool" >> beam.Map(lambda d: d.pool),
                 "model": day | "Model" >> beam.Map(lambda d: d.model),
-                "checks": day | "Checks" >> beam.FlatMap(lambda d: d.checks),
+                "checks": (day | "Checks" >> beam.FlatMap(lambda d: d.checks), earlier) | "AllChecks" >> beam.Flatten(),
                 "popular_discards": day | "PopularDiscards" >> beam.FlatMap(lambda d: d.popular_discards)}
