@@ -159,27 +159,28 @@ def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: i
     ranker_text = night.ranker.model_text if night.ranker else None
     extra = {"ranking": night.ranking,
              "passes": {"count": passes, "users_per_pass": night.cfg.publish.users_per_pass}}
-    if passes == 1:
-        p = test_pipeline or job_pipeline(options)
+
+    def run_u2q(p, **pass_graph) -> PipelineResult:
+        """One u2q pipeline: yesterday's memory, the day's x2q fills, the graph, run."""
         carried, extra["profile_memory"] = read_profile_memory(p, night.warehouse, night.dt, o.bootstrap)
         x2q_rows, extra["x2q_fill"] = read_x2q_fills(p, night.warehouse, night.dt)
-        build_u2q(p, **graph, x2q_rows=x2q_rows, carried=carried, ranker_text=ranker_text)
-        return [_run_pipeline(p)], extra
+        build_u2q(p, **{**graph, **pass_graph}, x2q_rows=x2q_rows, carried=carried, ranker_text=ranker_text)
+        return _run_pipeline(p)
+
+    if passes == 1:
+        return [run_u2q(test_pipeline or job_pipeline(options))], extra
     p = job_pipeline(options)
     build_u2q_day_level(p, **{k: v for k, v in graph.items() if k != "generator"})
     results = [_run_pipeline(p)]
     index = night.stored_index or posixpath.join(night.staging.index, catalog_index.INDEX_FILE)
-    staged = [night.staging.of_pass(UserPass(i, passes).name) for i in range(passes)]
+    every_pass = [UserPass(i, passes) for i in range(passes)]
+    staged = [night.staging.of_pass(user_pass.name) for user_pass in every_pass]
     with _engine_kept(night, options):
-        for i in range(passes):
-            log.info("run %s: u2q %s", night.run_id, UserPass(i, passes).name)
-            p = job_pipeline(options)
-            carried, extra["profile_memory"] = read_profile_memory(p, night.warehouse, night.dt, o.bootstrap)
-            x2q_rows, extra["x2q_fill"] = read_x2q_fills(p, night.warehouse, night.dt)
-            build_u2q(p, **{**graph, "staging": staged[i], "stored_index": index},
-                      x2q_rows=x2q_rows, carried=carried, ranker_text=ranker_text, user_pass=UserPass(i, passes),
-                      day_level=night.staging.day_level, earlier_checks=tuple(s.pass_checks for s in staged[:i]))
-            results.append(_run_pipeline(p))
+        for i, user_pass in enumerate(every_pass):
+            log.info("run %s: u2q %s", night.run_id, user_pass.name)
+            results.append(run_u2q(job_pipeline(options), staging=staged[i], stored_index=index,
+                                   user_pass=user_pass, day_level=night.staging.day_level,
+                                   earlier_checks=tuple(s.pass_checks for s in staged[:i])))
     write_json_file(night.staging.stats, summed_stats([json.loads(Path(s.stats).read_text()) for s in staged]))
     write_json_file(night.staging.files, sorted((f for s in staged for f in json.loads(Path(s.files).read_text())),
                                                 key=lambda f: (f["table"], f["path"])))
