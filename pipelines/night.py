@@ -16,7 +16,7 @@ from pipelines.core.lists import list_checks, list_counts
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.stages.normalize import PopularQueries
 from pipelines.stages.rank import BuildFallbackPool
-from pipelines.stages.verify import EmbedCatalog, ReadCatalogIndex, VerifyQueries, WriteCatalogIndex
+from pipelines.stages.verify import EmbedCatalog, VerifyQueries, WriteCatalogIndex
 from pipelines.stages.write import WriteFileList, WriteShardedParquet, WriteStats, tag_files
 from warehouse.staging import StagingLayout
 from warehouse.tables import NightlyTable
@@ -25,7 +25,7 @@ from warehouse.tables import NightlyTable
 class VerifyAgainstCatalog(beam.PTransform):
     """{"queries": query texts, "events": the day's kept events, "items": the day's items}
     → {"verified": one VerifiedQuery per distinct query, "pool": the fallback pool,
-    "popular_discards": typed queries set aside, "catalog": the items' CatalogVectors}.
+    "popular_discards": typed queries set aside, "index": the catalog index's path}.
 
     The day's popular typed queries are verified with the table's own candidates, each
     distinct query once, and the verified ones make the fallback pool of K-long lists.
@@ -44,18 +44,18 @@ class VerifyAgainstCatalog(beam.PTransform):
         popular = day["events"] | "PopularQueries" >> PopularQueries(cfg.normalize, self.blocklist,
                                                                       cfg.rank.popular_pool)
         if self.stored_index:
-            stored = day["events"].pipeline | "ReadCatalogIndex" >> ReadCatalogIndex(self.stored_index)
-            catalog, index_path = stored["catalog"], stored["index"]
+            index_path = day["events"].pipeline | "StoredIndex" >> beam.Create([self.stored_index])
         else:
-            catalog = day["items"] | "EmbedCatalog" >> EmbedCatalog(self.embedder)
-            index_path = catalog | "WriteCatalogIndex" >> WriteCatalogIndex(self.index_dir, cfg.verify)
+            index_path = (day["items"]
+                          | "EmbedCatalog" >> EmbedCatalog(self.embedder)
+                          | "WriteCatalogIndex" >> WriteCatalogIndex(self.index_dir, cfg.verify))
         to_verify = (
             day["queries"],
             popular["popular"] | "PopularTexts" >> beam.FlatMap(lambda top: [q for q, _ in top]),
         ) | "AllQueries" >> beam.Flatten()
         verified = to_verify | "Verify" >> VerifyQueries(self.embedder, cfg.verify, index_path)
         pool = (popular["popular"], verified) | "FallbackPool" >> BuildFallbackPool(self.k)
-        return {"verified": verified, "pool": pool, "popular_discards": popular["discards"], "catalog": catalog}
+        return {"verified": verified, "pool": pool, "popular_discards": popular["discards"], "index": index_path}
 
 
 @dataclass(frozen=True)

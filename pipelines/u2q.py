@@ -25,7 +25,7 @@ from pipelines.stages.channels import BuildChannelModel, CountHistory, ReadHisto
 from pipelines.stages.rank import CANDIDATES, AttachTriggerFills, RankUsers
 from pipelines.stages.day_level import ReadDayLevel, WriteDayLevel, WritePassChecks
 from pipelines.stages.read_day import ReadDay
-from pipelines.stages.verify import ReadCatalogIndex, VerifyQueries
+from pipelines.stages.verify import VerifyQueries
 from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA
 from warehouse.staging import StagingLayout
 from warehouse.tables import U2Q
@@ -71,18 +71,18 @@ def _read_day_level(p, users, *, cfg, embedder, staging, user_pass, day_level, e
     only the pass's queries that no pipeline of the night checked are verified here, and
     their checks written for the passes after it."""
     stored = p | "ReadDayLevel" >> ReadDayLevel(day_level, earlier_checks)
-    index = p | "ReadCatalogIndex" >> ReadCatalogIndex(index_path)
+    index = p | "StoredIndex" >> beam.Create([index_path])
     checked_queries = stored["checks"] | "CheckedQueries" >> beam.Map(lambda v: v.query) \
         | "CheckedSet" >> beam.combiners.ToSet()
     own = (users
            | "UserQueries" >> beam.FlatMap(_user_queries)
            | "NotChecked" >> beam.Filter(lambda q, checked: q not in checked,
                                          beam.pvalue.AsSingleton(checked_queries))
-           | "Verify" >> VerifyQueries(embedder, cfg.verify, index["index"]))
+           | "Verify" >> VerifyQueries(embedder, cfg.verify, index))
     own | "WritePassChecks" >> WritePassChecks(staging.pass_checks)
     verified = (own, stored["checks"]) | "AllChecks" >> beam.Flatten()
     # The day's own checks and discards are counted once, by the first pass.
-    return {"verified": verified, "pool": stored["pool"], "channels": stored["model"], "catalog": index["catalog"],
+    return {"verified": verified, "pool": stored["pool"], "channels": stored["model"], "index": index,
             "popular_discards": stored["popular_discards"] if user_pass.first else p | "NoDiscards" >> beam.Create([]),
             "counted": verified if user_pass.first else own}
 
@@ -141,7 +141,7 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
 
     # 8 rank & fill: every channel's verified candidates, in the learned order where a
     # ranker exists (else hand-weighted), diversified by category
-    ranked = (users, day["users"], checked["verified"], checked["pool"], checked["channels"], checked["catalog"]) \
+    ranked = (users, day["users"], checked["verified"], checked["pool"], checked["channels"], checked["index"]) \
         | "RankUsers" >> RankUsers(cfg, dt, blocklist, embedder, ranker_text)
     rows = ranked["rows"]
 

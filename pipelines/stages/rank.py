@@ -18,6 +18,7 @@ from pipelines.core.ranking import (POOL_OVERALL_LISTS, POOL_PER_CATEGORY_LISTS,
                                     build_fallback_pool, popular_fills, rank_trigger, rank_user, related, x2q_source)
 from pipelines.core.records import Discard, TriggerCandidates
 from pipelines.engines.embedder import EmbedderSpec, TextVectors
+from pipelines.stages.verify import IndexRows
 
 DISCARDS = "discards"
 CANDIDATES = "candidates"
@@ -164,20 +165,26 @@ def _title_to_users(element):
 
 
 class TitleVectorsPerUser(beam.PTransform):
-    """(today's (user_id, events), CatalogVector) → (user_id, (title, item_id, vector)) for
-    the items each user touched: the catalog index's rows, joined instead of embedded again."""
+    """(today's (user_id, events), the catalog index's path) → (user_id, (title, item_id,
+    vector)) for the items each user touched: the index's rows of those items, looked up
+    instead of embedded again (and instead of carrying the whole catalog's rows)."""
 
     def expand(self, inputs):
-        todays_users, catalog = inputs
-        return ({"users": todays_users | "TouchedItems" >> beam.FlatMap(_touched_items),
-                 "vector": catalog | "KeyItem" >> beam.Map(lambda cv: (cv.item_id, (cv.title, cv.vector)))}
+        todays_users, index_path = inputs
+        touched = todays_users | "TouchedItems" >> beam.FlatMap(_touched_items)
+        rows = (touched
+                | "ItemIds" >> beam.Keys()
+                | "DistinctItems" >> beam.Distinct()
+                | "IndexRows" >> IndexRows(index_path))
+        return ({"users": touched,
+                 "vector": rows | "KeyItem" >> beam.Map(lambda cv: (cv.item_id, (cv.title, cv.vector)))}
                 | "JoinItems" >> beam.CoGroupByKey()
                 | "ToUsers" >> beam.FlatMap(_title_to_users))
 
 
 class RankUsers(beam.PTransform):
     """(UserCandidates, today's (user_id, events), VerifiedQuery, FallbackPool, ChannelModel,
-    CatalogVector) → {"rows": one u2q row dict per user, "candidates": candidate row dicts}.
+    the catalog index's path) → {"rows": one u2q row dict per user, "candidates": candidate row dicts}.
 
     `ranker_text` is the learned ranker (LightGBM text) the night ranks with, or None for
     the hand-weighted list."""
@@ -188,9 +195,9 @@ class RankUsers(beam.PTransform):
         self.fn = _RankUserFn(cfg, dt, blocklist, embedder, ranker_text)
 
     def expand(self, inputs):
-        users, todays_users, verified, pool, model, catalog = inputs
+        users, todays_users, verified, pool, model, index_path = inputs
         checks = (users, verified) | "ChecksPerUser" >> ChecksPerOwner(_user_queries)
-        titles = (todays_users, catalog) | "TitleVectorsPerUser" >> TitleVectorsPerUser()
+        titles = (todays_users, index_path) | "TitleVectorsPerUser" >> TitleVectorsPerUser()
         return (
             {"user": users | "KeyUser" >> beam.Map(lambda u: (u.user_id, u)), "events": todays_users,
              "verified": checks, "titles": titles}

@@ -16,6 +16,7 @@ from pipelines.beam.stats import CountBy, SumBy
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
 from pipelines.core.passes import UserPass
+from pipelines.core.validate import catalog_item_id
 from pipelines.stages.sessionize import USED_EVENTS, UserDays
 from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
 from warehouse.inputs import EmptyInputPartition, SchemaNote, conformed_rows, open_parquet
@@ -106,7 +107,9 @@ class ReadDay(beam.PTransform):
     "items": Items, "rejected": Rejections, "counts": (name, n), "notes": schema notes}.
 
     With `user_pass`, only that pass's shoppers' event rows are read on (pipelines/core/
-    passes.py); the catalog is read whole, and counted and set aside by the first pass only."""
+    passes.py). The first pass validates, counts and sets aside the whole catalog; a later
+    pass validates and joins only the catalog rows of the items its shoppers' events name
+    (the same items, duplicates and all, that its events join in the whole catalog)."""
 
     def __init__(self, input_root: str, dt: str, cfg: HintQConfig, user_pass: UserPass | None = None):
         super().__init__()
@@ -122,7 +125,13 @@ class ReadDay(beam.PTransform):
         the_days_catalog = self.user_pass is None or self.user_pass.first
 
         events, events_rejected = event_rows | "ValidateEvents" >> ValidateEvents(self.dt, self.cfg.validate)
-        items, catalog_rejected = raw_catalog.rows | "ValidateCatalog" >> ValidateCatalog(self.cfg.validate)
+        catalog_rows = raw_catalog.rows
+        if not the_days_catalog:
+            named = (events | "NamedItems" >> beam.FlatMap(lambda e: [e.item_id] if e.item_id is not None else [])
+                     | "ItemsOfThisPass" >> beam.combiners.ToSet())
+            catalog_rows = catalog_rows | "CatalogOfThisPass" >> beam.Filter(
+                lambda row, ids: catalog_item_id(row) in ids, beam.pvalue.AsSingleton(named))
+        items, catalog_rejected = catalog_rows | "ValidateCatalog" >> ValidateCatalog(self.cfg.validate)
         joined = (events, items) | "JoinCatalog" >> JoinCatalog()
         users = joined["events"] | "UserDays" >> UserDays(self.cfg.validate)
 

@@ -117,30 +117,35 @@ class _LoadedIndex:
         with FileSystems.open(posixpath.join(posixpath.dirname(path), "catalog_items.json")) as f:
             meta = json.load(io.TextIOWrapper(f, encoding="utf-8"))
         self.item_ids, self.leaves, self.titles = meta["item_ids"], meta["leaves"], meta["titles"]
+        self.position = {item_id: i for i, item_id in enumerate(self.item_ids)}
 
 
-def _stored_vectors(index_path: str):
-    """A written index's rows as CatalogVectors (both index types keep the vectors as added)."""
-    with stage_timer("index"):
-        loaded = _LoadedIndex(index_path)
-        vectors = loaded.index.reconstruct_n(0, loaded.index.ntotal) if loaded.index.ntotal else []
-    for item_id, leaf, title, vector in zip(loaded.item_ids, loaded.leaves, loaded.titles, vectors):
-        yield CatalogVector(item_id, leaf, title, vector)
+def _loaded_index(index_path: str) -> _LoadedIndex:
+    """The index at `index_path`, loaded once per worker process and shared by its DoFns."""
+    return _INDEXES.acquire(lambda: _LoadedIndex(index_path), tag=index_path)
 
 
-class ReadCatalogIndex(beam.PTransform):
-    """An index WriteCatalogIndex wrote earlier (the day's, kept in the warehouse) →
-    {"index": its path (one element), "catalog": its CatalogVectors}: what BuildCatalogIndex
-    and EmbedCatalog would give for the same catalog, without embedding it again."""
+class _IndexRowsFn(beam.DoFn):
+    def process(self, item_id: str, index_path: str):
+        if getattr(self, "_loaded_path", None) != index_path:
+            self._loaded, self._loaded_path = _loaded_index(index_path), index_path
+        loaded = self._loaded
+        i = loaded.position.get(item_id)
+        if i is not None:  # both index types keep the vectors as added
+            yield CatalogVector(item_id, loaded.leaves[i], loaded.titles[i], loaded.index.reconstruct(i))
 
-    def __init__(self, index_path: str):
+
+class IndexRows(beam.PTransform):
+    """item_ids → the CatalogVector of each the index at `index_path` (a one-element
+    PCollection) holds: the rows EmbedCatalog gave for those items, read back instead of
+    embedded again, and only the items asked for (not the whole catalog's rows)."""
+
+    def __init__(self, index_path):
         super().__init__()
         self.index_path = index_path
 
-    def expand(self, pbegin):
-        index_path = pbegin | "IndexPath" >> beam.Create([self.index_path])
-        return {"index": index_path,
-                "catalog": index_path | "ReadVectors" >> beam.FlatMap(_stored_vectors)}
+    def expand(self, item_ids):
+        return item_ids | "Lookup" >> beam.ParDo(_IndexRowsFn(), beam.pvalue.AsSingleton(self.index_path))
 
 
 class _VerifyFn(beam.DoFn):
@@ -154,8 +159,7 @@ class _VerifyFn(beam.DoFn):
     def process(self, batch, index_path, total):
         _, queries = batch
         if getattr(self, "_loaded_path", None) != index_path:
-            self._loaded = _INDEXES.acquire(lambda: _LoadedIndex(index_path), tag=index_path)
-            self._loaded_path = index_path
+            self._loaded, self._loaded_path = _loaded_index(index_path), index_path
         loaded = self._loaded
         with stage_timer("verify"):
             queries = list(queries)

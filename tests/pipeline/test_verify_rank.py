@@ -13,8 +13,7 @@ from collections import Counter
 
 from pipelines.core.channels import ChannelModel
 from pipelines.stages.rank import AttachTriggerFills, BuildFallbackPool, RankUsers
-from pipelines.stages.verify import (BuildCatalogIndex, EmbedCatalog, ReadCatalogIndex, VerifyQueries,
-                                     WriteCatalogIndex)
+from pipelines.stages.verify import BuildCatalogIndex, EmbedCatalog, IndexRows, VerifyQueries, WriteCatalogIndex
 
 CFG = HintQConfig()
 TITLES = {
@@ -51,7 +50,7 @@ def test_verify_passes_real_queries_and_fails_nonsense(tmp_path, embedder_spec):
 
 
 @pytest.mark.parametrize("exact_up_to", [50_000, 0], ids=["exact", "hnsw"])
-def test_a_stored_index_reads_back_as_the_rows_it_was_built_from(tmp_path, embedder_spec, exact_up_to):
+def test_a_stored_index_gives_back_the_rows_it_was_built_from(tmp_path, embedder_spec, exact_up_to):
     built = tmp_path / "built"
     with TestPipeline() as p:
         vectors = p | "Items" >> beam.Create(items()) | EmbedCatalog(embedder_spec)
@@ -59,21 +58,25 @@ def test_a_stored_index_reads_back_as_the_rows_it_was_built_from(tmp_path, embed
         vectors | "Rows" >> beam.Map(lambda v: (v.item_id, v.leaf, v.title, v.vector.tobytes())) \
             | "WriteRows" >> beam.io.WriteToText(str(tmp_path / "embedded"), shard_name_template="")
     with TestPipeline() as p:
-        stored = p | ReadCatalogIndex(str(built / "catalog.faiss"))
-        assert_that(stored["index"], equal_to([str(built / "catalog.faiss")]), label="path")
-        stored["catalog"] | "Rows" >> beam.Map(lambda v: (v.item_id, v.leaf, v.title, v.vector.tobytes())) \
+        index = p | "Index" >> beam.Create([str(built / "catalog.faiss")])
+        # Only the items asked for; an id the index does not hold (no title, or unknown) gives nothing.
+        asked = p | "Asked" >> beam.Create(["I1", "I2", "I3", "I4", "I5", "I6", "I404", "I3"])
+        asked | IndexRows(index) | "Rows" >> beam.Map(lambda v: (v.item_id, v.leaf, v.title, v.vector.tobytes())) \
             | "WriteRows" >> beam.io.WriteToText(str(tmp_path / "stored"), shard_name_template="")
+        few = p | "Few" >> beam.Create(["I4"]) | "FewRows" >> IndexRows(index)
+        assert_that(few | beam.Map(lambda v: v.item_id), equal_to(["I4"]), label="few")
     embedded = sorted((tmp_path / "embedded").read_text().splitlines())
-    assert len(embedded) == 5 and sorted((tmp_path / "stored").read_text().splitlines()) == embedded
+    stored = sorted((tmp_path / "stored").read_text().splitlines())
+    assert len(embedded) == 5 and stored == sorted(embedded + [r for r in embedded if r.startswith("('I3'")])
 
 
-def _ranked_rows(p, users, verified, pool, embedder_spec):
+def _ranked_rows(p, users, verified, pool, index, embedder_spec):
     """u2q's stage 8 without history (no events, an empty channel model) and no ranker:
     the hand-weighted lists."""
     no_history = ChannelModel(counts=Counter(), popular=[], by_leaf={}, cooccurrence={}, vocabulary=[])
     return (users, p | "NoEvents" >> beam.Create([]), verified, pool,
             p | "NoHistory" >> beam.Create([no_history]),
-            p | "NoCatalog" >> beam.Create([])) | RankUsers(CFG, "2026-11-01", frozenset(), embedder_spec, None)
+            index) | RankUsers(CFG, "2026-11-01", frozenset(), embedder_spec, None)
 
 
 def test_rank_and_fill_joins_queries_back_to_every_user(tmp_path, embedder_spec):
@@ -86,7 +89,7 @@ def test_rank_and_fill_joins_queries_back_to_every_user(tmp_path, embedder_spec)
         verified = queries | VerifyQueries(embedder_spec, CFG.verify, index)
         popular = p | "Pop" >> beam.Create([[("coffee mug", 4), ("running shoes", 2)]])
         pool = (popular, verified) | BuildFallbackPool(k=30)
-        rows = _ranked_rows(p, p | "U" >> beam.Create(users), verified, pool, embedder_spec)["rows"]
+        rows = _ranked_rows(p, p | "U" >> beam.Create(users), verified, pool, index, embedder_spec)["rows"]
         assert_that(rows | beam.Map(lambda r: (r["user_id"], [(q["query"], q["source"]) for q in r["queries"]],
                                                r["n_verified"])),
                     equal_to([("U1", [("running shoes", "generated"), ("coffee mug", "popular:global")], 1),
@@ -114,7 +117,7 @@ def test_short_u2q_lists_fill_first_from_the_x2q_lists_of_recent_triggers(tmp_pa
         queries = users | beam.FlatMap(lambda u: [q for q, _ in u.trigger_fills] + ["running shoes"])
         verified = queries | VerifyQueries(embedder_spec, CFG.verify, index)
         pool = (p | "Pop" >> beam.Create([[("running shoes", 2)]]), verified) | BuildFallbackPool(k=30)
-        rows = _ranked_rows(p, users, verified, pool, embedder_spec)["rows"]
+        rows = _ranked_rows(p, users, verified, pool, index, embedder_spec)["rows"]
         # Most recent trigger first; only the x2q lists' generated entries; the nonsense one
         # fails verification; then popular queries of the user's categories.
         assert_that(rows | beam.Map(lambda r: [(q["query"], q["source"]) for q in r["queries"]]), equal_to([[
