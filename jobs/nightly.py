@@ -152,8 +152,8 @@ def _run_pipeline(p) -> PipelineResult:
 
 def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: int, test_pipeline=None
              ) -> tuple[list[PipelineResult], dict]:
-    """u2q in one pipeline, or in `passes` user passes after the day-level counts' own
-    pipeline; the passes' stats and file lists are summed into the run's, as one
+    """u2q in one pipeline, or in `passes` user passes after the day-level pipeline (the
+    one that reads the day); their stats and file lists are summed into the run's, as one
     pipeline writes them. → (the pipelines' results, the manifest's extra words)."""
     o = options.view_as(HintQOptions)
     ranker_text = night.ranker.model_text if night.ranker else None
@@ -169,11 +169,13 @@ def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: i
 
     if passes == 1:
         return [run_u2q(test_pipeline or job_pipeline(options))], extra
+    every_pass = [UserPass(i, passes) for i in range(passes)]
+    day_staging = night.staging.of_pass("day")
     p = job_pipeline(options)
-    build_u2q_day_level(p, **{k: v for k, v in graph.items() if k != "generator"})
+    build_u2q_day_level(p, **{k: v for k, v in graph.items() if k not in ("generator", "staging")},
+                        staging=day_staging, passes=every_pass)
     results = [_run_pipeline(p)]
     index = night.stored_index or posixpath.join(night.staging.index, catalog_index.INDEX_FILE)
-    every_pass = [UserPass(i, passes) for i in range(passes)]
     staged = [night.staging.of_pass(user_pass.name) for user_pass in every_pass]
     with _engine_kept(night, options):
         for i, user_pass in enumerate(every_pass):
@@ -181,8 +183,9 @@ def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: i
             results.append(run_u2q(job_pipeline(options), staging=staged[i], stored_index=index,
                                    user_pass=user_pass, day_level=night.staging.day_level,
                                    earlier_checks=tuple(s.pass_checks for s in staged[:i])))
-    write_json_file(night.staging.stats, summed_stats([json.loads(Path(s.stats).read_text()) for s in staged]))
-    write_json_file(night.staging.files, sorted((f for s in staged for f in json.loads(Path(s.files).read_text())),
+    stagings = [day_staging, *staged]
+    write_json_file(night.staging.stats, summed_stats([json.loads(Path(s.stats).read_text()) for s in stagings]))
+    write_json_file(night.staging.files, sorted((f for s in stagings for f in json.loads(Path(s.files).read_text())),
                                                 key=lambda f: (f["table"], f["path"])))
     return results, extra
 

@@ -68,6 +68,26 @@ class PublishedPart:
     to_row: Callable
 
 
+class WriteParts(beam.PTransform):
+    """(name, n) counter pairs → each part's staged shards, the list of their files, and the
+    stats (every counter summed, with the schema notes): what one pipeline of a night leaves in its
+    staging folder. WriteNight writes a table with it; the day-level pipeline of a u2q
+    night in user passes writes the day's rejected rows and counts with it."""
+
+    def __init__(self, cfg: HintQConfig, staging: StagingLayout, notes, parts: dict[str, PublishedPart]):
+        super().__init__()
+        self.cfg, self.staging, self.notes, self.parts = cfg, staging, notes, parts
+
+    def expand(self, counts):
+        shards, max_rows = self.cfg.publish.shards, self.cfg.publish.max_rows_per_shard
+        files = [tag_files(part.rows | f"Write{name.title()}" >> WriteShardedParquet(
+            self.staging.table(name), part.schema, shards, key=part.key, sort_key=part.sort_key,
+            to_row=part.to_row, max_rows_per_shard=max_rows, prefix=self.staging.file_prefix), name)
+            for name, part in self.parts.items()]
+        files | "AllFiles" >> beam.Flatten() | "WriteFileList" >> WriteFileList(self.staging.files)
+        return counts | "WriteStats" >> WriteStats(self.staging.stats, notes=self.notes)
+
+
 class WriteNight(beam.PTransform):
     """Table rows → the staged run: the table's shards and its other parts, the file list,
     and the run's stats (every counter of the night, plus each list counted and checked
@@ -81,20 +101,13 @@ class WriteNight(beam.PTransform):
 
     def expand(self, rows):
         table, k = self.table, self.table.k(self.cfg)
-        shards, max_rows = self.cfg.publish.shards, self.cfg.publish.max_rows_per_shard
-        prefix = self.staging.file_prefix
-        files = [tag_files(rows | "WriteTable" >> WriteShardedParquet(
-            self.staging.table(table.name), table.schema, shards, key=table.key, sort_key=table.sort_key,
-            to_row=lambda r: r, max_rows_per_shard=max_rows, prefix=prefix), table.name)]
-        for name, part in self.parts.items():
-            files.append(tag_files(part.rows | f"Write{name.title()}" >> WriteShardedParquet(
-                self.staging.table(name), part.schema, shards, key=part.key, sort_key=part.sort_key,
-                to_row=part.to_row, max_rows_per_shard=max_rows, prefix=prefix), name))
-        files | "AllFiles" >> beam.Flatten() | "WriteFileList" >> WriteFileList(self.staging.files)
+        parts = {table.name: PublishedPart(rows, table.schema, key=table.key, sort_key=table.sort_key,
+                                           to_row=lambda r: r),
+                 **self.parts}
         counts = [
             *self.counts,
             rows | "CountRows" >> Tally(partial(list_counts, table=table.name, k=k)),
             rows | "CheckRows" >> Tally(partial(list_checks, k=k, key_field=table.required_key_field)),
         ]
-        return counts | "AllCounts" >> beam.Flatten() | "WriteStats" >> WriteStats(self.staging.stats,
-                                                                                  notes=self.notes)
+        return (counts | "AllCounts" >> beam.Flatten()
+                | "Staged" >> WriteParts(self.cfg, self.staging, self.notes, parts))

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipelines.beam.stats import CountBy, SumBy, Tally, generation_counts
+from pipelines.beam.stats import CountBy, SumBy, Tally, generation_counts, verification_counts
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
 from pipelines.core.passes import UserPass
 from pipelines.core.prompts import DirectPrompts
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.engines.generator import GeneratorSpec
-from pipelines.night import PublishedPart, VerifyAgainstCatalog, WriteNight
+from pipelines.night import PublishedPart, VerifyAgainstCatalog, WriteNight, WriteParts
 from pipelines.stages.compress import CompressPrompts
 from pipelines.stages.generate import GenerateAnswers
 from pipelines.stages.normalize import NormalizeAnswers
 from pipelines.stages.profile import BuildProfiles, MEMORY, RecallProfiles
 from pipelines.stages.channels import BuildChannelModel, CountHistory, ReadHistory
 from pipelines.stages.rank import CANDIDATES, AttachTriggerFills, RankUsers
-from pipelines.stages.day_level import ReadDayLevel, WriteDayLevel, WritePassChecks
+from pipelines.stages.day_level import (ReadDayLevel, ReadPassShoppers, WriteDayLevel, WritePassChecks,
+                                        WritePassShoppers)
 from pipelines.stages.read_day import ReadDay
 from pipelines.stages.verify import VerifyQueries
 from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA
@@ -54,22 +55,35 @@ def _day_level_checks(p, day, users, *, input_root, dt, staging, cfg, embedder, 
     return {**checked, "channels": channels, "counted": checked["verified"]}
 
 
+def _rejected_part(rejected) -> PublishedPart:
+    return PublishedPart(rejected, REJECTED_SCHEMA, key=lambda r: f"{r.table}/{r.source_file}",
+                         sort_key=lambda r: r.sort_key(), to_row=lambda r: r.to_row())
+
+
 def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
-                        embedder: EmbedderSpec, blocklist: frozenset[str], stored_index: str | None = None) -> None:
-    """The first pipeline of a night run in user passes: the whole day's day-level counts
-    (as one pass computes them, without the shoppers' own queries) to `staging.day_level`,
-    and the catalog index to `staging.index` unless `stored_index` holds it already."""
+                        embedder: EmbedderSpec, blocklist: frozenset[str], passes: list[UserPass],
+                        stored_index: str | None = None) -> None:
+    """The first pipeline of a night run in user passes, the only one that reads the day:
+    each pass's shoppers to `staging.pass_shoppers`, the day-level counts (as one pass
+    computes them, without the shoppers' own queries) to `staging.day_level`, the catalog
+    index to `staging.index` unless `stored_index` holds it already, and the day's share of
+    the night's accounting (the rows set aside, the rows read and used, the day-level
+    queries' checks) as a part of the run, under `staging`'s name."""
     day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
+    day["users"] | "WritePassShoppers" >> WritePassShoppers([staging.pass_shoppers(u.name) for u in passes])
     checked = _day_level_checks(p, day, None, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
                                 embedder=embedder, blocklist=blocklist, stored_index=stored_index)
-    (checked["pool"], checked["channels"], checked["verified"], checked["popular_discards"]) \
-        | "WriteDayLevel" >> WriteDayLevel(staging.day_level)
+    (checked["pool"], checked["channels"], checked["verified"]) | "WriteDayLevel" >> WriteDayLevel(staging.day_level)
+    ([day["counts"], *verification_counts(checked["popular_discards"], checked["verified"])]
+     | "DayCounts" >> beam.Flatten()
+     | "WriteDay" >> WriteParts(cfg, staging, day["notes"], {"rejected": _rejected_part(day["rejected"])}))
 
 
-def _read_day_level(p, users, *, cfg, embedder, staging, user_pass, day_level, earlier_checks, index_path):
+def _read_day_level(p, users, *, cfg, embedder, staging, day_level, earlier_checks, index_path):
     """Stages 7–8's day-level part of one user pass: read as the first pipeline wrote it;
     only the pass's queries that no pipeline of the night checked are verified here, and
-    their checks written for the passes after it."""
+    their checks written for the passes after it. The day's checks and popular discards
+    are the day-level pipeline's to count: the pass counts its own checks."""
     stored = p | "ReadDayLevel" >> ReadDayLevel(day_level, earlier_checks)
     index = p | "StoredIndex" >> beam.Create([index_path])
     checked_queries = stored["checks"] | "CheckedQueries" >> beam.Map(lambda v: v.query) \
@@ -81,10 +95,8 @@ def _read_day_level(p, users, *, cfg, embedder, staging, user_pass, day_level, e
            | "Verify" >> VerifyQueries(embedder, cfg.verify, index))
     own | "WritePassChecks" >> WritePassChecks(staging.pass_checks)
     verified = (own, stored["checks"]) | "AllChecks" >> beam.Flatten()
-    # The day's own checks and discards are counted once, by the first pass.
     return {"verified": verified, "pool": stored["pool"], "channels": stored["model"], "index": index,
-            "popular_discards": stored["popular_discards"] if user_pass.first else p | "NoDiscards" >> beam.Create([]),
-            "counted": verified if user_pass.first else own}
+            "popular_discards": p | "NoDiscards" >> beam.Create([]), "counted": own}
 
 
 def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
@@ -101,15 +113,24 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     memory this day passes on is written as the `profiles` table. `ranker_text` (a learned
     ranker, LightGBM text) orders the lists; without it they are hand-weighted.
     `stored_index` is the day's catalog index kept by an earlier run, read instead of built.
-    With `user_pass`, the graph is that pass's shoppers only, and reads the day-level counts
-    from `day_level` (build_u2q_day_level wrote them, and the index to `stored_index`) and
-    the checks the earlier passes wrote (`earlier_checks`).
+    With `user_pass`, the graph is that pass's shoppers only: it reads them and the
+    day-level counts as build_u2q_day_level wrote them (`day_level`; the index to
+    `stored_index`), and the checks the earlier passes wrote (`earlier_checks`); the day's
+    rows set aside and its counts are the day-level pipeline's.
     """
-    # 1–2 read, validate, join, dedupe & cap
-    day = p | "ReadDay" >> ReadDay(input_root, dt, cfg, user_pass)
+    # 1–2 read, validate, join, dedupe & cap (a pass: its shoppers, as the day-level
+    # pipeline left them)
+    if user_pass is None:
+        day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
+        shoppers, days_counts = day["users"], [day["counts"]]
+        notes, days_parts = day["notes"], {"rejected": _rejected_part(day["rejected"])}
+    else:
+        day = None
+        shoppers = p | "ReadShoppers" >> ReadPassShoppers(staging.pass_shoppers(user_pass.name))
+        days_counts, notes, days_parts = [], p | "NoNotes" >> beam.Create([]), {}
 
     # 3 profile, with the memory of earlier days
-    todays = day["users"] | "BuildProfiles" >> BuildProfiles(dt, cfg, blocklist)
+    todays = shoppers | "BuildProfiles" >> BuildProfiles(dt, cfg, blocklist)
     if carried is None:
         carried = p | "NoMemory" >> beam.Create([])
     elif user_pass is not None:
@@ -136,18 +157,18 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
         checked = _day_level_checks(p, day, users, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
                                     embedder=embedder, blocklist=blocklist, stored_index=stored_index)
     else:
-        checked = _read_day_level(p, users, cfg=cfg, embedder=embedder, staging=staging, user_pass=user_pass,
-                                  day_level=day_level, earlier_checks=list(earlier_checks), index_path=stored_index)
+        checked = _read_day_level(p, users, cfg=cfg, embedder=embedder, staging=staging, day_level=day_level,
+                                  earlier_checks=list(earlier_checks), index_path=stored_index)
 
     # 8 rank & fill: every channel's verified candidates, in the learned order where a
     # ranker exists (else hand-weighted), diversified by category
-    ranked = (users, day["users"], checked["verified"], checked["pool"], checked["channels"], checked["index"]) \
+    ranked = (users, shoppers, checked["verified"], checked["pool"], checked["channels"], checked["index"]) \
         | "RankUsers" >> RankUsers(cfg, dt, blocklist, embedder, ranker_text)
     rows = ranked["rows"]
 
     # 9 write (staged): u2q, the rows set aside, the memory passed on; every count
     counts = [
-        day["counts"],
+        *days_counts,
         profiles | "CountUsers" >> CountBy(lambda _: c.USERS_ACTIVE()),
         recalled[MEMORY] | "CountMemory" >> CountBy(lambda m: c.PROFILES_ROWS(
             c.PROFILES_ACTIVE if m.last_active == dt else c.PROFILES_CARRIED)),
@@ -158,11 +179,10 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
             lambda r: [(c.CANDIDATES_BY_CHANNEL(name), 1) for name, _ in r.channels]),
     ]
     parts = {
-        "rejected": PublishedPart(day["rejected"], REJECTED_SCHEMA, key=lambda r: f"{r.table}/{r.source_file}",
-                                  sort_key=lambda r: r.sort_key(), to_row=lambda r: r.to_row()),
+        **days_parts,
         "profiles": PublishedPart(recalled[MEMORY], PROFILES_SCHEMA, key=lambda m: m.user_id,
                                   sort_key=lambda m: m.user_id, to_row=lambda m: m.to_row()),
         "candidates": PublishedPart(ranked[CANDIDATES], CANDIDATES_SCHEMA, key=lambda r: r.user_id,
                                     sort_key=lambda r: (r.user_id, r.query), to_row=lambda r: r.to_row()),
     }
-    rows | "WriteNight" >> WriteNight(U2Q, cfg, staging, counts, notes=day["notes"], parts=parts)
+    rows | "WriteNight" >> WriteNight(U2Q, cfg, staging, counts, notes=notes, parts=parts)

@@ -32,8 +32,9 @@ class StagingLayout:
     # (warehouse, day, run id) when the run's tables are Iceberg tables: their files go to
     # the tables' data folders; else (samples) to `<root>/<table>`.
     published: tuple[str, str, str] | None = None
-    # A u2q night run in user passes (pipelines/core/passes.py): each pass's files carry its
-    # name, and its stats and file list are its own until the night sums them.
+    # A u2q night run in user passes (pipelines/core/passes.py): each pass's files, and the
+    # day-level pipeline's (`day`), carry its name, and its stats and file list are its own
+    # until the night sums them.
     pass_name: str | None = None
 
     def of_pass(self, name: str) -> "StagingLayout":
@@ -62,6 +63,11 @@ class StagingLayout:
     def day_level(self) -> str:
         """The day-level counts every pass of a u2q night reads (stages/day_level.py)."""
         return posixpath.join(self.root, "day_level.pkl")
+
+    def pass_shoppers(self, pass_name: str) -> str:
+        """The sessionized shoppers of one pass: the day-level pipeline writes them, the
+        pass reads them."""
+        return posixpath.join(self.root, f"shoppers.{pass_name}.pkl")
 
     @property
     def pass_checks(self) -> str:

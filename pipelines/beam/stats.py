@@ -65,6 +65,13 @@ def generation_counts(prompts, generations, normalized, popular_discards, verifi
         normalized.candidates | "CountGenerated" >> SumBy(lambda u: (c.RAW_QUERIES(), u.n_generated)),
         normalized.candidates | "CountKept" >> SumBy(lambda u: (c.KEPT_QUERIES(), len(u.candidates))),
         normalized.discards | "CountDiscards" >> CountBy(lambda d: c.NORMALIZE_DISCARDED(d.reason)),
+        *verification_counts(popular_discards, verified),
+    ]
+
+
+def verification_counts(popular_discards, verified) -> list:
+    """The counters of stage 7: the day's popular queries set aside, the checks' verdicts."""
+    return [
         popular_discards | "CountPopularDiscards" >> CountBy(lambda r: c.POPULAR_DISCARDED(r)),
         verified | "CountVerified" >> CountBy(lambda v: c.VERIFY_PASSED() if v.passed else c.VERIFY_FAILED(v.reason)),
     ]

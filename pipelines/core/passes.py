@@ -3,8 +3,10 @@ the night's stats as the sum of its passes'.
 
 The embedded runner holds each stage's whole input and output in memory, so a night over
 all of a day's shoppers holds every candidate of the day at once. Run in passes, the
-per-user stages hold one pass's shoppers; the day-level counts (popular queries, the
-history's channels, the fallback pool) are computed once and read by every pass, so each
+per-user stages hold one pass's shoppers. The day is read once, by the day-level
+pipeline: it validates, joins and sessionizes it, sets its bad rows aside, counts what
+belongs to the day (popular queries, the history's channels, the fallback pool) and
+writes each pass's shoppers; a pass starts at its shoppers' profiles. Each
 shopper's list is what one pass over the whole day gives, but for the last bits of the
 query embeddings: queries are embedded in other batches, and a batch's makeup moves them
 by ~1e-6, which can swap two near-tied evidence items (10k replayed: 178 of 201,750 list
@@ -26,6 +28,13 @@ def pass_count(distinct_users: int, users_per_pass: int) -> int:
     return math.ceil(distinct_users / users_per_pass)
 
 
+def pass_index(user_id: str, count: int) -> int:
+    """The pass of `count` a shopper falls in. The hash is salted apart from the writer's
+    shard hash (pipelines/stages/write.py), so a pass's shoppers still spread over every
+    shard."""
+    return stable_hash(f"user-pass:{user_id}") % count
+
+
 @dataclass(frozen=True)
 class UserPass:
     """Pass `index` of `count`: the shoppers whose user_id hashes to `index`."""
@@ -37,32 +46,22 @@ class UserPass:
             raise ValueError(f"pass {self.index} of {self.count}")
 
     @property
-    def first(self) -> bool:
-        """The pass that also counts and writes what belongs to the day, not to a shopper
-        (the catalog's rows and rejections, the popular queries set aside)."""
-        return self.index == 0
-
-    @property
     def name(self) -> str:
         return f"pass-{self.index:03d}-of-{self.count:03d}"
 
-    def holds(self, user_id: object) -> bool:
-        """Whether a shopper (a raw row's user_id, valid or not) is this pass's. An id that
-        is not a string is rejected by validation whatever its pass: it goes to the first.
-        The hash is salted apart from the writer's shard hash (pipelines/stages/write.py),
-        so a pass's shoppers still spread over every shard."""
-        if not isinstance(user_id, str):
-            return self.first
-        return stable_hash(f"user-pass:{user_id}") % self.count == self.index
+    def holds(self, user_id: str) -> bool:
+        """Whether a shopper (a validated user_id: the day-level pipeline has set the
+        rows with bad ids aside) is this pass's."""
+        return pass_index(user_id, self.count) == self.index
 
 
-def summed_stats(passes: list[dict]) -> dict:
-    """The stats of a night run in passes: every counter summed (each pass counts its own
-    shoppers; what belongs to the day is counted by the first pass only), the schema notes
-    of all passes once each."""
+def summed_stats(pipelines: list[dict]) -> dict:
+    """The stats of a night run in passes: every counter summed (the day-level pipeline
+    counts what belongs to the day: the rows read and set aside, the catalog, the day-level
+    queries' checks; each pass counts its own shoppers), the schema notes once each."""
     counts: dict[str, int] = {}
     notes: set[str] = set()
-    for stats in passes:
+    for stats in pipelines:
         for name, n in stats["counts"].items():
             counts[name] = counts.get(name, 0) + n
         notes.update(stats["schema_notes"])

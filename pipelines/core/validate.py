@@ -160,11 +160,6 @@ def _parse_date(value: object) -> str | None:
     return None
 
 
-def catalog_item_id(row: dict) -> str | None:
-    """The item_id validate_item keeps for a raw catalog row, or None where it rejects it."""
-    return _clean_id(row.get("item_id"))[0]
-
-
 def validate_item(row: dict, cfg: ValidateConfig) -> tuple[Item, tuple[str, ...]] | Rejection:
     """Checks one raw catalog row. Returns the item and the field fixes applied to it
     (each fix is counted in the manifest), or a Rejection."""

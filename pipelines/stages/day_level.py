@@ -1,12 +1,12 @@
-"""What every pass of a u2q night run in user passes reads (pipelines/core/passes.py): the
-day-level counts, computed once from the whole day and written beside the run's stats,
-and the checks of the queries the earlier passes verified.
+"""What every pass of a u2q night run in user passes reads (pipelines/core/passes.py): its
+shoppers and the day-level counts, both written by the night's day-level pipeline beside
+the run's stats, and the checks of the queries the earlier passes verified.
 
 The day-level counts are bounded by configuration, not by shoppers: the fallback pool
 (`rank.popular_pool` queries), the channel model (`ranker.vocabulary` queries and their
-co-occurrence), the checks of those queries, and the reasons the day's popular queries
-were set aside. A pass verifies only the queries no pipeline of the night has checked, so
-each distinct query of the night is verified once, as in one pass.
+co-occurrence) and the checks of those queries. A pass verifies only the queries no
+pipeline of the night has checked, so each distinct query of the night is verified once,
+as in one pass.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.core.channels import ChannelModel
+from pipelines.core.passes import pass_index
 from pipelines.core.ranking import FallbackPool
 from pipelines.core.records import VerifiedQuery
 
@@ -26,7 +27,6 @@ class DayLevel:
     pool: FallbackPool
     model: ChannelModel
     checks: tuple[VerifiedQuery, ...]  # the popular and vocabulary queries, each verified once
-    popular_discards: tuple[str, ...]  # a reason per popular query set aside
 
 
 def _sorted_checks(checks) -> tuple[VerifiedQuery, ...]:
@@ -46,22 +46,71 @@ def _load(path: str):
         return pickle.loads(f.read())
 
 
-def _write(pool, model, checks, discards, path: str) -> str:
-    return _dump(DayLevel(pool, model, _sorted_checks(checks), tuple(sorted(discards))), path)
+def _write(pool, model, checks, path: str) -> str:
+    return _dump(DayLevel(pool, model, _sorted_checks(checks)), path)
 
 
 class WriteDayLevel(beam.PTransform):
-    """(FallbackPool, ChannelModel, VerifiedQuery, popular discards) → one DayLevel file at
-    `path`; returns its path."""
+    """(FallbackPool, ChannelModel, VerifiedQuery) → one DayLevel file at `path`; returns
+    its path."""
 
     def __init__(self, path: str):
         super().__init__()
         self.path = path
 
     def expand(self, inputs):
-        pool, model, checks, discards = inputs
+        pool, model, checks = inputs
         return pool | "Write" >> beam.Map(_write, beam.pvalue.AsSingleton(model), beam.pvalue.AsList(checks),
-                                          beam.pvalue.AsList(discards), self.path)
+                                          self.path)
+
+
+def _write_shoppers(shoppers, path: str) -> str:
+    # One pickle per shopper, in user_id order: the file is the same bytes on a re-run, and
+    # neither writing nor reading it builds the whole pass in one object.
+    with FileSystems.create(path) as f:
+        for shopper in sorted(shoppers, key=lambda kv: kv[0]):
+            f.write(pickle.dumps(shopper, protocol=pickle.HIGHEST_PROTOCOL))
+    return path
+
+
+def _read_shoppers(path: str):
+    with FileSystems.open(path) as f:
+        while True:
+            try:
+                yield pickle.load(f)
+            except EOFError:
+                return
+
+
+class WritePassShoppers(beam.PTransform):
+    """(user_id, kept events) → one file per pass (`paths[i]`: pass i of len(paths)) of the
+    shoppers who fall in it (pipelines/core/passes.py), every pass's file written, empty or
+    not; returns their paths."""
+
+    def __init__(self, paths: list[str]):
+        super().__init__()
+        self.paths = paths
+
+    def expand(self, shoppers):
+        count = len(self.paths)
+        keyed = shoppers | "KeyByPass" >> beam.Map(lambda kv: (pass_index(kv[0], count), kv))
+        every_pass = shoppers.pipeline | "EveryPass" >> beam.Create([(i, None) for i in range(count)])
+        return ((keyed, every_pass)
+                | "Flatten" >> beam.Flatten()
+                | "GroupByPass" >> beam.GroupByKey()
+                | "Write" >> beam.MapTuple(lambda i, group, paths=self.paths: _write_shoppers(
+                    (kv for kv in group if kv is not None), paths[i])))
+
+
+class ReadPassShoppers(beam.PTransform):
+    """PBegin → (user_id, kept events) of one pass, as WritePassShoppers wrote them."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def expand(self, pbegin):
+        return pbegin | "Path" >> beam.Create([self.path]) | "Read" >> beam.FlatMap(_read_shoppers)
 
 
 class WritePassChecks(beam.PTransform):
@@ -79,8 +128,8 @@ class WritePassChecks(beam.PTransform):
 
 class ReadDayLevel(beam.PTransform):
     """PBegin → {"pool": the FallbackPool, "model": the ChannelModel, "checks": VerifiedQuery
-    of the day-level queries and of the earlier passes' (`earlier_checks` files),
-    "popular_discards": reasons} of the DayLevel file at `path`."""
+    of the day-level queries and of the earlier passes' (`earlier_checks` files)} of the
+    DayLevel file at `path`."""
 
     def __init__(self, path: str, earlier_checks: list[str]):
         super().__init__()
@@ -92,5 +141,4 @@ class ReadDayLevel(beam.PTransform):
                    | "ReadEarlier" >> beam.FlatMap(_load))
         return {"pool": day | "Pool" >> beam.Map(lambda d: d.pool),
                 "model": day | "Model" >> beam.Map(lambda d: d.model),
-                "checks": (day | "Checks" >> beam.FlatMap(lambda d: d.checks), earlier) | "AllChecks" >> beam.Flatten(),
-                "popular_discards": day | "PopularDiscards" >> beam.FlatMap(lambda d: d.popular_discards)}
+                "checks": (day | "Checks" >> beam.FlatMap(lambda d: d.checks), earlier) | "AllChecks" >> beam.Flatten()}

@@ -15,8 +15,6 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.beam.stats import CountBy, SumBy
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
-from pipelines.core.passes import UserPass
-from pipelines.core.validate import catalog_item_id
 from pipelines.stages.sessionize import USED_EVENTS, UserDays
 from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
 from warehouse.inputs import EmptyInputPartition, SchemaNote, conformed_rows, open_parquet
@@ -104,51 +102,30 @@ def _read_file(readable, table: str):
 
 class ReadDay(beam.PTransform):
     """PBegin → {"users": (user_id, kept events), "events": kept EnrichedEvents,
-    "items": Items, "rejected": Rejections, "counts": (name, n), "notes": schema notes}.
+    "items": Items, "rejected": Rejections, "counts": (name, n), "notes": schema notes}."""
 
-    With `user_pass`, only that pass's shoppers' event rows are read on (pipelines/core/
-    passes.py). The first pass validates, counts and sets aside the whole catalog; a later
-    pass validates and joins only the catalog rows of the items its shoppers' events name
-    (the same items, duplicates and all, that its events join in the whole catalog)."""
-
-    def __init__(self, input_root: str, dt: str, cfg: HintQConfig, user_pass: UserPass | None = None):
+    def __init__(self, input_root: str, dt: str, cfg: HintQConfig):
         super().__init__()
-        self.input_root, self.dt, self.cfg, self.user_pass = input_root, dt, cfg, user_pass
+        self.input_root, self.dt, self.cfg = input_root, dt, cfg
 
     def expand(self, pbegin):
         raw_events = pbegin | "ReadEvents" >> ReadInputPartition(self.input_root, "events", self.dt)
         raw_catalog = pbegin | "ReadCatalog" >> ReadInputPartition(self.input_root, "catalog", self.dt)
-        event_rows = raw_events.rows
-        if self.user_pass is not None:
-            event_rows = event_rows | "OfThisPass" >> beam.Filter(
-                lambda row, of=self.user_pass: of.holds(row.get("user_id")))
-        the_days_catalog = self.user_pass is None or self.user_pass.first
 
-        events, events_rejected = event_rows | "ValidateEvents" >> ValidateEvents(self.dt, self.cfg.validate)
-        catalog_rows = raw_catalog.rows
-        if not the_days_catalog:
-            named = (events | "NamedItems" >> beam.FlatMap(lambda e: [e.item_id] if e.item_id is not None else [])
-                     | "ItemsOfThisPass" >> beam.combiners.ToSet())
-            catalog_rows = catalog_rows | "CatalogOfThisPass" >> beam.Filter(
-                lambda row, ids: catalog_item_id(row) in ids, beam.pvalue.AsSingleton(named))
-        items, catalog_rejected = catalog_rows | "ValidateCatalog" >> ValidateCatalog(self.cfg.validate)
+        events, events_rejected = raw_events.rows | "ValidateEvents" >> ValidateEvents(self.dt, self.cfg.validate)
+        items, catalog_rejected = raw_catalog.rows | "ValidateCatalog" >> ValidateCatalog(self.cfg.validate)
         joined = (events, items) | "JoinCatalog" >> JoinCatalog()
         users = joined["events"] | "UserDays" >> UserDays(self.cfg.validate)
 
         rejected = (events_rejected, catalog_rejected, joined["rejected"], users.rejected) \
             | "AllRejected" >> beam.Flatten()
-        if not the_days_catalog:
-            rejected = rejected | "ShoppersRejected" >> beam.Filter(lambda r: r.table != "catalog")
-        catalog_counts = (
+        counts = (
+            raw_events.rows | "CountEventsRead" >> CountBy(lambda _: c.read("events")),
             raw_catalog.rows | "CountCatalogRead" >> CountBy(lambda _: c.read("catalog")),
+            rejected | "CountRejected" >> CountBy(lambda r: c.REJECTED(r.table, r.stage, r.reason)),
             joined["items"] | "CountCatalogUsed" >> CountBy(lambda _: c.CATALOG_USED()),
             joined["item_fixes"] | "CountItemFixes" >> CountBy(lambda f: c.CATALOG_FIXED(f)),
-        ) if the_days_catalog else ()
-        counts = (
-            event_rows | "CountEventsRead" >> CountBy(lambda _: c.read("events")),
-            rejected | "CountRejected" >> CountBy(lambda r: c.REJECTED(r.table, r.stage, r.reason)),
             users[USED_EVENTS] | "CountEventsUsed" >> SumBy(lambda n: (c.EVENTS_USED(), n)),
-            *catalog_counts,
         ) | "DayCounts" >> beam.Flatten()
         notes = (raw_events.schema_notes, raw_catalog.schema_notes) | "AllNotes" >> beam.Flatten()
         kept = users.users | "KeptEvents" >> beam.FlatMap(lambda kv: kv[1])

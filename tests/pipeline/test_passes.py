@@ -5,10 +5,16 @@ at scale a batch's makeup can move the last bits: see passes.py.)"""
 import datetime as dt
 import json
 
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
 from jobs.nightly import run
-from pipelines.core.passes import pass_count
+from pipelines.core.passes import UserPass, pass_count, pass_index
+from pipelines.stages.day_level import ReadPassShoppers, WritePassShoppers
 from pipelines.stages.read_day import distinct_shoppers
 from tests.conftest import TINY_DAY
+from tests.pipeline.test_stages import _enriched
 from tests.fakes import FakeGeneratorSpec
 from warehouse.files import read_published_table
 
@@ -49,7 +55,9 @@ def test_a_night_in_user_passes_publishes_what_one_pass_does_and_reruns_identica
     assert passes >= 3
     many = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 6)
     assert one["passes"]["count"] == 1 and many["passes"]["count"] == passes
+    # The day is read once: the rows set aside are in the day-level pipeline's files
     assert all(f["path"].startswith("part-pass-") for f in many["files"])
+    assert many["rejected"]["files"] and all(f["path"].startswith("part-day-") for f in many["rejected"]["files"])
     assert _first_difference(one_rows, _published(warehouse, NEXT_DAY)) is None
     assert any(json.loads(r)["last_active"] != NEXT_DAY for r in one_rows["profiles"])
     # The same accounting: every distinct query verified once in the night, as in one pass
@@ -57,3 +65,25 @@ def test_a_night_in_user_passes_publishes_what_one_pass_does_and_reruns_identica
 
     again = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 6)
     assert [(f["path"], f["sha256"]) for f in again["files"]] == [(f["path"], f["sha256"]) for f in many["files"]]
+
+
+def test_each_pass_reads_back_exactly_its_shoppers_and_an_empty_pass_reads_none(tmp_path):
+    shoppers = [(f"u{i}", (_enriched(f"u{i}", i, i), _enriched(f"u{i}", i + 1, i + 100))) for i in range(12)]
+    count = 4
+    assert len({pass_index(u, count) for u, _ in shoppers}) < count  # one pass holds nobody
+
+    def write(order, out):
+        out.mkdir()
+        paths = [str(out / UserPass(i, count).name) for i in range(count)]
+        with TestPipeline() as p:
+            p | beam.Create(order) | WritePassShoppers(paths)
+        return paths
+
+    paths = write(shoppers, tmp_path / "a")
+    for i, path in enumerate(paths):
+        with TestPipeline() as p:
+            read = p | ReadPassShoppers(path)
+            assert_that(read, equal_to([s for s in shoppers if pass_index(s[0], count) == i]))
+    # the same bytes whatever order the shoppers came in
+    again = write(list(reversed(shoppers)), tmp_path / "b")
+    assert [open(a, "rb").read() for a in paths] == [open(b, "rb").read() for b in again]
