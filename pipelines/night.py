@@ -16,7 +16,7 @@ from pipelines.core.lists import list_checks, list_counts
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.stages.normalize import PopularQueries
 from pipelines.stages.rank import BuildFallbackPool
-from pipelines.stages.verify import EmbedCatalog, VerifyQueries, WriteCatalogIndex
+from pipelines.stages.verify import EmbedCatalog, StoredIndex, VerifyQueries, WriteCatalogIndex
 from pipelines.stages.write import WriteFileList, WriteShardedParquet, WriteStats, tag_files
 from warehouse.staging import StagingLayout
 from warehouse.tables import NightlyTable
@@ -44,7 +44,7 @@ class VerifyAgainstCatalog(beam.PTransform):
         popular = day["events"] | "PopularQueries" >> PopularQueries(cfg.normalize, self.blocklist,
                                                                       cfg.rank.popular_pool)
         if self.stored_index:
-            index_path = day["events"].pipeline | "StoredIndex" >> beam.Create([self.stored_index])
+            index_path = day["events"].pipeline | "StoredIndex" >> StoredIndex(self.stored_index)
         else:
             index_path = (day["items"]
                           | "EmbedCatalog" >> EmbedCatalog(self.embedder)

@@ -26,7 +26,7 @@ from pipelines.stages.rank import CANDIDATES, AttachTriggerFills, RankUsers
 from pipelines.stages.day_level import (ReadDayLevel, ReadPassShoppers, WriteDayLevel, WritePassChecks,
                                         WritePassShoppers)
 from pipelines.stages.read_day import ReadDay
-from pipelines.stages.verify import VerifyQueries
+from pipelines.stages.verify import StoredIndex, VerifyQueries
 from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA
 from warehouse.staging import StagingLayout
 from warehouse.tables import U2Q
@@ -85,7 +85,7 @@ def _read_day_level(p, users, *, cfg, embedder, staging, day_level, earlier_chec
     their checks written for the passes after it. The day's checks and popular discards
     are the day-level pipeline's to count: the pass counts its own checks."""
     stored = p | "ReadDayLevel" >> ReadDayLevel(day_level, earlier_checks)
-    index = p | "StoredIndex" >> beam.Create([index_path])
+    index = p | "StoredIndex" >> StoredIndex(index_path)
     checked_queries = stored["checks"] | "CheckedQueries" >> beam.Map(lambda v: v.query) \
         | "CheckedSet" >> beam.combiners.ToSet()
     own = (users

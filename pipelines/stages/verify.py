@@ -97,6 +97,18 @@ class WriteCatalogIndex(beam.PTransform):
                 | "WriteIndex" >> beam.Map(_write_index, self.out_dir, self.cfg))
 
 
+class StoredIndex(beam.PTransform):
+    """PBegin → the path of a catalog index built by an earlier pipeline (one element), as
+    WriteCatalogIndex returns the path of the index it builds."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def expand(self, pbegin):
+        return pbegin | "Path" >> beam.Create([self.path])
+
+
 class BuildCatalogIndex(beam.PTransform):
     """Items with a title → a faiss index file in `out_dir`; returns its path."""
 
@@ -125,14 +137,25 @@ def _loaded_index(index_path: str) -> _LoadedIndex:
     return _INDEXES.acquire(lambda: _LoadedIndex(index_path), tag=index_path)
 
 
-class _IndexRowsFn(beam.DoFn):
-    def process(self, item_id: str, index_path: str):
+class _ReadsIndex:
+    """A DoFn that reads the index its side input names: held here once loaded (the shared
+    cache returns the same one; holding it spares a lock per element)."""
+
+    def _index(self, index_path: str) -> _LoadedIndex:
         if getattr(self, "_loaded_path", None) != index_path:
             self._loaded, self._loaded_path = _loaded_index(index_path), index_path
-        loaded = self._loaded
-        i = loaded.position.get(item_id)
-        if i is not None:  # both index types keep the vectors as added
-            yield CatalogVector(item_id, loaded.leaves[i], loaded.titles[i], loaded.index.reconstruct(i))
+        return self._loaded
+
+
+class _IndexRowsFn(_ReadsIndex, beam.DoFn):
+    def process(self, item_id: str, index_path: str):
+        with stage_timer("index"):
+            loaded = self._index(index_path)
+            i = loaded.position.get(item_id)
+            row = None if i is None else CatalogVector(  # both index types keep the vectors as added
+                item_id, loaded.leaves[i], loaded.titles[i], loaded.index.reconstruct(i))
+        if row is not None:
+            yield row
 
 
 class IndexRows(beam.PTransform):
@@ -148,7 +171,7 @@ class IndexRows(beam.PTransform):
         return item_ids | "Lookup" >> beam.ParDo(_IndexRowsFn(), beam.pvalue.AsSingleton(self.index_path))
 
 
-class _VerifyFn(beam.DoFn):
+class _VerifyFn(_ReadsIndex, beam.DoFn):
     def __init__(self, spec: EmbedderSpec, cfg: VerifyConfig):
         self.spec, self.cfg = spec, cfg
 
@@ -158,9 +181,7 @@ class _VerifyFn(beam.DoFn):
 
     def process(self, batch, index_path, total):
         _, queries = batch
-        if getattr(self, "_loaded_path", None) != index_path:
-            self._loaded, self._loaded_path = _loaded_index(index_path), index_path
-        loaded = self._loaded
+        loaded = self._index(index_path)
         with stage_timer("verify"):
             queries = list(queries)
             vectors = self.spec.encode(self.model, queries)
