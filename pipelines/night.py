@@ -70,9 +70,9 @@ class PublishedPart:
 
 class WriteParts(beam.PTransform):
     """(name, n) counter pairs → each part's staged shards, the list of their files, and the
-    stats (every counter summed, with the schema notes): what one pipeline of a night leaves in its
-    staging folder. WriteNight writes a table with it; the day-level pipeline of a u2q
-    night in user passes writes the day's rejected rows and counts with it."""
+    stats (every counter summed, with the schema notes): what one pipeline of a night leaves
+    in its staging folder. WriteNight writes a table with it; the day-level pipeline of a
+    u2q night in user passes writes the day's rejected rows and counts with it."""
 
     def __init__(self, cfg: HintQConfig, staging: StagingLayout, notes, parts: dict[str, PublishedPart]):
         super().__init__()
