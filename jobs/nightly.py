@@ -181,8 +181,7 @@ def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: i
         for i, user_pass in enumerate(every_pass):
             log.info("run %s: u2q %s", night.run_id, user_pass.name)
             results.append(run_u2q(job_pipeline(options), staging=staged[i], stored_index=index,
-                                   user_pass=user_pass, day_level=night.staging.day_level,
-                                   earlier_checks=tuple(s.pass_checks for s in staged[:i])))
+                                   user_pass=user_pass, earlier_checks=tuple(s.pass_checks for s in staged[:i])))
     stagings = [day_staging, *staged]
     write_json_file(night.staging.stats, summed_stats([json.loads(Path(s.stats).read_text()) for s in stagings]))
     write_json_file(night.staging.files, sorted((f for s in stagings for f in json.loads(Path(s.files).read_text())),

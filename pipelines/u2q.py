@@ -79,12 +79,12 @@ def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: 
      | "WriteDay" >> WriteParts(cfg, staging, day["notes"], {"rejected": _rejected_part(day["rejected"])}))
 
 
-def _read_day_level(p, users, *, cfg, embedder, staging, day_level, earlier_checks, index_path):
+def _read_day_level(p, users, *, cfg, embedder, staging, earlier_checks, index_path):
     """Stages 7–8's day-level part of one user pass: read as the first pipeline wrote it;
     only the pass's queries that no pipeline of the night checked are verified here, and
     their checks written for the passes after it. The day's checks and popular discards
     are the day-level pipeline's to count: the pass counts its own checks."""
-    stored = p | "ReadDayLevel" >> ReadDayLevel(day_level, earlier_checks)
+    stored = p | "ReadDayLevel" >> ReadDayLevel(staging.day_level, earlier_checks)
     index = p | "StoredIndex" >> StoredIndex(index_path)
     checked_queries = stored["checks"] | "CheckedQueries" >> beam.Map(lambda v: v.query) \
         | "CheckedSet" >> beam.combiners.ToSet()
@@ -103,8 +103,7 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
               stored_index: str | None = None,
               x2q_rows=None, carried=None, ranker_text: str | None = None,
-              user_pass: UserPass | None = None, day_level: str | None = None,
-              earlier_checks: tuple[str, ...] = ()) -> None:
+              user_pass: UserPass | None = None, earlier_checks: tuple[str, ...] = ()) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
 
     `x2q_rows` (the day's published x2q rows, a PCollection of dicts) fill short lists
@@ -114,9 +113,9 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     ranker, LightGBM text) orders the lists; without it they are hand-weighted.
     `stored_index` is the day's catalog index kept by an earlier run, read instead of built.
     With `user_pass`, the graph is that pass's shoppers only: it reads them and the
-    day-level counts as build_u2q_day_level wrote them (`day_level`; the index to
-    `stored_index`), and the checks the earlier passes wrote (`earlier_checks`); the day's
-    rows set aside and its counts are the day-level pipeline's.
+    day-level counts as build_u2q_day_level wrote them into the run's staging folder (the
+    index to `stored_index`), and the checks the earlier passes wrote (`earlier_checks`);
+    the day's rows set aside and its counts are the day-level pipeline's.
     """
     # 1–2 read, validate, join, dedupe & cap (a pass: its shoppers, as the day-level
     # pipeline left them)
@@ -125,7 +124,6 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
         shoppers, days_counts = day["users"], [day["counts"]]
         notes, days_parts = day["notes"], {"rejected": _rejected_part(day["rejected"])}
     else:
-        day = None
         shoppers = p | "ReadShoppers" >> ReadPassShoppers(staging.pass_shoppers(user_pass.name))
         days_counts, notes, days_parts = [], p | "NoNotes" >> beam.Create([]), {}
 
@@ -153,11 +151,11 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     # 7 verify: each distinct query once: generated, x2q fills, popular and the history's;
     # 8a the history's channels, the fallback pool (the day-level part: in this graph, or
     # read as the night's first pipeline wrote it)
-    if day_level is None:
+    if user_pass is None:
         checked = _day_level_checks(p, day, users, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
                                     embedder=embedder, blocklist=blocklist, stored_index=stored_index)
     else:
-        checked = _read_day_level(p, users, cfg=cfg, embedder=embedder, staging=staging, day_level=day_level,
+        checked = _read_day_level(p, users, cfg=cfg, embedder=embedder, staging=staging,
                                   earlier_checks=list(earlier_checks), index_path=stored_index)
 
     # 8 rank & fill: every channel's verified candidates, in the learned order where a
