@@ -28,3 +28,23 @@ class StableBatches(beam.PTransform):
             | "GroupByBatch" >> beam.GroupByKey()
             | "SortBatch" >> beam.MapTuple(lambda b, xs, order=self.order: (b, sorted(xs, key=order)))
         )
+
+
+class GroupEveryIndex(beam.PTransform):
+    """(i, value) → (i, [values]) for every i in range(count), with no values where no
+    element names i: what is written from the groups, one file each, then depends on the
+    count alone, not on which indexes the elements happened to fill. `count`: an int, or a
+    PCollection of one int."""
+
+    def __init__(self, count):
+        super().__init__()
+        self.count = count
+
+    def expand(self, keyed):
+        count = (self.count if isinstance(self.count, beam.PCollection)
+                 else keyed.pipeline | "Count" >> beam.Create([self.count]))
+        every_index = count | "EveryIndex" >> beam.FlatMap(lambda n: [(i, None) for i in range(n)])
+        return ((keyed, every_index)
+                | "Flatten" >> beam.Flatten()
+                | "GroupByIndex" >> beam.GroupByKey()
+                | "DropMarkers" >> beam.MapTuple(lambda i, values: (i, [v for v in values if v is not None])))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.beam.batching import GroupEveryIndex
 from pipelines.core.channels import ChannelModel
 from pipelines.core.passes import pass_index
 from pipelines.core.ranking import FallbackPool
@@ -93,13 +94,10 @@ class WritePassShoppers(beam.PTransform):
 
     def expand(self, shoppers):
         count = len(self.paths)
-        keyed = shoppers | "KeyByPass" >> beam.Map(lambda kv: (pass_index(kv[0], count), kv))
-        every_pass = shoppers.pipeline | "EveryPass" >> beam.Create([(i, None) for i in range(count)])
-        return ((keyed, every_pass)
-                | "Flatten" >> beam.Flatten()
-                | "GroupByPass" >> beam.GroupByKey()
-                | "Write" >> beam.MapTuple(lambda i, group, paths=self.paths: _write_shoppers(
-                    (kv for kv in group if kv is not None), paths[i])))
+        return (shoppers
+                | "KeyByPass" >> beam.Map(lambda kv: (pass_index(kv[0], count), kv))
+                | "GroupByPass" >> GroupEveryIndex(count)
+                | "Write" >> beam.MapTuple(lambda i, group, paths=self.paths: _write_shoppers(group, paths[i])))
 
 
 class ReadPassShoppers(beam.PTransform):

@@ -10,6 +10,7 @@ import pyarrow as pa
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.beam.batching import GroupEveryIndex
 from pipelines.core.text import stable_hash
 from warehouse.files import write_parquet_bytes
 
@@ -21,7 +22,7 @@ class _WriteShard(beam.DoFn):
 
     def process(self, element, n_shards):
         shard, values = element
-        records = sorted((v for v in values if v is not None), key=self.sort_key)
+        records = sorted(values, key=self.sort_key)
         data = write_parquet_bytes([self.to_row(r) for r in records], self.schema)
         name = f"{self.prefix}-{shard:05d}-of-{n_shards:05d}.parquet"
         path = posixpath.join(self.out_dir, name)
@@ -62,11 +63,9 @@ class WriteShardedParquet(beam.PTransform):
              | "Shards" >> beam.Map(shard_count, self.n_shards, self.max_rows_per_shard))
         keyed = pcoll | "KeyByShard" >> beam.Map(lambda r, n, key=self.key: (stable_hash(key(r)) % n, r),
                                                  beam.pvalue.AsSingleton(n))
-        every_shard = n | "EveryShard" >> beam.FlatMap(lambda n: [(i, None) for i in range(n)])
         return (
-            (keyed, every_shard)
-            | "Flatten" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()
+            keyed
+            | "GroupByShard" >> GroupEveryIndex(n)
             | "WriteShard" >> beam.ParDo(_WriteShard(self.out_dir, self.schema, self.sort_key, self.to_row,
                                                      self.prefix),
                                          beam.pvalue.AsSingleton(n))

@@ -9,7 +9,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.beam.batching import StableBatches
+from pipelines.beam.batching import GroupEveryIndex, StableBatches
 from pipelines.beam.routing import CheckRows
 from pipelines.beam.stats import CountBy, Tally
 from pipelines.core.config import HintQConfig
@@ -150,6 +150,18 @@ def test_stable_batches_do_not_depend_on_input_order():
     with TestPipeline() as p:
         out = p | beam.Create(items) | StableBatches(lambda x: x, 4, order=lambda x: (len(x), x))
         assert_that(out | beam.MapTuple(lambda k, xs: (k, list(xs))), equal_to(by_length))
+
+
+def test_every_index_is_grouped_and_an_index_no_element_names_has_no_values():
+    # A count given as an int and as a PCollection of one int: the same groups, the empty
+    # index 1 included, with no trace of the markers that made it.
+    keyed = [(0, "a"), (2, "b"), (0, "c")]
+    expected = [(0, ["a", "c"]), (1, []), (2, ["b"])]
+    for as_pcollection in (False, True):
+        with TestPipeline() as p:
+            count = p | "Count" >> beam.Create([3]) if as_pcollection else 3
+            out = p | beam.Create(keyed) | GroupEveryIndex(count)
+            assert_that(out | beam.MapTuple(lambda i, vs: (i, sorted(vs))), equal_to(expected))
 
 
 def test_normalize_answers_and_popular_queries():
