@@ -143,7 +143,11 @@ class VerifyConfig:
     min_hits: int = _in(2, 1, 1000)
     top_k: int = _in(10, 1, 1000)
     evidence_items: int = _in(5, 1, 1000)
-    embed_batch_size: int = _in(256, 1, 100_000)
+    # Texts per call of the embedder (stable batches of catalog titles and of queries). A
+    # call embeds its texts of each token length in passes of FORWARD_ROWS
+    # (engines/embedder.py): the more texts a call has, the fewer passes it fills up with
+    # repeats (benchmarks/embedding_rows.py).
+    embed_batch_size: int = _in(2048, 1, 100_000)
     # The catalog index: exact (flat) up to `exact_index_max_items` items, HNSW above
     # (benchmarks/ann_recall.py measures its recall@top_k against the flat index). HNSW is
     # built on one thread, so the same catalog gives the same graph and the same answers.

@@ -7,11 +7,9 @@ per-user stages hold one pass's shoppers. The day is read once, by the day-level
 pipeline: it validates, joins and sessionizes it, sets its bad rows aside, counts what
 belongs to the day (popular queries, the history's channels, the fallback pool) and
 writes each pass's shoppers; a pass starts at its shoppers' profiles. Each
-shopper's list is what one pass over the whole day gives, but for the last bits of the
-query embeddings: queries are embedded in other batches, and a batch's makeup moves them
-by ~1e-6, which can swap two near-tied evidence items (10k replayed: 178 of 201,750 list
-entries; the same queries, order, scores and sources in every list). A re-run of the same
-passes gives the same bytes.
+shopper's list is what one pass over the whole day gives: queries are embedded in other
+calls than in one pass, and a query's row does not depend on its call
+(EmbedderSpec.encode). A re-run of the same passes gives the same bytes.
 """
 from __future__ import annotations
 

@@ -67,8 +67,8 @@ class CatalogVector(NamedTuple):
 
 
 class EmbedCatalog(beam.PTransform):
-    """Items with a title → CatalogVector, in stable batches (a re-run embeds each title
-    in the same batch, so gets the same row)."""
+    """Items with a title → CatalogVector, in stable batches (the same calls on every run;
+    a title's row does not depend on its call: EmbedderSpec.encode)."""
 
     def __init__(self, spec: EmbedderSpec):
         super().__init__()

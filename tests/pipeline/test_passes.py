@@ -1,7 +1,6 @@
 """A u2q night in user passes (pipelines/core/passes.py) publishes what one pass publishes:
 the same lists, candidates, memory and rejected rows, the same accounting, and the same
-bytes again on a re-run. (On the tiny world every query's embedding is the same in both;
-at scale a batch's makeup can move the last bits: see passes.py.)"""
+bytes again on a re-run."""
 import datetime as dt
 import json
 

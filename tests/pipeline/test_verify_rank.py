@@ -30,6 +30,22 @@ def items():
     return [Item(i, t, f"X > {leaf}", leaf, "", None, "c", n) for n, (i, (t, leaf)) in enumerate(TITLES.items())]
 
 
+def test_a_text_gets_the_same_row_alone_and_among_any_other_texts(embedder_spec):
+    # The rows of one call, against the same texts embedded one per call and in another
+    # order among texts of other lengths and more of their own: the same bytes. (Batched
+    # as sentence-transformers batches them, most titles alone differ in the last bits.)
+    titles = [t for t, _ in TITLES.values() if t]
+    queries = ["trail running shoes", "coffee mug", "mug", "running shoes", "glass travel mug", "road shoes"]
+    texts = titles + queries
+    model = embedder_spec.acquire()
+    together = embedder_spec.encode(model, texts)
+    assert together.shape == (len(texts), 384) and np.allclose(np.linalg.norm(together, axis=1), 1, atol=1e-5)
+    alone = np.concatenate([embedder_spec.encode(model, [t]) for t in texts])
+    mixed = embedder_spec.encode(model, list(reversed(texts)) + [f"{t} extra words" for t in texts] + queries)
+    assert together.tobytes() == alone.tobytes()
+    assert together.tobytes() == mixed[:len(texts)][::-1].tobytes()
+
+
 def test_verify_passes_real_queries_and_fails_nonsense(tmp_path, embedder_spec):
     with TestPipeline() as p:
         index = p | "Items" >> beam.Create(items()) | BuildCatalogIndex(embedder_spec, str(tmp_path), CFG.verify)
