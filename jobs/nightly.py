@@ -26,7 +26,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from jobs.options import HintQOptions
 from jobs.runner import job_pipeline, run_job, runs_embedded
-from pipelines.beam.progress import stage_timings
+from pipelines.beam.progress import counter_sums, stage_timings
 from pipelines.core.config import ConfigError, HintQConfig, resolve_config
 from pipelines.core.normalize import load_blocklist
 from pipelines.core.passes import UserPass, pass_count, summed_stats
@@ -38,6 +38,7 @@ from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec, shared
 from pipelines.engines.model_store import ModelUnavailable
 from pipelines.stages.read_day import InputPartitionMissing, check_input_day, distinct_shoppers, partition_glob
 from pipelines.stages.read_published import ProfileMemoryMissing, read_profile_memory, read_x2q_fills
+from pipelines.stages.verify import INDEX_COUNTERS
 from pipelines.stages.write import write_json_file
 from pipelines.u2q import build_u2q, build_u2q_day_level
 from pipelines.x2q import build_x2q
@@ -69,6 +70,8 @@ class NightlyRun:
     ranking: dict | None = None  # u2q: how its lists are ordered, for the manifest
     index_fingerprint: str = ""  # what the day's catalog index is built from (warehouse/catalog_index.py)
     stored_index: str | None = None  # the day's index kept by an earlier run, reused
+    embedding: str = ""  # what the catalog's rows are embedded with (warehouse/catalog_index.py)
+    earlier_index: str | None = None  # an earlier night's index, whose rows a built index carries
 
 
 def choose_ranker(warehouse: str, day: str, cfg: HintQConfig) -> tuple[PublishedRanker | None, dict]:
@@ -114,10 +117,14 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
         embedder={"name": embedder.name, "revision": embedder.revision}, code=code_version())
     stored = (catalog_index.stored_index(warehouse, o.dt, fingerprint)
               if cfg.verify.shared_index_days else None)
+    embedding = catalog_index.embedding_key({"name": embedder.name, "revision": embedder.revision}, code_version())
+    earlier = (catalog_index.index_to_carry(warehouse, embedding)
+               if cfg.verify.shared_index_days and stored is None else None)
     return NightlyRun(table=o.table, dt=o.dt, input=input_root, warehouse=warehouse,
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
                       blocklist=load_blocklist(o.blocklist), blocklist_path=o.blocklist, ranker=ranker,
-                      ranking=ranking, index_fingerprint=fingerprint, stored_index=stored)
+                      ranking=ranking, index_fingerprint=fingerprint, stored_index=stored,
+                      embedding=embedding, earlier_index=earlier)
 
 
 def user_passes(night: NightlyRun, options: PipelineOptions) -> int:
@@ -199,7 +206,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
     with StagingLock(night.warehouse, night.table, night.dt, night.run_id):
         graph = dict(input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
                      generator=night.generator, embedder=night.embedder, blocklist=night.blocklist,
-                     stored_index=night.stored_index)
+                     stored_index=night.stored_index, earlier_index=night.earlier_index)
         passes = user_passes(night, options)
         log.info("run %s: %s pipeline for dt=%s starting (%d pass%s)", night.run_id, night.table, night.dt,
                  passes, "" if passes == 1 else "es")
@@ -214,7 +221,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
         # publish refuses them, for the other table and the re-run.
         kept = night.stored_index or catalog_index.keep_index(
             night.staging.index, night.warehouse, night.dt, night.index_fingerprint,
-            night.cfg.verify.shared_index_days)
+            night.cfg.verify.shared_index_days, night.embedding)
         manifest = publish(night.staging, night.warehouse, night.dt, night.table, NIGHTLY[night.table].k(night.cfg), {
             "run_id": night.run_id,
             "model": {"generator": night.generator.describe(),
@@ -224,7 +231,8 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             "blocklist": {"path": night.blocklist_path, "terms": len(night.blocklist)},
             "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": stage_timings(*results)},
             "catalog_index": {"fingerprint": night.index_fingerprint, "reused": night.stored_index is not None,
-                              "kept": kept},
+                              "kept": kept, "rows_carried_from": night.earlier_index,
+                              **counter_sums(INDEX_COUNTERS, *results)},
             **extra,
         }, commit_retries=night.cfg.publish.commit_retries)
     return results[-1], manifest

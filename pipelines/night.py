@@ -29,15 +29,16 @@ class VerifyAgainstCatalog(beam.PTransform):
 
     The day's popular typed queries are verified with the table's own candidates, each
     distinct query once, and the verified ones make the fallback pool of K-long lists.
-    The catalog index is built into `index_dir`, or read from `stored_index` (the same
-    day's index kept by an earlier run: warehouse/catalog_index.py).
+    The catalog index is built into `index_dir` (carrying the rows of `earlier_index`, an
+    earlier night's: EmbedCatalog), or read from `stored_index` (the same day's index kept
+    by an earlier run: warehouse/catalog_index.py).
     """
 
     def __init__(self, cfg: HintQConfig, embedder: EmbedderSpec, blocklist: frozenset[str], index_dir: str, k: int,
-                 stored_index: str | None = None):
+                 stored_index: str | None = None, earlier_index: str | None = None):
         super().__init__()
         self.cfg, self.embedder, self.blocklist, self.index_dir, self.k = cfg, embedder, blocklist, index_dir, k
-        self.stored_index = stored_index
+        self.stored_index, self.earlier_index = stored_index, earlier_index
 
     def expand(self, day):
         cfg = self.cfg
@@ -47,7 +48,7 @@ class VerifyAgainstCatalog(beam.PTransform):
             index_path = day["events"].pipeline | "StoredIndex" >> StoredIndex(self.stored_index)
         else:
             index_path = (day["items"]
-                          | "EmbedCatalog" >> EmbedCatalog(self.embedder)
+                          | "EmbedCatalog" >> EmbedCatalog(self.embedder, self.earlier_index)
                           | "WriteCatalogIndex" >> WriteCatalogIndex(self.index_dir, cfg.verify))
         to_verify = (
             day["queries"],

@@ -36,7 +36,8 @@ def _user_queries(u) -> list[str]:
     return [cand.query for cand in u.candidates] + [q for q, _ in u.trigger_fills]
 
 
-def _day_level_checks(p, day, users, *, input_root, dt, staging, cfg, embedder, blocklist, stored_index):
+def _day_level_checks(p, day, users, *, input_root, dt, staging, cfg, embedder, blocklist, stored_index,
+                      earlier_index):
     """Stages 7–8's day-level part in the night's own graph (one pass): the history's
     channels, the day's popular queries, each distinct query verified once (the users',
     the x2q fills', the popular and the history's), the fallback pool and channel model."""
@@ -50,7 +51,7 @@ def _day_level_checks(p, day, users, *, input_root, dt, staging, cfg, embedder, 
     checked = {"queries": queries | "CandidateQueries" >> beam.Flatten(), "events": day["events"],
                "items": day["items"]} \
         | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, U2Q.k(cfg),
-                                                   stored_index)
+                                                   stored_index, earlier_index)
     channels = (history, checked["verified"]) | "ChannelModel" >> BuildChannelModel(cfg, embedder)
     return {**checked, "channels": channels, "counted": checked["verified"]}
 
@@ -62,17 +63,19 @@ def _rejected_part(rejected) -> PublishedPart:
 
 def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
                         embedder: EmbedderSpec, blocklist: frozenset[str], passes: list[UserPass],
-                        stored_index: str | None = None) -> None:
+                        stored_index: str | None = None, earlier_index: str | None = None) -> None:
     """The first pipeline of a night run in user passes, the only one that reads the day:
     each pass's shoppers to `staging.pass_shoppers`, the day-level counts (as one pass
     computes them, without the shoppers' own queries) to `staging.day_level`, the catalog
-    index to `staging.index` unless `stored_index` holds it already, and the day's share of
+    index to `staging.index` unless `stored_index` holds it already (carrying the rows of
+    `earlier_index`, as build_u2q does), and the day's share of
     the night's accounting (the rows set aside, the rows read and used, the day-level
     queries' checks) as a part of the run, under `staging`'s name."""
     day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
     day["users"] | "WritePassShoppers" >> WritePassShoppers([staging.pass_shoppers(u.name) for u in passes])
     checked = _day_level_checks(p, day, None, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
-                                embedder=embedder, blocklist=blocklist, stored_index=stored_index)
+                                embedder=embedder, blocklist=blocklist, stored_index=stored_index,
+                                earlier_index=earlier_index)
     (checked["pool"], checked["channels"], checked["verified"]) | "WriteDayLevel" >> WriteDayLevel(staging.day_level)
     ([day["counts"], *verification_counts(checked["popular_discards"], checked["verified"])]
      | "DayCounts" >> beam.Flatten()
@@ -101,7 +104,7 @@ def _read_day_level(p, users, *, cfg, embedder, staging, earlier_checks, index_p
 
 def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
-              stored_index: str | None = None,
+              stored_index: str | None = None, earlier_index: str | None = None,
               x2q_rows=None, carried=None, ranker_text: str | None = None,
               user_pass: UserPass | None = None, earlier_checks: tuple[str, ...] = ()) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
@@ -111,7 +114,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     `carried` (CarriedProfiles of the day before) is folded into today's profiles; the
     memory this day passes on is written as the `profiles` table. `ranker_text` (a learned
     ranker, LightGBM text) orders the lists; without it they are hand-weighted.
-    `stored_index` is the day's catalog index kept by an earlier run, read instead of built.
+    `stored_index` is the day's catalog index kept by an earlier run, read instead of built;
+    `earlier_index` an earlier night's, whose rows the day's index carries.
     With `user_pass`, the graph is that pass's shoppers only: it reads them and the
     day-level counts as build_u2q_day_level wrote them into the run's staging folder (the
     index to `stored_index`), and the checks the earlier passes wrote (`earlier_checks`);
@@ -153,7 +157,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     # read as the night's first pipeline wrote it)
     if user_pass is None:
         checked = _day_level_checks(p, day, users, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
-                                    embedder=embedder, blocklist=blocklist, stored_index=stored_index)
+                                    embedder=embedder, blocklist=blocklist, stored_index=stored_index,
+                                    earlier_index=earlier_index)
     else:
         checked = _read_day_level(p, users, cfg=cfg, embedder=embedder, staging=staging,
                                   earlier_checks=list(earlier_checks), index_path=stored_index)

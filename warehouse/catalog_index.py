@@ -11,6 +11,13 @@ the pipeline that built it has finished; indexes of days more than
 stored: a backfill of an old day runs its other table next). A run whose stored index is
 removed under it (a far older day re-run while newer nights prune) fails and is not
 published; its retry finds no index and builds one.
+
+A day's index is new only where its catalog is: a night that builds one carries over the
+rows of the newest kept index (of any day) whose rows were embedded as its own would be
+(the same embedder and code: `embedding_key`, kept beside each index), and embeds only
+the titles that index lacks. A title's row depends on the title alone (the embedder's
+passes: pipelines/engines/embedder.py), so the index is the same bytes as one built from
+nothing, and a backfill builds what the night built.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ log = logging.getLogger(__name__)
 
 INDEX_ROOT = "_catalog_index"
 INDEX_FILE = "catalog.faiss"
+EMBEDDING_FILE = "embedding.txt"
 
 
 def index_fingerprint(catalog_files: list[Path], *, validate: dict, verify: dict, embedder: dict, code: str) -> str:
@@ -41,6 +49,24 @@ def index_fingerprint(catalog_files: list[Path], *, validate: dict, verify: dict
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def embedding_key(embedder: dict, code: str) -> str:
+    """What a catalog row is a function of besides its title: the embedder's revision and
+    the code that embeds (hashed)."""
+    text = json.dumps({"embedder": embedder, "code": code}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def index_to_carry(warehouse: str | Path, embedding: str) -> str | None:
+    """The newest kept index, of any day, whose rows have this `embedding_key`, or None."""
+    root = Path(warehouse) / INDEX_ROOT
+    for day_dir in sorted(root.glob("dt=*"), reverse=True):
+        for folder in sorted(day_dir.iterdir()):
+            key = folder / EMBEDDING_FILE
+            if (folder / SUCCESS).exists() and key.exists() and key.read_text() == embedding:
+                return str(folder / INDEX_FILE)
+    return None
+
+
 def _day_dir(warehouse: str | Path, day: str) -> Path:
     return Path(warehouse) / INDEX_ROOT / f"dt={day}"
 
@@ -51,8 +77,10 @@ def stored_index(warehouse: str | Path, day: str, fingerprint: str) -> str | Non
     return str(folder / INDEX_FILE) if (folder / SUCCESS).exists() else None
 
 
-def keep_index(built_dir: str | Path, warehouse: str | Path, day: str, fingerprint: str, keep_days: int) -> str | None:
-    """Stores the index a night built (its folder `built_dir`, moved) for reuse, and removes
+def keep_index(built_dir: str | Path, warehouse: str | Path, day: str, fingerprint: str, keep_days: int,
+               embedding: str) -> str | None:
+    """Stores the index a night built (its folder `built_dir`, moved) for reuse, with the
+    `embedding_key` of its rows, and removes
     the indexes of other fingerprints of the day and of days more than `keep_days` before
     the newest. Returns the stored index file, or None when sharing is off or nothing was built."""
     built = Path(built_dir)
@@ -65,6 +93,7 @@ def keep_index(built_dir: str | Path, warehouse: str | Path, day: str, fingerpri
     with open(day_dir.parent / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (final / SUCCESS).exists():
+            (built / EMBEDDING_FILE).write_text(embedding)
             (built / SUCCESS).write_text("")
             shutil.rmtree(final, ignore_errors=True)  # debris of a store that was killed midway
             os.replace(built, final)

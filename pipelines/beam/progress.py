@@ -24,16 +24,21 @@ def stage_timer(stage: str):
         Metrics.counter(STAGE_US, stage).inc(int((time.perf_counter() - start) * 1e6))
 
 
-def stage_timings(*results) -> dict:
-    """Seconds spent in each stage, summed over workers (and over the pipelines of a night
-    run in passes), from the runners' metrics."""
+def counter_sums(namespace: str, *results) -> dict:
+    """The runners' counters of `namespace`, by name, summed over workers and over the
+    pipelines of a night run in passes. Informational: some runners report no metrics."""
     out = {}
     for result in results:
         try:
             counters = result.metrics().query()["counters"]
-        except Exception:  # some runners report no metrics; timings are informational
+        except Exception:
             continue
         for c in counters:
-            if c.key.metric.namespace == STAGE_US:
+            if c.key.metric.namespace == namespace:
                 out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
-    return {stage: round(us / 1e6, 2) for stage, us in sorted(out.items())}
+    return dict(sorted(out.items()))
+
+
+def stage_timings(*results) -> dict:
+    """Seconds spent in each stage (see counter_sums)."""
+    return {stage: round(us / 1e6, 2) for stage, us in counter_sums(STAGE_US, *results).items()}

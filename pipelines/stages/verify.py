@@ -11,6 +11,7 @@ from typing import NamedTuple
 import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
 from pipelines.beam.batching import StableBatches
@@ -22,21 +23,29 @@ from pipelines.engines.embedder import EmbedderSpec, catalog_index, judge_querie
 
 log = logging.getLogger(__name__)
 _INDEXES = shared.Shared()
+# Counters of the catalog's rows: carried from an earlier night's index, or embedded.
+INDEX_COUNTERS = "hintq.index"
 
 
 class _EmbedItemsFn(beam.DoFn):
-    def __init__(self, spec: EmbedderSpec):
-        self.spec = spec
+    def __init__(self, spec: EmbedderSpec, earlier_index: str | None):
+        self.spec, self.earlier_index = spec, earlier_index
 
     def setup(self):
         self.model = self.spec.acquire()
+        self.earlier = _loaded_index(self.earlier_index) if self.earlier_index else None
 
     def process(self, batch):
         _, items = batch
         with stage_timer("index"):
-            vectors = self.spec.encode(self.model, [i.title for i in items])
-        for item, vec in zip(items, vectors):
-            yield CatalogVector(item.item_id, item.leaf, item.title, vec)
+            titles = [i.title for i in items]
+            carried = self.earlier.rows_of_titles(titles) if self.earlier else {}
+            missing = sorted({t for t in titles if t not in carried})
+            rows = {**carried, **dict(zip(missing, self.spec.encode(self.model, missing)))}
+        Metrics.counter(INDEX_COUNTERS, "titles_carried").inc(len(titles) - len(missing))
+        Metrics.counter(INDEX_COUNTERS, "titles_embedded").inc(len(missing))
+        for item in items:
+            yield CatalogVector(item.item_id, item.leaf, item.title, rows[item.title])
 
 
 def _write_index(entries, out_dir: str, cfg: VerifyConfig) -> str:
@@ -68,18 +77,20 @@ class CatalogVector(NamedTuple):
 
 class EmbedCatalog(beam.PTransform):
     """Items with a title → CatalogVector, in stable batches (the same calls on every run;
-    a title's row does not depend on its call: EmbedderSpec.encode)."""
+    a title's row does not depend on its call: EmbedderSpec.encode). With `earlier_index`
+    (an index kept by an earlier night, its rows embedded alike: warehouse/catalog_index.py)
+    a title it holds takes its row from there instead of being embedded again."""
 
-    def __init__(self, spec: EmbedderSpec):
+    def __init__(self, spec: EmbedderSpec, earlier_index: str | None = None):
         super().__init__()
-        self.spec = spec
+        self.spec, self.earlier_index = spec, earlier_index
 
     def expand(self, items):
         return (
             items
             | "WithTitle" >> beam.Filter(lambda i: isinstance(i, Item) and bool(i.title))
             | "StableBatches" >> StableBatches(lambda i: i.item_id, self.spec.batch_size)
-            | "EmbedTitles" >> beam.ParDo(_EmbedItemsFn(self.spec))
+            | "EmbedTitles" >> beam.ParDo(_EmbedItemsFn(self.spec, self.earlier_index))
         )
 
 
@@ -110,14 +121,16 @@ class StoredIndex(beam.PTransform):
 
 
 class BuildCatalogIndex(beam.PTransform):
-    """Items with a title → a faiss index file in `out_dir`; returns its path."""
+    """Items with a title → a faiss index file in `out_dir`; returns its path. (`earlier_index`:
+    see EmbedCatalog.)"""
 
-    def __init__(self, spec: EmbedderSpec, out_dir: str, cfg: VerifyConfig):
+    def __init__(self, spec: EmbedderSpec, out_dir: str, cfg: VerifyConfig, earlier_index: str | None = None):
         super().__init__()
-        self.spec, self.out_dir, self.cfg = spec, out_dir, cfg
+        self.spec, self.out_dir, self.cfg, self.earlier_index = spec, out_dir, cfg, earlier_index
 
     def expand(self, items):
-        return items | "Embed" >> EmbedCatalog(self.spec) | "Index" >> WriteCatalogIndex(self.out_dir, self.cfg)
+        return (items | "Embed" >> EmbedCatalog(self.spec, self.earlier_index)
+                | "Index" >> WriteCatalogIndex(self.out_dir, self.cfg))
 
 
 class _LoadedIndex:
@@ -130,6 +143,15 @@ class _LoadedIndex:
             meta = json.load(io.TextIOWrapper(f, encoding="utf-8"))
         self.item_ids, self.leaves, self.titles = meta["item_ids"], meta["leaves"], meta["titles"]
         self.position = {item_id: i for i, item_id in enumerate(self.item_ids)}
+        self._position_of_title: dict[str, int] | None = None
+
+    def rows_of_titles(self, titles) -> dict[str, np.ndarray]:
+        """The rows this index holds for those of `titles` it has (both index types keep
+        the vectors as added)."""
+        if self._position_of_title is None:
+            self._position_of_title = {t: i for i, t in enumerate(self.titles)}
+        at = {t: self._position_of_title[t] for t in titles if t in self._position_of_title}
+        return {t: self.index.reconstruct(i) for t, i in at.items()}
 
 
 def _loaded_index(index_path: str) -> _LoadedIndex:

@@ -46,7 +46,10 @@ def _first_difference(a: dict, b: dict) -> str | None:
 def test_a_night_in_user_passes_publishes_what_one_pass_does_and_reruns_identically(tiny_world, tmp_path):
     warehouse = tmp_path / "wh"
     _night(tiny_world, warehouse, "u2q", TINY_DAY, 0)  # yesterday's memory, carried into each pass
-    _night(tiny_world, warehouse, "x2q", NEXT_DAY, 0)  # the fills each pass joins
+    x2q = _night(tiny_world, warehouse, "x2q", NEXT_DAY, 0)  # the fills each pass joins
+    # The day's catalog index carries the rows of yesterday's for the titles both days hold
+    assert f"dt={TINY_DAY}" in x2q["catalog_index"]["rows_carried_from"]
+    assert x2q["catalog_index"]["titles_carried"] > x2q["catalog_index"]["titles_embedded"]
     one = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 0)
     one_rows = _published(warehouse, NEXT_DAY)
 

@@ -13,7 +13,9 @@ from collections import Counter
 
 from pipelines.core.channels import ChannelModel
 from pipelines.stages.rank import AttachTriggerFills, BuildFallbackPool, RankUsers
-from pipelines.stages.verify import BuildCatalogIndex, EmbedCatalog, IndexRows, VerifyQueries, WriteCatalogIndex
+from pipelines.beam.progress import counter_sums
+from pipelines.stages.verify import (INDEX_COUNTERS, BuildCatalogIndex, EmbedCatalog, IndexRows, VerifyQueries,
+                                      WriteCatalogIndex)
 
 CFG = HintQConfig()
 TITLES = {
@@ -63,6 +65,32 @@ def test_verify_passes_real_queries_and_fails_nonsense(tmp_path, embedder_spec):
 
     meta = json.loads((tmp_path / "catalog_items.json").read_text())
     assert meta["item_ids"] == ["I1", "I2", "I3", "I4", "I5"]
+
+
+@pytest.mark.parametrize("exact_up_to", [50_000, 0], ids=["exact", "hnsw"])
+def test_an_index_carrying_an_earlier_nights_rows_is_the_one_built_from_nothing(tmp_path, embedder_spec,
+                                                                               exact_up_to):
+    verify = dataclasses.replace(CFG.verify, exact_index_max_items=exact_up_to)
+    today = items()
+    # Yesterday's catalog: I2 had another title (today's is new to the index, as a new
+    # item's would be: embedded, alone in its call, which moved rows before encode's passes).
+    yesterday = [dataclasses.replace(i, title="Stridex Canvas Sneakers") if i.item_id == "I2" else i
+                 for i in today]
+
+    def build(catalog, out, earlier=None):
+        p = TestPipeline()
+        p | beam.Create(catalog) | BuildCatalogIndex(embedder_spec, str(tmp_path / out), verify, earlier)
+        result = p.run()
+        result.wait_until_finish()
+        return counter_sums(INDEX_COUNTERS, result)
+
+    assert build(yesterday, "yesterday") == {"titles_carried": 0, "titles_embedded": 5}
+    carried = build(today, "carried", str(tmp_path / "yesterday" / "catalog.faiss"))
+    assert build(today, "fresh") == {"titles_carried": 0, "titles_embedded": 5}
+    # I1, I3, I4, I5 carried; I2 embedded; I6 has no title
+    assert carried == {"titles_carried": 4, "titles_embedded": 1}
+    for name in ("catalog.faiss", "catalog_items.json"):
+        assert (tmp_path / "carried" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
 
 
 @pytest.mark.parametrize("exact_up_to", [50_000, 0], ids=["exact", "hnsw"])
