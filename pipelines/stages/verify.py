@@ -23,7 +23,8 @@ from pipelines.engines.embedder import EmbedderSpec, catalog_index, judge_querie
 
 log = logging.getLogger(__name__)
 _INDEXES = shared.Shared()
-# Counters of the catalog's rows: carried from an earlier night's index, or embedded.
+# Counters of the catalog's distinct titles (per call): rows carried from an earlier
+# night's index, or embedded.
 INDEX_COUNTERS = "hintq.index"
 
 
@@ -42,7 +43,7 @@ class _EmbedItemsFn(beam.DoFn):
             carried = self.earlier.rows_of_titles(titles) if self.earlier else {}
             missing = sorted({t for t in titles if t not in carried})
             rows = {**carried, **dict(zip(missing, self.spec.encode(self.model, missing)))}
-        Metrics.counter(INDEX_COUNTERS, "titles_carried").inc(len(titles) - len(missing))
+        Metrics.counter(INDEX_COUNTERS, "titles_carried").inc(len(carried))
         Metrics.counter(INDEX_COUNTERS, "titles_embedded").inc(len(missing))
         for item in items:
             yield CatalogVector(item.item_id, item.leaf, item.title, rows[item.title])
