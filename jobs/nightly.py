@@ -232,6 +232,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": stage_timings(*results)},
             "catalog_index": {"fingerprint": night.index_fingerprint, "reused": night.stored_index is not None,
                               "kept": kept, "rows_carried_from": night.earlier_index,
+                              "titles_carried": 0, "titles_embedded": 0,  # a stored index: neither
                               **counter_sums(INDEX_COUNTERS, *results)},
             **extra,
         }, commit_retries=night.cfg.publish.commit_retries)
