@@ -9,6 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.core.config import HintQConfig
 from pipelines.core.records import Candidate, Item, Profile, UserCandidates
+from pipelines.engines.embedder import catalog_index, search_index
 from collections import Counter
 
 from pipelines.core.channels import ChannelModel
@@ -46,6 +47,27 @@ def test_a_text_gets_the_same_row_alone_and_among_any_other_texts(embedder_spec)
     mixed = embedder_spec.encode(model, list(reversed(texts)) + [f"{t} extra words" for t in texts] + queries)
     assert together.tobytes() == alone.tobytes()
     assert together.tobytes() == mixed[:len(texts)][::-1].tobytes()
+
+
+@pytest.mark.parametrize("exact_up_to", [50_000, 0], ids=["exact", "hnsw"])
+def test_a_query_gets_the_same_hits_alone_and_among_any_other_queries(exact_up_to):
+    # 20,000 catalog rows, a fifth of them twice (items with the same title: exact ties),
+    # and 150 queries near them (random, L2-normalized): each query's scores and hits,
+    # searched alone and among the others in another order, the same bytes.
+    rng = np.random.default_rng(7)
+    rows = rng.normal(size=(16_000, 384)).astype("float32")
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    rows = np.concatenate([rows, rows[:4000]])
+    index = catalog_index(rows, dataclasses.replace(CFG.verify, exact_index_max_items=exact_up_to))
+    queries = rows[:150] + rng.normal(0, 0.3, size=(150, 384)).astype("float32")
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    scores, hits = search_index(index, queries, 10)
+    order = rng.permutation(len(queries))
+    again_scores, again_hits = search_index(index, queries[order], 10)
+    assert scores[order].tobytes() == again_scores.tobytes() and (hits[order] == again_hits).all()
+    for i in range(0, len(queries), 7):
+        alone_scores, alone_hits = search_index(index, queries[i:i + 1], 10)
+        assert alone_scores.tobytes() == scores[i:i + 1].tobytes() and (alone_hits == hits[i:i + 1]).all()
 
 
 def test_verify_passes_real_queries_and_fails_nonsense(tmp_path, embedder_spec):
