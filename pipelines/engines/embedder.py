@@ -68,7 +68,7 @@ class EmbedderSpec:
         vectors = np.zeros((len(texts), model.get_embedding_dimension()), dtype="float32")
         if not texts:
             return vectors
-        lengths = model.preprocess(texts)["attention_mask"].sum(dim=1).tolist()
+        lengths = np.asarray(model.preprocess(texts)["attention_mask"]).sum(axis=1).tolist()
         by_length = sorted(range(len(texts)), key=lengths.__getitem__)
         for _, same_length in itertools.groupby(by_length, key=lengths.__getitem__):
             same_length = list(same_length)

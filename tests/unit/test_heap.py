@@ -20,6 +20,12 @@ def test_each_embedding_batch_hands_back_what_it_freed(monkeypatch):
     _counting(monkeypatch, embedder, events)
 
     class Model:
+        def get_embedding_dimension(self):
+            return 4
+
+        def preprocess(self, texts):
+            return {"attention_mask": np.ones((len(texts), 3), dtype="int64")}  # one token length
+
         def encode(self, texts, **_):
             events.append(f"encoded {len(texts)}")
             return np.ones((len(texts), 4), dtype="float64")
@@ -28,7 +34,9 @@ def test_each_embedding_batch_hands_back_what_it_freed(monkeypatch):
     rows = spec.encode(Model(), ["a", "b", "c"])
     spec.encode(Model(), ["d"])
     assert rows.dtype == np.float32 and rows.shape == (3, 4)
-    assert events == ["encoded 3", "released", "encoded 1", "released"]
+    # each call: one forward pass of FORWARD_ROWS (its texts made up with repeats), then one hand-back
+    rows_a_pass = embedder.FORWARD_ROWS
+    assert events == [f"encoded {rows_a_pass}", "released", f"encoded {rows_a_pass}", "released"]
 
 
 def test_each_generation_batch_hands_back_what_it_freed(monkeypatch):
