@@ -19,7 +19,7 @@ from pipelines.beam.progress import stage_timer
 from pipelines.core.progress import ProgressLine
 from pipelines.core.config import VerifyConfig
 from pipelines.core.records import Item
-from pipelines.engines.embedder import EmbedderSpec, catalog_index, judge_queries
+from pipelines.engines.embedder import EmbedderSpec, TextVectors, catalog_index, judge_queries
 
 log = logging.getLogger(__name__)
 _INDEXES = shared.Shared()
@@ -33,7 +33,7 @@ class _EmbedItemsFn(beam.DoFn):
         self.spec, self.earlier_index = spec, earlier_index
 
     def setup(self):
-        self.model = self.spec.acquire()
+        self.vectors = TextVectors(self.spec, self.spec.acquire(), remember=False)
         self.earlier = _loaded_index(self.earlier_index) if self.earlier_index else None
 
     def process(self, batch):
@@ -41,12 +41,11 @@ class _EmbedItemsFn(beam.DoFn):
         with stage_timer("index"):
             titles = [i.title for i in items]
             carried = self.earlier.rows_of_titles(titles) if self.earlier else {}
-            missing = sorted({t for t in titles if t not in carried})
-            rows = {**carried, **dict(zip(missing, self.spec.encode(self.model, missing)))}
+            vectors = self.vectors(titles, known=carried)  # embeds only the titles not carried
         Metrics.counter(INDEX_COUNTERS, "titles_carried").inc(len(carried))
-        Metrics.counter(INDEX_COUNTERS, "titles_embedded").inc(len(missing))
-        for item in items:
-            yield CatalogVector(item.item_id, item.leaf, item.title, rows[item.title])
+        Metrics.counter(INDEX_COUNTERS, "titles_embedded").inc(len(set(titles) - carried.keys()))
+        for item, vector in zip(items, vectors):
+            yield CatalogVector(item.item_id, item.leaf, item.title, vector)
 
 
 def _write_index(entries, out_dir: str, cfg: VerifyConfig) -> str:
