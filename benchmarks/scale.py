@@ -14,6 +14,13 @@ the CPU generator cannot reach. Replayed runs are labelled `"generation": "repla
 their generate seconds are not the model's.
 
 Each size runs in its own process (`--night`), so its peak RSS is its own.
+
+`--nights K` measures a night after K-1 others, as a nightly schedule runs it: a world of K
+days, the nights before the last run first (each in its own process, generation replayed
+from `--earlier-replay`, else as the measured night's), so the measured night carries the
+day before's catalog rows (warehouse/catalog_index.py) and profiles; only it is reported.
+
+    .venv/pipeline/bin/python benchmarks/scale.py --users 1000 --nights 2 --earlier-replay /tmp/scale/answers.jsonl --out /tmp/scale2
 """
 from __future__ import annotations
 
@@ -121,9 +128,10 @@ def night(args) -> None:
 
     root = Path(args.out) / f"users_{args.night}"
     world = root / "input"
+    day = DAY + dt.timedelta(days=args.day)
     started = time.perf_counter()
     if not (world / "events").exists():
-        write_world(world, DAY, days=1, n_users=args.night, seed=7, n_items=3 * args.night)
+        write_world(world, DAY, days=args.nights, n_users=args.night, seed=7, n_items=3 * args.night)
     world_s = time.perf_counter() - started
     real = VllmGeneratorSpec.for_config(HintQConfig())
     spec = (ReplaySpec(real, args.replay) if args.replay else
@@ -136,7 +144,7 @@ def night(args) -> None:
         profile = cProfile.Profile() if args.profile else None
         if profile:
             profile.enable()
-        _, manifest = nightly.run([f"--table={table}", f"--dt={DAY}", f"--input={world}",
+        _, manifest = nightly.run([f"--table={table}", f"--dt={day}", f"--input={world}",
                                    f"--warehouse={root / 'wh'}", *args.job_args], generator=spec)
         if profile:
             profile.disable()
@@ -153,6 +161,7 @@ def night(args) -> None:
         }
         peak_mb = max(peak_mb, tables[table]["peak_rss_mb"])
     print(json.dumps({"users": args.night, "items": 3 * args.night, "world_s": round(world_s, 1),
+                      "dt": str(day), "night": f"{args.day + 1} of {args.nights}",
                       "generation": "replayed" if args.replay else "real model",
                       "peak_rss_mb": peak_mb, "tables": tables}), flush=True)
 
@@ -184,7 +193,8 @@ def table_lines(rows: list[dict]) -> list[str]:
     for r in rows:
         wall = sum(t["wall_s"] for t in r["tables"].values())
         generate = sum(t["stage_s"].get("generate", 0) for t in r["tables"].values())
-        lines.append(f"{r['users']} users ({r['generation']}): night {wall:.1f} s, generate {generate:.1f} s, "
+        which = f", night {r['night']}" if r.get("night", "1 of 1") != "1 of 1" else ""
+        lines.append(f"{r['users']} users ({r['generation']}{which}): night {wall:.1f} s, generate {generate:.1f} s, "
                      f"everything else {wall - generate:.1f} s ({(wall - generate) / wall:.1%})")
     return lines
 
@@ -196,7 +206,10 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="real model, answers recorded to OUT/answers.jsonl")
     parser.add_argument("--replay", default=None, help="answers recorded by --record")
     parser.add_argument("--profile", action="store_true", help="cProfile each table to OUT/users_N/TABLE.prof")
+    parser.add_argument("--nights", type=int, default=1, help="measure the last of this many nights (see above)")
+    parser.add_argument("--earlier-replay", default=None, help="answers for the nights before the measured one")
     parser.add_argument("--night", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--day", type=int, default=0, help=argparse.SUPPRESS)
     args, job_args = parser.parse_known_args()
     args.job_args = job_args
     if args.night is not None:
@@ -204,14 +217,18 @@ def main() -> None:
         return
     Path(args.out).mkdir(parents=True, exist_ok=True)
     rows = []
+    measured = ["--record"] if args.record else [f"--replay={args.replay}"] if args.replay else []
+    earlier = [f"--replay={args.earlier_replay}"] if args.earlier_replay else measured
     for n in (int(x) for x in args.users.split(",")):
-        cmd = [sys.executable, __file__, f"--night={n}", f"--out={args.out}", *job_args]
-        cmd += ["--record"] if args.record else [f"--replay={args.replay}"] if args.replay else []
-        cmd += ["--profile"] if args.profile else []
-        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-        if done.returncode:
-            print(done.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"users={n}: the night failed (exit {done.returncode})")
+        for day in range(args.nights):
+            last = day == args.nights - 1
+            cmd = [sys.executable, __file__, f"--night={n}", f"--nights={args.nights}", f"--day={day}",
+                   f"--out={args.out}", *job_args, *(measured if last else earlier)]
+            cmd += ["--profile"] if args.profile and last else []
+            done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+            if done.returncode:
+                print(done.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"users={n}, night {day + 1}: the night failed (exit {done.returncode})")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
     out = Path(args.out) / f"scale_{int(time.time())}.json"

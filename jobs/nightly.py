@@ -36,13 +36,14 @@ from pipelines.core.version import code_version
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec, shared_engine
 from pipelines.engines.model_store import ModelUnavailable
+from pipelines.stages.channels import past_days_present
 from pipelines.stages.read_day import InputPartitionMissing, check_input_day, distinct_shoppers, partition_glob
 from pipelines.stages.read_published import ProfileMemoryMissing, read_profile_memory, read_x2q_fills
 from pipelines.stages.verify import INDEX_COUNTERS
 from pipelines.stages.write import write_json_file
 from pipelines.u2q import build_u2q, build_u2q_day_level
 from pipelines.x2q import build_x2q
-from warehouse import catalog_index
+from warehouse import catalog_index, history_counts
 from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
 from warehouse.models import PublishedRanker, RankerCorrupt, ranker_for_night
 from warehouse.publish import publish
@@ -72,6 +73,8 @@ class NightlyRun:
     stored_index: str | None = None  # the day's index kept by an earlier run, reused
     embedding: str = ""  # what the catalog's rows are embedded with (warehouse/catalog_index.py)
     earlier_index: str | None = None  # an earlier night's index, whose rows a built index carries
+    history_fingerprint: str = ""  # what the day's history counts are computed from (warehouse/history_counts.py)
+    stored_history: dict = dataclasses.field(default_factory=dict)  # u2q: past day → its kept counts
 
 
 def choose_ranker(warehouse: str, day: str, cfg: HintQConfig) -> tuple[PublishedRanker | None, dict]:
@@ -120,11 +123,21 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     embedding = catalog_index.embedding_key({"name": embedder.name, "revision": embedder.revision}, code_version())
     earlier = (catalog_index.index_to_carry(warehouse, embedding)
                if cfg.verify.shared_index_days and stored is None else None)
+    blocklist = load_blocklist(o.blocklist)
+    history = {}
+    if o.table == "u2q":
+        settings = {name: dataclasses.asdict(getattr(cfg, name)) for name in ("validate", "normalize", "session")}
+        history = {day: history_counts.day_fingerprint(input_root, day, settings=settings, blocklist=blocklist,
+                                                       code=code_version())
+                   for day in [*past_days_present(input_root, o.dt, cfg.evaluate.history_days), o.dt]}
+    stored_history = {day: folder for day, fp in history.items()
+                      if day != o.dt and (folder := history_counts.stored_counts(warehouse, day, fp))}
     return NightlyRun(table=o.table, dt=o.dt, input=input_root, warehouse=warehouse,
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
-                      blocklist=load_blocklist(o.blocklist), blocklist_path=o.blocklist, ranker=ranker,
+                      blocklist=blocklist, blocklist_path=o.blocklist, ranker=ranker,
                       ranking=ranking, index_fingerprint=fingerprint, stored_index=stored,
-                      embedding=embedding, earlier_index=earlier)
+                      embedding=embedding, earlier_index=earlier, history_fingerprint=history.get(o.dt, ""),
+                      stored_history=stored_history)
 
 
 def user_passes(night: NightlyRun, options: PipelineOptions) -> int:
@@ -215,7 +228,14 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             build_x2q(p, **graph)
             results, extra = [_run_pipeline(p)], {}
         else:
-            results, extra = _run_u2q(night, options, graph, passes, test_pipeline)
+            results, extra = _run_u2q(night, options, {**graph, "stored_history": night.stored_history},
+                                      passes, test_pipeline)
+            # What the day adds to the history depends on its inputs only: kept for the
+            # nights after it even if publish refuses the lists.
+            extra["history_counts"] = {
+                "fingerprint": night.history_fingerprint, "days_from_counts": sorted(night.stored_history),
+                "kept": history_counts.keep_counts(night.staging.history, night.warehouse, night.dt,
+                                                   night.history_fingerprint, night.cfg.evaluate.history_days)}
         pipeline_s = time.time() - started
         # The index depends on the catalog only, not on this night's lists: kept even if
         # publish refuses them, for the other table and the re-run.

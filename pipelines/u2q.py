@@ -21,7 +21,7 @@ from pipelines.stages.compress import CompressPrompts
 from pipelines.stages.generate import GenerateAnswers
 from pipelines.stages.normalize import NormalizeAnswers
 from pipelines.stages.profile import BuildProfiles, MEMORY, RecallProfiles
-from pipelines.stages.channels import BuildChannelModel, CountHistory, ReadHistory
+from pipelines.stages.channels import BuildChannelModel, CountHistory, ReadHistory, WriteDayCounts
 from pipelines.stages.rank import CANDIDATES, AttachTriggerFills, RankUsers
 from pipelines.stages.day_level import (ReadDayLevel, ReadPassShoppers, WriteDayLevel, WritePassChecks,
                                         WritePassShoppers)
@@ -37,14 +37,15 @@ def _user_queries(u) -> list[str]:
 
 
 def _day_level_checks(p, day, users, *, input_root, dt, staging, cfg, embedder, blocklist, stored_index,
-                      earlier_index):
+                      earlier_index, stored_history):
     """Stages 7–8's day-level part in the night's own graph (one pass): the history's
     channels, the day's popular queries, each distinct query verified once (the users',
     the x2q fills', the popular and the history's), the fallback pool and channel model."""
-    # 8a the history channels' counts (days D-N+1..D): what the baselines count
-    history = (day["users"]
-               | "ReadHistory" >> ReadHistory(input_root, dt, cfg)
-               | "CountHistory" >> CountHistory(cfg, blocklist))
+    # 8a the history channels' counts (days D-N+1..D): what the baselines count; the
+    # night's own day's, kept for the nights after it
+    days = day["users"] | "ReadHistory" >> ReadHistory(input_root, dt, cfg, blocklist, stored_history)
+    days["today"] | "KeepTodaysCounts" >> WriteDayCounts(staging.history, dt, cfg)
+    history = days["window"] | "CountHistory" >> CountHistory(cfg)
     queries = [history["vocabulary"] | "VocabularyQueries" >> beam.FlatMap(lambda v: v[1])]
     if users is not None:
         queries.append(users | "UserQueries" >> beam.FlatMap(_user_queries))
@@ -63,7 +64,8 @@ def _rejected_part(rejected) -> PublishedPart:
 
 def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
                         embedder: EmbedderSpec, blocklist: frozenset[str], passes: list[UserPass],
-                        stored_index: str | None = None, earlier_index: str | None = None) -> None:
+                        stored_index: str | None = None, earlier_index: str | None = None,
+                        stored_history: dict[str, str] | None = None) -> None:
     """The first pipeline of a night run in user passes, the only one that reads the day:
     each pass's shoppers to `staging.pass_shoppers`, the day-level counts (as one pass
     computes them, without the shoppers' own queries) to `staging.day_level`, the catalog
@@ -75,7 +77,7 @@ def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: 
     day["users"] | "WritePassShoppers" >> WritePassShoppers([staging.pass_shoppers(u.name) for u in passes])
     checked = _day_level_checks(p, day, None, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
                                 embedder=embedder, blocklist=blocklist, stored_index=stored_index,
-                                earlier_index=earlier_index)
+                                earlier_index=earlier_index, stored_history=stored_history)
     (checked["pool"], checked["channels"], checked["verified"]) | "WriteDayLevel" >> WriteDayLevel(staging.day_level)
     ([day["counts"], *verification_counts(checked["popular_discards"], checked["verified"])]
      | "DayCounts" >> beam.Flatten()
@@ -105,7 +107,7 @@ def _read_day_level(p, users, *, cfg, embedder, staging, earlier_checks, index_p
 def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
               stored_index: str | None = None, earlier_index: str | None = None,
-              x2q_rows=None, carried=None, ranker_text: str | None = None,
+              stored_history: dict[str, str] | None = None, x2q_rows=None, carried=None, ranker_text: str | None = None,
               user_pass: UserPass | None = None, earlier_checks: tuple[str, ...] = ()) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
 
@@ -116,6 +118,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     ranker, LightGBM text) orders the lists; without it they are hand-weighted.
     `stored_index` is the day's catalog index kept by an earlier run, read instead of built;
     `earlier_index` an earlier night's, whose rows the day's index carries.
+    `stored_history` (day → folder) the history days whose counts earlier nights kept,
+    read instead of their events; the night's own day's counts go to `staging.history`.
     With `user_pass`, the graph is that pass's shoppers only: it reads them and the
     day-level counts as build_u2q_day_level wrote them into the run's staging folder (the
     index to `stored_index`), and the checks the earlier passes wrote (`earlier_checks`);
@@ -158,7 +162,7 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     if user_pass is None:
         checked = _day_level_checks(p, day, users, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
                                     embedder=embedder, blocklist=blocklist, stored_index=stored_index,
-                                    earlier_index=earlier_index)
+                                    earlier_index=earlier_index, stored_history=stored_history)
     else:
         checked = _read_day_level(p, users, cfg=cfg, embedder=embedder, staging=staging,
                                   earlier_checks=list(earlier_checks), index_path=stored_index)

@@ -21,18 +21,12 @@ nothing, and a backfill builds what the night built.
 """
 from __future__ import annotations
 
-import datetime as dt
-import fcntl
 import hashlib
 import json
-import logging
-import os
-import shutil
 from pathlib import Path
 
 from warehouse.files import SUCCESS, sha256_file
-
-log = logging.getLogger(__name__)
+from warehouse.kept import keep_folder, stored_folder
 
 INDEX_ROOT = "_catalog_index"
 INDEX_FILE = "catalog.faiss"
@@ -67,49 +61,20 @@ def index_to_carry(warehouse: str | Path, embedding: str) -> str | None:
     return None
 
 
-def _day_dir(warehouse: str | Path, day: str) -> Path:
-    return Path(warehouse) / INDEX_ROOT / f"dt={day}"
-
-
 def stored_index(warehouse: str | Path, day: str, fingerprint: str) -> str | None:
     """The stored index file of this day and fingerprint, or None where there is none."""
-    folder = _day_dir(warehouse, day) / fingerprint
-    return str(folder / INDEX_FILE) if (folder / SUCCESS).exists() else None
+    folder = stored_folder(Path(warehouse) / INDEX_ROOT, day, fingerprint)
+    return str(folder / INDEX_FILE) if folder else None
 
 
 def keep_index(built_dir: str | Path, warehouse: str | Path, day: str, fingerprint: str, keep_days: int,
                embedding: str) -> str | None:
     """Stores the index a night built (its folder `built_dir`, moved) for reuse, with the
-    `embedding_key` of its rows, and removes
-    the indexes of other fingerprints of the day and of days more than `keep_days` before
-    the newest. Returns the stored index file, or None when sharing is off or nothing was built."""
+    `embedding_key` of its rows (warehouse/kept.py: the day's other fingerprints and the
+    days more than `keep_days` before the newest are removed). Returns the stored index
+    file, or None when sharing is off or nothing was built."""
     built = Path(built_dir)
     if keep_days <= 0 or not (built / INDEX_FILE).exists():
         return None
-    day_dir = _day_dir(warehouse, day)
-    final = day_dir / fingerprint
-    day_dir.mkdir(parents=True, exist_ok=True)
-    # x2q and u2q of a day may finish together: one stores, the other finds it stored
-    with open(day_dir.parent / ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (final / SUCCESS).exists():
-            (built / EMBEDDING_FILE).write_text(embedding)
-            (built / SUCCESS).write_text("")
-            shutil.rmtree(final, ignore_errors=True)  # debris of a store that was killed midway
-            os.replace(built, final)
-        for other in day_dir.iterdir():
-            if other.name != fingerprint:
-                shutil.rmtree(other, ignore_errors=True)
-        _remove_old_days(day_dir.parent, keep_days, day)
-    return str(final / INDEX_FILE)
-
-
-def _remove_old_days(root: Path, keep_days: int, stored_day: str) -> None:
-    """Removes the days more than `keep_days` before the newest, except the day just
-    stored (a backfill of an old day runs its other table next)."""
-    days = sorted(p.name.removeprefix("dt=") for p in root.glob("dt=*"))
-    oldest_kept = dt.date.fromisoformat(days[-1]) - dt.timedelta(days=keep_days - 1)
-    for day in days:
-        if day != stored_day and dt.date.fromisoformat(day) < oldest_kept:
-            log.info("removing the catalog index of dt=%s (older than %d days)", day, keep_days)
-            shutil.rmtree(root / f"dt={day}", ignore_errors=True)
+    (built / EMBEDDING_FILE).write_text(embedding)
+    return str(keep_folder(built, Path(warehouse) / INDEX_ROOT, day, fingerprint, keep_days) / INDEX_FILE)

@@ -60,6 +60,11 @@ class StagingLayout:
         return posixpath.join(self.root, "index")
 
     @property
+    def history(self) -> str:
+        """What the night's day adds to the history's counts (warehouse/history_counts.py)."""
+        return posixpath.join(self.root, "history")
+
+    @property
     def day_level(self) -> str:
         """The day-level counts every pass of a u2q night reads (stages/day_level.py)."""
         return posixpath.join(self.root, "day_level.pkl")

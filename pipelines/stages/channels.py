@@ -2,13 +2,17 @@
 count, and build one channel model of the night (pipelines/core/channels.py).
 
 The history is counted per user and day and combined (popularity, the vocabulary, the
-co-occurrence of vocabulary queries), so no step holds the history's users: what is
-collected into one element is bounded by configuration (`ranker.vocabulary`) and the
-catalog (co-occurrence anchors), not by the number of shoppers.
+co-occurrence of vocabulary queries), so no step holds the history's users. A night keeps
+what its day adds (warehouse/history_counts.py), and the nights after it read that instead
+of the day's events: a night reads one day's events, not the window's.
 """
 from __future__ import annotations
 
+import glob
+import json
+import posixpath
 from collections import Counter
+from pathlib import Path
 
 import apache_beam as beam
 
@@ -20,6 +24,10 @@ from pipelines.core.normalize import QueryCleaner
 from pipelines.core.text import text_desc_key
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.stages.read_day import ReadDay, partition_row_counts
+from pipelines.stages.write import WriteShardedParquet, write_json_file
+from schemas.history_counts import HISTORY_PAIRS_SCHEMA, HISTORY_SEARCHED_SCHEMA
+from warehouse.files import read_rows
+from warehouse.history_counts import DAY_FILE, PAIRS_PREFIX, SEARCHED_PREFIX
 from warehouse.inputs import history_days
 
 
@@ -29,70 +37,176 @@ def past_days_present(input_root: str, dt: str, n: int) -> list[str]:
             if partition_row_counts(input_root, "events", d) and partition_row_counts(input_root, "catalog", d)]
 
 
-class ReadHistory(beam.PTransform):
-    """Today's (user_id, kept events) → (day, (user_id, kept events)) for days D-N+1..D:
-    the days before D that exist, read and validated the way D is (ReadDay)."""
+COUNT_KINDS = ("has_typed", "searched", "pairs")
 
-    def __init__(self, input_root: str, dt: str, cfg: HintQConfig):
+
+class ReadHistory(beam.PTransform):
+    """Today's (user_id, kept events) → {"window": what each day of D-N+1..D adds to the
+    history's counts (CountDays' dict, every day's in one), "today": D's alone, for the
+    night to keep}. The days before D that exist are read from their counts kept in the
+    warehouse where `stored` names them (day → folder, warehouse/history_counts.py), else
+    read and validated the way D is (ReadDay) and counted."""
+
+    def __init__(self, input_root: str, dt: str, cfg: HintQConfig, blocklist: frozenset[str],
+                 stored: dict[str, str] | None = None):
         super().__init__()
-        self.input_root, self.dt, self.cfg = input_root, dt, cfg
+        self.input_root, self.dt, self.cfg, self.blocklist = input_root, dt, cfg, blocklist
+        self.stored = stored or {}
 
     def expand(self, todays_users):
-        days = [todays_users | "Today" >> beam.Map(lambda kv, d=self.dt: (d, kv))]
+        p = todays_users.pipeline
+        raw = [todays_users | "Today" >> beam.Map(lambda kv, d=self.dt: (d, kv))]
+        parts = []
         for past in past_days_present(self.input_root, self.dt, self.cfg.evaluate.history_days):
-            users = (todays_users.pipeline | f"ReadDay[{past}]" >> ReadDay(self.input_root, past, self.cfg))["users"]
-            days.append(users | f"Tag[{past}]" >> beam.Map(lambda kv, d=past: (d, kv)))
-        return days | "AllDays" >> beam.Flatten()
+            if past in self.stored:
+                parts.append(p | f"StoredCounts[{past}]" >> ReadDayCounts(self.stored[past], past))
+            else:
+                users = (p | f"ReadDay[{past}]" >> ReadDay(self.input_root, past, self.cfg))["users"]
+                raw.append(users | f"Tag[{past}]" >> beam.Map(lambda kv, d=past: (d, kv)))
+        counted = (raw | "RawDays" >> beam.Flatten()
+                   | "CountDays" >> CountDays(self.cfg, self.blocklist))
+        parts.append(counted)
+        days = {kind: [part[kind] for part in parts] | f"All[{kind}]" >> beam.Flatten() for kind in COUNT_KINDS}
+        today = {kind: counted[kind] | f"Today[{kind}]" >> beam.Filter(lambda r, d=self.dt: r[0] == d)
+                 for kind in COUNT_KINDS}
+        return {"window": days, "today": today}
 
 
-def _sessions(element, clean: QueryCleaner, cfg: HintQConfig, titles_as_queries: bool):
+def _sessions(element, clean: QueryCleaner, cfg: HintQConfig, has_typed: dict):
     day, (user_id, events) = element
     with stage_timer("channels"):
-        return day, user_id, ch.user_sessions(events, clean, cfg, titles_as_queries)
+        return day, user_id, ch.user_sessions(events, clean, cfg, not has_typed[day])
 
 
 def _searched(user_day):
-    """(query, 1) for each distinct query of a user's day: popularity counts (day, user) pairs."""
-    return [(q, 1) for q in sorted({q for _, queries in user_day[2] for q in queries})]
+    """((day, query), 1) for each distinct query of a user's day: popularity counts (day, user) pairs."""
+    day = user_day[0]
+    return [((day, q), 1) for q in sorted({q for _, queries in user_day[2] for q in queries})]
 
 
-def _vocabulary_pairs(user_day, vocabulary: frozenset[str]):
+def _pairs(user_day):
+    """((day, anchor, query), 1) for each co-occurrence of each session of a user's day."""
+    day = user_day[0]
     for anchors, queries in user_day[2]:
         for anchor, q in bl.session_pairs(anchors, queries):
-            if q in vocabulary:
-                yield (anchor, q), 1
+            yield (day, anchor, q), 1
 
 
-class CountHistory(beam.PTransform):
-    """(day, (user_id, kept events)) of the history → {"vocabulary": one (Counter, list):
-    the `ranker.vocabulary` most searched past queries by distinct (day, user), most first;
-    "cooccurrence": (anchor, vocabulary query, sessions); "titles_as_queries": one bool}.
-    The same counts as `build_history` + `vocabulary_of` in one process (tested)."""
+class CountDays(beam.PTransform):
+    """(day, (user_id, kept events)) of any days → what each day adds to the history's
+    counts: {"has_typed": (day, whether it holds a typed search), "searched": (day, query,
+    the day's users who searched it), "pairs": (day, anchor, query, the day's sessions
+    holding both)}. A day is counted in its own mode: its searches, or, where it has none,
+    titles standing in (CountHistory uses a day's counts only where the window's mode is
+    the day's: a day without a search adds nothing to a window with one)."""
 
     def __init__(self, cfg: HintQConfig, blocklist: frozenset[str]):
         super().__init__()
         self.cfg, self.blocklist = cfg, blocklist
 
     def expand(self, history):
+        has_typed = (history
+                     | "HasTypedQuery" >> beam.Map(lambda kv: (kv[0], ch.has_typed_query(kv[1][1])))
+                     | "AnyTyped" >> beam.CombinePerKey(any))
+        sessions = history | "Sessions" >> beam.Map(_sessions, QueryCleaner(self.cfg.normalize, self.blocklist),
+                                                     self.cfg, beam.pvalue.AsDict(has_typed))
+        searched = (sessions | "Searched" >> beam.FlatMap(_searched)
+                    | "CountSearchers" >> beam.CombinePerKey(sum)
+                    | "FlatSearched" >> beam.MapTuple(lambda day_query, n: (*day_query, n)))
+        pairs = (sessions | "Pairs" >> beam.FlatMap(_pairs)
+                 | "CountPairs" >> beam.CombinePerKey(sum)
+                 | "FlatPairs" >> beam.MapTuple(lambda key, n: (*key, n)))
+        return {"has_typed": has_typed, "searched": searched, "pairs": pairs}
+
+
+class CountHistory(beam.PTransform):
+    """What each day adds (CountDays' dict, any days) → the window's counts: {"vocabulary":
+    one (Counter, list): the `ranker.vocabulary` most searched past queries by distinct
+    (day, user), most first; "cooccurrence": (anchor, vocabulary query, sessions);
+    "titles_as_queries": one bool, true where no day holds a typed search}. The same counts
+    as `build_history` + `vocabulary_of` in one process (tested).
+
+    The history is counted per user and day and combined, so no step holds the history's
+    users: what is collected into one element is bounded by configuration
+    (`ranker.vocabulary`, the days), not by the number of shoppers."""
+
+    def __init__(self, cfg: HintQConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, days):
         cfg = self.cfg
-        titles_as_queries = (history
-                             | "HasTypedQuery" >> beam.Map(lambda kv: ch.has_typed_query(kv[1][1]))
-                             | "AnyTyped" >> beam.CombineGlobally(any)
+        titles_as_queries = (days["has_typed"]
+                             | "AnyTyped" >> beam.Map(lambda day_typed: day_typed[1])
+                             | "AnyDay" >> beam.CombineGlobally(any)
                              | "TitlesAsQueries" >> beam.Map(lambda has_search: not has_search))
-        sessions = history | "Sessions" >> beam.Map(_sessions, QueryCleaner(cfg.normalize, self.blocklist), cfg,
-                                                     beam.pvalue.AsSingleton(titles_as_queries))
-        vocabulary = (sessions
-                      | "Searched" >> beam.FlatMap(_searched)
+        counting = (days["has_typed"]
+                    | "InWindowMode" >> beam.Filter(lambda day_typed, titles: titles or day_typed[1],
+                                                    beam.pvalue.AsSingleton(titles_as_queries))
+                    | "CountingDays" >> beam.Map(lambda day_typed: day_typed[0]))
+
+        def of_counting_days(rows, name):
+            return rows | f"{name}OfCountingDays" >> beam.Filter(lambda r, ds: r[0] in ds,
+                                                                 beam.pvalue.AsList(counting))
+
+        vocabulary = (of_counting_days(days["searched"], "Searched")
+                      | "ByQuery" >> beam.Map(lambda r: (r[1], r[2]))
                       | "CountSearchers" >> beam.CombinePerKey(sum)
                       | "TopQueries" >> beam.combiners.Top.Of(cfg.ranker.vocabulary,
                                                               key=lambda qc: (qc[1], text_desc_key(qc[0])))
                       | "WithCounts" >> beam.Map(lambda top: (Counter(dict(top)), [q for q, _ in top])))
         words = vocabulary | "VocabularySet" >> beam.Map(lambda v: frozenset(v[1]))
-        cooccurrence = (sessions
-                        | "VocabularyPairs" >> beam.FlatMap(_vocabulary_pairs, beam.pvalue.AsSingleton(words))
+        cooccurrence = (of_counting_days(days["pairs"], "Pairs")
+                        | "OfVocabulary" >> beam.Filter(lambda r, vocab: r[2] in vocab, beam.pvalue.AsSingleton(words))
+                        | "ByPair" >> beam.Map(lambda r: ((r[1], r[2]), r[3]))
                         | "CountPairs" >> beam.CombinePerKey(sum)
                         | "Flat" >> beam.MapTuple(lambda pair, n: (*pair, n)))
         return {"vocabulary": vocabulary, "cooccurrence": cooccurrence, "titles_as_queries": titles_as_queries}
+
+
+class ReadDayCounts(beam.PTransform):
+    """PBegin → one day's counts as a night kept them (`folder`, WriteDayCounts), in
+    CountDays' shape."""
+
+    def __init__(self, folder: str, day: str):
+        super().__init__()
+        self.folder, self.day = folder, day
+
+    def expand(self, pbegin):
+        day, folder = self.day, self.folder
+        files = {prefix: sorted(glob.glob(posixpath.join(folder, f"{prefix}-*.parquet")))
+                 for prefix in (SEARCHED_PREFIX, PAIRS_PREFIX)}
+        has_typed = (pbegin | "DayFile" >> beam.Create([posixpath.join(folder, DAY_FILE)])
+                     | "HasTyped" >> beam.Map(lambda path: (day, json.loads(Path(path).read_text())["has_typed_query"])))
+        searched = (pbegin | "SearchedFiles" >> beam.Create(files[SEARCHED_PREFIX])
+                    | "SearchedRows" >> beam.FlatMap(lambda path: ((day, r["query"], r["users"]) for r in read_rows(path))))
+        pairs = (pbegin | "PairsFiles" >> beam.Create(files[PAIRS_PREFIX])
+                 | "PairsRows" >> beam.FlatMap(lambda path: ((day, (r["anchor_kind"], r["anchor"]), r["query"], r["sessions"])
+                                                             for r in read_rows(path))))
+        return {"has_typed": has_typed, "searched": searched, "pairs": pairs}
+
+
+class WriteDayCounts(beam.PTransform):
+    """One day's counts (CountDays' dict, of that day only) → `out_dir`: sorted Parquet
+    shards of its searched queries and co-occurrences, and `day.json` (whether it holds a
+    typed search), written last of all by the night (warehouse/history_counts.py)."""
+
+    def __init__(self, out_dir: str, day: str, cfg: HintQConfig):
+        super().__init__()
+        self.out_dir, self.day, self.cfg = out_dir, day, cfg
+
+    def expand(self, counts):
+        max_rows, out_dir = self.cfg.publish.max_rows_per_shard, self.out_dir
+        counts["searched"] | "WriteSearched" >> WriteShardedParquet(
+            out_dir, HISTORY_SEARCHED_SCHEMA, 1, key=lambda r: r[1], sort_key=lambda r: r[1],
+            to_row=lambda r: {"query": r[1], "users": r[2]}, max_rows_per_shard=max_rows, prefix=SEARCHED_PREFIX)
+        counts["pairs"] | "WritePairs" >> WriteShardedParquet(
+            out_dir, HISTORY_PAIRS_SCHEMA, 1, key=lambda r: r[2], sort_key=lambda r: (r[1], r[2]),
+            to_row=lambda r: {"anchor_kind": r[1][0], "anchor": r[1][1], "query": r[2], "sessions": r[3]},
+            max_rows_per_shard=max_rows, prefix=PAIRS_PREFIX)
+        return counts["has_typed"] | "WriteDayFile" >> beam.Map(
+            lambda day_typed: write_json_file(posixpath.join(out_dir, DAY_FILE),
+                                              {"day": day_typed[0], "has_typed_query": day_typed[1]}))
 
 
 class _ModelFn(beam.DoFn):

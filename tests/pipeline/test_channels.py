@@ -12,7 +12,7 @@ from pipelines.core import channels as ch
 from pipelines.core.config import HintQConfig
 from pipelines.core.normalize import QueryCleaner
 from pipelines.core.records import EnrichedEvent, Event, Item
-from pipelines.stages.channels import CountHistory, ReadHistory
+from pipelines.stages.channels import CountDays, CountHistory, ReadHistory, WriteDayCounts
 from tests.conftest import TINY_DAY
 from warehouse.inputs import history_days, read_input_day
 
@@ -29,7 +29,12 @@ def one_process_counts(days, cfg, size):
 
 
 def beam_counts(p, history, cfg):
-    counted = history | CountHistory(cfg, frozenset())
+    """(day, (user_id, events)) of the window → the window's counts."""
+    return window_counts(history | CountDays(cfg, frozenset()), cfg)
+
+
+def window_counts(days, cfg):
+    counted = days | CountHistory(cfg)
     return (counted["vocabulary"] | "Plain" >> beam.Map(lambda v: (dict(v[0]), v[1])),
             counted["cooccurrence"], counted["titles_as_queries"])
 
@@ -44,7 +49,8 @@ def test_history_counted_in_parallel_equals_one_process(tiny_world):
     assert len(vocabulary[1]) == 15 and pairs and titles is False
     with TestPipeline() as p:
         today = p | "Today" >> beam.Create(sorted(days[1].users.items()))
-        got_vocabulary, got_pairs, got_titles = beam_counts(p, today | ReadHistory(str(tiny_world), DAY2, cfg), cfg)
+        window = (today | ReadHistory(str(tiny_world), DAY2, cfg, frozenset()))["window"]
+        got_vocabulary, got_pairs, got_titles = window_counts(window, cfg)
         assert_that(got_vocabulary, equal_to([vocabulary]), label="vocabulary")
         assert_that(got_pairs, equal_to(pairs), label="cooccurrence")
         assert_that(got_titles, equal_to([False]), label="titles_as_queries")
@@ -69,3 +75,54 @@ def test_titles_stand_in_for_queries_when_no_day_has_a_search():
         assert_that(got_vocabulary, equal_to([vocabulary]), label="vocabulary")
         assert_that(got_pairs, equal_to(pairs), label="cooccurrence")
         assert_that(got_titles, equal_to([True]), label="titles_as_queries")
+
+
+def test_a_day_read_from_the_counts_its_night_kept_counts_as_its_events_do(tiny_world, tmp_path):
+    cfg = dataclasses.replace(HintQConfig(), ranker=dataclasses.replace(HintQConfig().ranker, vocabulary=15))
+    days = [d for d in (read_input_day(tiny_world, d, cfg) for d in history_days(DAY2, cfg.evaluate.history_days))
+            if d is not None]
+    vocabulary, pairs, titles = one_process_counts([(d.day, d.users) for d in days], cfg, 15)
+    kept = tmp_path / "kept"
+    with TestPipeline() as p:  # the night of the first day keeps what it adds
+        first = p | beam.Create([(TINY_DAY, kv) for kv in sorted(days[0].users.items())])
+        first | CountDays(cfg, frozenset()) | WriteDayCounts(str(kept), TINY_DAY, cfg)
+    assert sorted(f.name for f in kept.iterdir()) == ["day.json", "pairs-00000-of-00001.parquet",
+                                                      "searched-00000-of-00001.parquet"]
+    with TestPipeline() as p:
+        today = p | "Today" >> beam.Create(sorted(days[1].users.items()))
+        window = (today | ReadHistory(str(tiny_world), DAY2, cfg, frozenset(), stored={TINY_DAY: str(kept)}))["window"]
+        got_vocabulary, got_pairs, got_titles = window_counts(window, cfg)
+        assert_that(got_vocabulary, equal_to([vocabulary]), label="vocabulary")
+        assert_that(got_pairs, equal_to(pairs), label="cooccurrence")
+        assert_that(got_titles, equal_to([titles]), label="titles_as_queries")
+        # the first day's events are not read again
+        assert any(f"StoredCounts[{TINY_DAY}]" in label for label in p.applied_labels)
+        assert not any(f"ReadDay[{TINY_DAY}]" in label for label in p.applied_labels)
+
+
+def test_a_day_without_a_search_adds_nothing_to_a_window_with_one():
+    """Each day is counted in its own mode (its searches, or titles where it has none); a
+    window with a search uses only the days that have one, as the one process does."""
+    cfg = HintQConfig()
+    t0 = int(dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc).timestamp() * 1e6)
+    items = {i: Item(i, f"Nordia Trail Shoes {i}", "Sports > Running > Shoes", "Shoes", "Nordia", 10.0, "c", n)
+             for n, i in enumerate(("A", "B"))}
+
+    def ev(user, minute, item=None, kind="click", query=None):
+        return EnrichedEvent(Event(user, t0 + minute * 60_000_000, kind, item, query, "e", minute, ""),
+                             items[item] if item else None)
+
+    no_search = {"U1": [ev("U1", 0, "A"), ev("U1", 1, "B")]}
+    searched = {"U2": [ev("U2", 0, kind="search", query="trail shoes"), ev("U2", 1, "A"),
+                       ev("U2", 2, kind="search", query="running shoes")]}
+    days = [("2026-11-01", no_search), ("2026-11-02", searched)]
+    vocabulary, pairs, titles = one_process_counts(days, cfg, 20)
+    assert titles is False and vocabulary[1] and pairs
+    alone = one_process_counts(days[:1], cfg, 20)
+    assert alone[2] is True and alone[0][1]  # alone, the first day counts its titles
+    with TestPipeline() as p:
+        history = p | beam.Create([(day, kv) for day, users in days for kv in sorted(users.items())])
+        got_vocabulary, got_pairs, got_titles = beam_counts(p, history, cfg)
+        assert_that(got_vocabulary, equal_to([vocabulary]), label="vocabulary")
+        assert_that(got_pairs, equal_to(pairs), label="cooccurrence")
+        assert_that(got_titles, equal_to([False]), label="titles_as_queries")

@@ -3,6 +3,7 @@ the same lists, candidates, memory and rejected rows, the same accounting, and t
 bytes again on a re-run."""
 import datetime as dt
 import json
+import shutil
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -16,6 +17,7 @@ from tests.conftest import TINY_DAY
 from tests.pipeline.test_stages import _enriched
 from tests.fakes import FakeGeneratorSpec
 from warehouse.files import read_published_table
+from warehouse.history_counts import HISTORY_ROOT
 
 NEXT_DAY = (dt.date.fromisoformat(TINY_DAY) + dt.timedelta(days=1)).isoformat()
 PARTS = ("u2q", "candidates", "profiles", "rejected")
@@ -67,6 +69,15 @@ def test_a_night_in_user_passes_publishes_what_one_pass_does_and_reruns_identica
 
     again = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 6)
     assert [(f["path"], f["sha256"]) for f in again["files"]] == [(f["path"], f["sha256"]) for f in many["files"]]
+
+    # The day before's history came from the counts its night kept (one pass or many);
+    # without them the night reads that day's events again, and publishes the same.
+    assert one["history_counts"]["days_from_counts"] == many["history_counts"]["days_from_counts"] == [TINY_DAY]
+    assert f"dt={NEXT_DAY}" in many["history_counts"]["kept"]
+    shutil.rmtree(warehouse / HISTORY_ROOT / f"dt={TINY_DAY}")
+    reread = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 0)
+    assert reread["history_counts"]["days_from_counts"] == []
+    assert _first_difference(one_rows, _published(warehouse, NEXT_DAY)) is None
 
 
 def test_each_pass_reads_back_exactly_its_shoppers_and_an_empty_pass_reads_none(tmp_path):
