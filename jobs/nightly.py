@@ -126,6 +126,7 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     blocklist = load_blocklist(o.blocklist)
     history = {}
     if o.table == "u2q":
+        # what a day's counts read besides its inputs: ReadDay's checks, the query cleaner, sessions
         settings = {name: dataclasses.asdict(getattr(cfg, name)) for name in ("validate", "normalize", "session")}
         history = {day: history_counts.day_fingerprint(input_root, day, settings=settings, blocklist=blocklist,
                                                        code=code_version())

@@ -8,13 +8,13 @@ of the day's events: a night reads one day's events, not the window's.
 """
 from __future__ import annotations
 
-import glob
 import json
 import posixpath
 from collections import Counter
-from pathlib import Path
 
 import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 from pipelines.beam.progress import stage_timer
 from pipelines.core import baselines as bl
@@ -26,7 +26,6 @@ from pipelines.engines.embedder import EmbedderSpec
 from pipelines.stages.read_day import ReadDay, partition_row_counts
 from pipelines.stages.write import WriteShardedParquet, write_json_file
 from schemas.history_counts import HISTORY_PAIRS_SCHEMA, HISTORY_SEARCHED_SCHEMA
-from warehouse.files import read_rows
 from warehouse.history_counts import DAY_FILE, PAIRS_PREFIX, SEARCHED_PREFIX
 from warehouse.inputs import history_days
 
@@ -164,6 +163,19 @@ class CountHistory(beam.PTransform):
         return {"vocabulary": vocabulary, "cooccurrence": cooccurrence, "titles_as_queries": titles_as_queries}
 
 
+def _kept_rows(folder: str, prefix: str):
+    """The rows of a kept day's `prefix` shards, in shard order."""
+    shards = FileSystems.match([posixpath.join(folder, f"{prefix}-*.parquet")])[0].metadata_list
+    for meta in sorted(shards, key=lambda m: m.path):
+        with FileSystems.open(meta.path) as f:
+            yield from pq.ParquetFile(f).read().to_pylist()
+
+
+def _kept_has_typed(folder: str) -> bool:
+    with FileSystems.open(posixpath.join(folder, DAY_FILE)) as f:
+        return json.loads(f.read())["has_typed_query"]
+
+
 class ReadDayCounts(beam.PTransform):
     """PBegin → one day's counts as a night kept them (`folder`, WriteDayCounts), in
     CountDays' shape."""
@@ -173,16 +185,14 @@ class ReadDayCounts(beam.PTransform):
         self.folder, self.day = folder, day
 
     def expand(self, pbegin):
-        day, folder = self.day, self.folder
-        files = {prefix: sorted(glob.glob(posixpath.join(folder, f"{prefix}-*.parquet")))
-                 for prefix in (SEARCHED_PREFIX, PAIRS_PREFIX)}
-        has_typed = (pbegin | "DayFile" >> beam.Create([posixpath.join(folder, DAY_FILE)])
-                     | "HasTyped" >> beam.Map(lambda path: (day, json.loads(Path(path).read_text())["has_typed_query"])))
-        searched = (pbegin | "SearchedFiles" >> beam.Create(files[SEARCHED_PREFIX])
-                    | "SearchedRows" >> beam.FlatMap(lambda path: ((day, r["query"], r["users"]) for r in read_rows(path))))
-        pairs = (pbegin | "PairsFiles" >> beam.Create(files[PAIRS_PREFIX])
-                 | "PairsRows" >> beam.FlatMap(lambda path: ((day, (r["anchor_kind"], r["anchor"]), r["query"], r["sessions"])
-                                                             for r in read_rows(path))))
+        day = self.day
+        folder = pbegin | "Folder" >> beam.Create([self.folder])
+        has_typed = folder | "HasTyped" >> beam.Map(lambda f: (day, _kept_has_typed(f)))
+        searched = folder | "SearchedRows" >> beam.FlatMap(
+            lambda f: ((day, r["query"], r["users"]) for r in _kept_rows(f, SEARCHED_PREFIX)))
+        pairs = folder | "PairsRows" >> beam.FlatMap(
+            lambda f: ((day, (r["anchor_kind"], r["anchor"]), r["query"], r["sessions"])
+                       for r in _kept_rows(f, PAIRS_PREFIX)))
         return {"has_typed": has_typed, "searched": searched, "pairs": pairs}
 
 
