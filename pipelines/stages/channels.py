@@ -22,7 +22,7 @@ from pipelines.core import channels as ch
 from pipelines.core.config import HintQConfig
 from pipelines.core.normalize import QueryCleaner
 from pipelines.core.text import text_desc_key
-from pipelines.engines.embedder import EmbedderSpec
+from pipelines.engines.embedder import EmbedderSpec, TextVectors
 from pipelines.stages.read_day import ReadDay, partition_row_counts
 from pipelines.stages.write import WriteShardedParquet, write_json_file
 from schemas.history_counts import HISTORY_PAIRS_SCHEMA, HISTORY_SEARCHED_SCHEMA
@@ -224,13 +224,17 @@ class _ModelFn(beam.DoFn):
         self.spec, self.cfg = spec, cfg
 
     def setup(self):
-        self.model = self.spec.acquire()
+        self.vectors = TextVectors(self.spec, self.spec.acquire(), remember=False)
 
     def process(self, vocabulary, cooccurrence, checks, titles_as_queries):
         with stage_timer("channels"):
             words = vocabulary[1]
-            vectors = self.spec.encode(self.model, words) if words else None
-            yield ch.counted_channel_model(vocabulary, cooccurrence, {v.query: v for v in checks}, vectors,
+            by_query = {v.query: v for v in checks}
+            # the rows verification computed are the embedder's rows of these texts
+            # (a text's row depends on the text alone): only words without one are embedded
+            known = {q: v.embedding() for q, v in by_query.items() if v.vector}
+            vectors = self.vectors(words, known=known) if words else None
+            yield ch.counted_channel_model(vocabulary, cooccurrence, by_query, vectors,
                                            self.cfg.ranker.per_channel, titles_as_queries)
 
 

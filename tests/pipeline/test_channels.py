@@ -2,8 +2,10 @@
 the one-process path that the evaluation and the ranker's benchmarks use."""
 import dataclasses
 import datetime as dt
+from collections import Counter
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -11,8 +13,8 @@ from pipelines.core import baselines as bl
 from pipelines.core import channels as ch
 from pipelines.core.config import HintQConfig
 from pipelines.core.normalize import QueryCleaner
-from pipelines.core.records import EnrichedEvent, Event, Item
-from pipelines.stages.channels import CountDays, CountHistory, ReadHistory, WriteDayCounts
+from pipelines.core.records import EnrichedEvent, Event, Item, VerifiedQuery
+from pipelines.stages.channels import BuildChannelModel, CountDays, CountHistory, ReadHistory, WriteDayCounts
 from tests.conftest import TINY_DAY
 from warehouse.inputs import history_days, read_input_day
 
@@ -126,3 +128,25 @@ def test_a_day_without_a_search_adds_nothing_to_a_window_with_one():
         assert_that(got_vocabulary, equal_to([vocabulary]), label="vocabulary")
         assert_that(got_pairs, equal_to(pairs), label="cooccurrence")
         assert_that(got_titles, equal_to([False]), label="titles_as_queries")
+
+
+def test_the_channel_model_takes_the_vocabularys_rows_from_verification_and_embeds_only_the_rest(embedder_spec):
+    words = ["trail shoes", "running shoes", "coffee mug"]
+    model = embedder_spec.acquire()
+    rows = embedder_spec.encode(model, words)
+    marker = np.full(rows.shape[1], 0.5, dtype="float32")  # not a row the embedder gives: proves it is used as is
+
+    def check(q, vector):
+        return VerifiedQuery(q, True, "ok", 0.9, "Shoes", (("Shoes", 1.0),), ("A",), 1, 0.9, vector=vector)
+
+    checks = [check("trail shoes", rows[0].tobytes()), check("running shoes", marker.tobytes()),
+              check("coffee mug", b"")]  # read back from a table: no row kept
+    counted = {"vocabulary": None, "cooccurrence": None, "titles_as_queries": None}
+    with TestPipeline() as p:
+        counted["vocabulary"] = p | "Vocabulary" >> beam.Create([(Counter({w: 1 for w in words}), words)])
+        counted["cooccurrence"] = p | "Pairs" >> beam.Create([])
+        counted["titles_as_queries"] = p | "Titles" >> beam.Create([False])
+        verified = p | "Checks" >> beam.Create(checks)
+        built = (counted, verified) | BuildChannelModel(HintQConfig(), embedder_spec)
+        assert_that(built | beam.Map(lambda m: m.vectors.tobytes()),
+                    equal_to([np.stack([rows[0], marker, rows[2]]).tobytes()]))
