@@ -93,6 +93,10 @@ def choose_ranker(warehouse: str, day: str, cfg: HintQConfig) -> tuple[Published
     return ranker, {"method": "learned", "ranker": ranker.describe(), "diversity": ranker.diversity}
 
 
+def _partition_files(input_root: str, table: str, day: str) -> list[Path]:
+    return sorted(Path(f) for f in glob.glob(partition_glob(input_root, table, day)))
+
+
 def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) -> NightlyRun:
     """Everything that can be refused is refused here, in seconds, before any stage runs:
     options, settings (ranges), the day's input files (present, readable, with events),
@@ -114,7 +118,7 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
         # the weight its training chose on validation users
         cfg = dataclasses.replace(cfg, ranker=dataclasses.replace(cfg.ranker, diversity=ranker.diversity))
     fingerprint = catalog_index.index_fingerprint(
-        sorted(Path(f) for f in glob.glob(partition_glob(input_root, "catalog", o.dt))),
+        _partition_files(input_root, "catalog", o.dt),
         validate=dataclasses.asdict(cfg.validate),
         verify={k: v for k, v in dataclasses.asdict(cfg.verify).items() if k != "shared_index_days"},
         embedder={"name": embedder.name, "revision": embedder.revision}, code=code_version())
@@ -128,8 +132,9 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     if o.table == "u2q":
         # what a day's counts read besides its inputs: ReadDay's checks, the query cleaner, sessions
         settings = {name: dataclasses.asdict(getattr(cfg, name)) for name in ("validate", "normalize", "session")}
-        history = {day: history_counts.day_fingerprint(input_root, day, settings=settings, blocklist=blocklist,
-                                                       code=code_version())
+        history = {day: history_counts.day_fingerprint(
+                       {table: _partition_files(input_root, table, day) for table in ("events", "catalog")},
+                       settings=settings, blocklist=blocklist, code=code_version())
                    for day in [*past_days_present(input_root, o.dt, cfg.evaluate.history_days), o.dt]}
     stored_history = {day: folder for day, fp in history.items()
                       if day != o.dt and (folder := history_counts.stored_counts(warehouse, day, fp))}

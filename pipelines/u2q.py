@@ -44,7 +44,7 @@ def _day_level_checks(p, day, users, *, input_root, dt, staging, cfg, embedder, 
     # 8a the history channels' counts (days D-N+1..D): what the baselines count; the
     # night's own day's, kept for the nights after it
     days = day["users"] | "ReadHistory" >> ReadHistory(input_root, dt, cfg, blocklist, stored_history)
-    days["today"] | "KeepTodaysCounts" >> WriteDayCounts(staging.history, dt, cfg)
+    days["today"] | "KeepTodaysCounts" >> WriteDayCounts(staging.history, cfg)
     history = days["window"] | "CountHistory" >> CountHistory(cfg)
     queries = [history["vocabulary"] | "VocabularyQueries" >> beam.FlatMap(lambda v: v[1])]
     if users is not None:

@@ -11,7 +11,6 @@ version, a changed setting) is read from its events as before.
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 from pathlib import Path
@@ -23,12 +22,12 @@ HISTORY_ROOT = "_history_counts"
 SEARCHED_PREFIX, PAIRS_PREFIX, DAY_FILE = "searched", "pairs", "day.json"
 
 
-def day_fingerprint(input_root: str, day: str, *, settings: dict, blocklist: frozenset[str], code: str) -> str:
-    """What a day's counts are computed from, hashed: its events and catalog files'
-    contents (by table and name, sorted), the settings, the blocklist and the code."""
-    files = sorted((table, Path(f).name, sha256_file(f)) for table in ("events", "catalog")
-                   for f in glob.glob(str(Path(input_root) / table / f"dt={day}" / "*.parquet")))
-    text = json.dumps({"inputs": files, "settings": settings, "blocklist": sorted(blocklist), "code": code},
+def day_fingerprint(files: dict[str, list[Path]], *, settings: dict, blocklist: frozenset[str], code: str) -> str:
+    """What a day's counts are computed from, hashed: its input files' contents (`files`:
+    table → the day's files; by table and name, sorted), the settings, the blocklist and
+    the code."""
+    inputs = sorted((table, Path(f).name, sha256_file(f)) for table, paths in files.items() for f in paths)
+    text = json.dumps({"inputs": inputs, "settings": settings, "blocklist": sorted(blocklist), "code": code},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 

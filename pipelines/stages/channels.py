@@ -199,11 +199,12 @@ class ReadDayCounts(beam.PTransform):
 class WriteDayCounts(beam.PTransform):
     """One day's counts (CountDays' dict, of that day only) → `out_dir`: sorted Parquet
     shards of its searched queries and co-occurrences, and `day.json` (whether it holds a
-    typed search), written last of all by the night (warehouse/history_counts.py)."""
+    typed search; the night keeps the folder only where it was written, after the
+    pipeline has finished: warehouse/history_counts.py)."""
 
-    def __init__(self, out_dir: str, day: str, cfg: HintQConfig):
+    def __init__(self, out_dir: str, cfg: HintQConfig):
         super().__init__()
-        self.out_dir, self.day, self.cfg = out_dir, day, cfg
+        self.out_dir, self.cfg = out_dir, cfg
 
     def expand(self, counts):
         max_rows, out_dir = self.cfg.publish.max_rows_per_shard, self.out_dir

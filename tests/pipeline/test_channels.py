@@ -87,7 +87,7 @@ def test_a_day_read_from_the_counts_its_night_kept_counts_as_its_events_do(tiny_
     kept = tmp_path / "kept"
     with TestPipeline() as p:  # the night of the first day keeps what it adds
         first = p | beam.Create([(TINY_DAY, kv) for kv in sorted(days[0].users.items())])
-        first | CountDays(cfg, frozenset()) | WriteDayCounts(str(kept), TINY_DAY, cfg)
+        first | CountDays(cfg, frozenset()) | WriteDayCounts(str(kept), cfg)
     assert sorted(f.name for f in kept.iterdir()) == ["day.json", "pairs-00000-of-00001.parquet",
                                                       "searched-00000-of-00001.parquet"]
     with TestPipeline() as p:
