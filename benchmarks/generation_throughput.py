@@ -55,9 +55,10 @@ def read_day(input_root: str, day: str):
     for i, row in enumerate(table.to_pylist()):
         row["query"] = None if row["query"] is None else row["query"].decode("utf-8", "replace")
         ev = validate_event({**row, "_file": path.name, "_row": i}, date, cfg.validate)
-        if isinstance(ev, Event) and (ev.item_id is None or ev.item_id in items):
-            by_user[ev.user_id].append(EnrichedEvent(ev, items.get(ev.item_id)))
-    users = {u: dedupe_and_cap(events, cfg.validate)[0] for u, events in sorted(by_user.items())}
+        if isinstance(ev, Event):
+            by_user[ev.user_id].append(ev)
+    users = {u: [EnrichedEvent(ev, items.get(ev.item_id)) for ev in dedupe_and_cap(events, cfg.validate)[0]
+                 if ev.item_id is None or ev.item_id in items] for u, events in sorted(by_user.items())}
     return cfg, items, users
 
 

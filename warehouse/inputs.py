@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from pipelines.core.config import HintQConfig
 from pipelines.core.profile import dedupe_and_cap
-from pipelines.core.records import EnrichedEvent, Item, Rejection
+from pipelines.core.records import EnrichedEvent, Event, Item, Rejection
 from pipelines.core.validate import pick_catalog_winner, validate_event, validate_item
 from schemas.inputs import INPUT_SCHEMAS, OPTIONAL_COLUMNS
 
@@ -164,21 +164,24 @@ def read_input_day(input_root: str | Path, day: str, cfg: HintQConfig) -> InputD
         else:
             by_id[checked[0].item_id].append(checked[0])
     items = {item_id: pick_catalog_winner(found)[0] for item_id, found in by_id.items()}
-    per_user: dict[str, list[EnrichedEvent]] = defaultdict(list)
+    per_user: dict[str, list[Event]] = defaultdict(list)
     date = dt.date.fromisoformat(day)
     for row in raw_events:
         ev = validate_event(row, date, cfg.validate)
         if isinstance(ev, Rejection):
             rejected[f"events.{ev.reason}"] += 1
-        elif ev.item_id is not None and ev.item_id not in items:
-            rejected["events.unknown_item"] += 1
         else:
-            per_user[ev.user_id].append(EnrichedEvent(event=ev, item=items.get(ev.item_id)))
+            per_user[ev.user_id].append(ev)
     users = {}
     for user_id, events in sorted(per_user.items()):
-        kept, dropped = dedupe_and_cap(events, cfg.validate)
+        kept, dropped = dedupe_and_cap(events, cfg.validate)  # capped before the join, as ReadDay does
         rejected.update(f"events.{r.reason}" for r in dropped)
-        users[user_id] = kept
+        joined = [EnrichedEvent(event=ev, item=items.get(ev.item_id)) for ev in kept
+                  if ev.item_id is None or ev.item_id in items]
+        if len(joined) < len(kept):
+            rejected["events.unknown_item"] += len(kept) - len(joined)
+        if joined:
+            users[user_id] = joined
     return InputDay(day=day, users=users, items=items, rejected=rejected)
 
 

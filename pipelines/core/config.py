@@ -60,8 +60,9 @@ class ValidateConfig:
     max_query_chars: int = _in(200, 1, 10_000)
     # Titles are truncated (not rejected) to this many characters before any use.
     max_title_chars: int = _in(300, 10, 100_000)
-    # Bot guard: at most this many events of one user a day are used (the most recent
-    # ones); the rest are rejected as `over_user_cap`. Real heavy shoppers stay far below.
+    # Bot guard: at most this many valid events of one user a day are used (the most
+    # recent ones, counted before the catalog join); the rest are rejected as
+    # `over_user_cap`. Real heavy shoppers stay far below.
     max_events_per_user: int = _in(2000, 1, 10_000_000)
 
 

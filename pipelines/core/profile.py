@@ -1,7 +1,8 @@
 """Stages 2–3, sessionize and profile: one user's day of events becomes a compact Profile.
 
 Work per user is bounded: duplicates are folded, and a bot-like user keeps only the most
-recent `max_events_per_user` events (the rest are rejected as `over_user_cap`).
+recent `max_events_per_user` events (the rest are rejected as `over_user_cap`), before the
+catalog join, so that join only sees a capped day.
 """
 from __future__ import annotations
 
@@ -15,38 +16,42 @@ from pipelines.core.records import EnrichedEvent, Event, Evidence, Profile, Reje
 _ACTION_RANK = {"purchase": 5, "cart": 4, "search": 3, "click": 2, "view": 1}
 
 
-def _rejection(e: EnrichedEvent, reason: str, detail: str | None = None) -> Rejection:
-    ev = e.event
+def _rejection(ev: Event, reason: str, detail: str | None = None) -> Rejection:
     return Rejection(table="events", stage="sessionize", reason=reason, source_file=ev.source_file,
                      source_row=ev.source_row, detail=detail, original=ev.original)
 
 
-def dedupe_and_cap(events: list[EnrichedEvent], cfg: ValidateConfig
-                   ) -> tuple[list[EnrichedEvent], list[Rejection]]:
+def dedupe_and_cap(events: list[Event], cfg: ValidateConfig) -> tuple[list[Event], list[Rejection]]:
     """Folds exact duplicates (same user, item, type, time, query) and caps the day.
 
     Returns the kept events in time order and the rejections. The first copy of a
     duplicate in (file, row) order is kept, so the choice does not depend on arrival order.
+    It runs on validated events before the catalog join (an event whose item the catalog
+    lacks is rejected after it, as `unknown_item`), so the join's work per user is capped.
     """
-    ordered = sorted(events, key=lambda e: (e.event.source_file, e.event.source_row))
+    ordered = sorted(events, key=lambda ev: (ev.source_file, ev.source_row))
     seen: set[tuple] = set()
-    kept: list[EnrichedEvent] = []
+    kept: list[Event] = []
     rejected: list[Rejection] = []
-    for e in ordered:
-        ev = e.event
+    for ev in ordered:
         key = (ev.item_id, ev.event_type, ev.ts_us, ev.query)
         if key in seen:
-            rejected.append(_rejection(e, "duplicate_event"))
+            rejected.append(_rejection(ev, "duplicate_event"))
             continue
         seen.add(key)
-        kept.append(e)
-    kept.sort(key=lambda e: (e.event.ts_us, e.event.source_file, e.event.source_row))
+        kept.append(ev)
+    kept.sort(key=time_order)
     if len(kept) > cfg.max_events_per_user:
         cut = len(kept) - cfg.max_events_per_user
-        rejected.extend(_rejection(e, "over_user_cap", f"cap {cfg.max_events_per_user}")
-                        for e in kept[:cut])
+        rejected.extend(_rejection(ev, "over_user_cap", f"cap {cfg.max_events_per_user}")
+                        for ev in kept[:cut])
         kept = kept[cut:]
     return kept, rejected
+
+
+def time_order(ev: Event) -> tuple:
+    """A user's events in time order; ties in (file, row) order."""
+    return ev.ts_us, ev.source_file, ev.source_row
 
 
 def split_sessions(events: list[EnrichedEvent], gap_s: int) -> list[list[EnrichedEvent]]:

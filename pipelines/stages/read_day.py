@@ -1,5 +1,5 @@
-"""Stages 1–2 shared by both nightly tables: read the day's inputs, validate, join the
-catalog, fold duplicates and cap each user. u2q and x2q start from the same clean day, so
+"""Stages 1–2 shared by both nightly tables: read the day's inputs, validate, fold
+duplicates and cap each user, join the catalog. u2q and x2q start from the same clean day, so
 both manifests account for every input row the same way."""
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from apache_beam.io import fileio
 from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.beam.routing import REJECTED
 from pipelines.beam.stats import CountBy, SumBy
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
-from pipelines.stages.sessionize import USED_EVENTS, UserDays
+from pipelines.stages.sessionize import USED_EVENTS, CapUsers, UserDays
 from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
 from warehouse.inputs import EmptyInputPartition, SchemaNote, conformed_rows, open_parquet
 
@@ -114,10 +115,11 @@ class ReadDay(beam.PTransform):
 
         events, events_rejected = raw_events.rows | "ValidateEvents" >> ValidateEvents(self.dt, self.cfg.validate)
         items, catalog_rejected = raw_catalog.rows | "ValidateCatalog" >> ValidateCatalog(self.cfg.validate)
-        joined = (events, items) | "JoinCatalog" >> JoinCatalog()
-        users = joined["events"] | "UserDays" >> UserDays(self.cfg.validate)
+        capped = events | "CapUsers" >> CapUsers(self.cfg.validate)
+        joined = (capped.events, items) | "JoinCatalog" >> JoinCatalog()
+        users = joined["events"] | "UserDays" >> UserDays()
 
-        rejected = (events_rejected, catalog_rejected, joined["rejected"], users.rejected) \
+        rejected = (events_rejected, catalog_rejected, capped[REJECTED], joined["rejected"]) \
             | "AllRejected" >> beam.Flatten()
         counts = (
             raw_events.rows | "CountEventsRead" >> CountBy(lambda _: c.read("events")),

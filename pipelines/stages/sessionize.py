@@ -1,4 +1,5 @@
-"""Stage 2, sessionize: each user's kept events of the day, duplicates folded, capped."""
+"""Stage 2, sessionize: each user's events of the day, duplicates folded and capped before
+the catalog join, then the user's joined day in time order."""
 from __future__ import annotations
 
 import apache_beam as beam
@@ -7,7 +8,7 @@ from pipelines.beam.progress import stage_timer
 from pipelines.core.progress import ProgressLine
 from pipelines.beam.routing import REJECTED
 from pipelines.core.config import ValidateConfig
-from pipelines.core.profile import dedupe_and_cap
+from pipelines.core.profile import dedupe_and_cap, time_order
 
 USED_EVENTS = "used_events"
 
@@ -16,23 +17,21 @@ class _DedupeUser(beam.DoFn):
     def __init__(self, cfg: ValidateConfig):
         self.cfg = cfg
 
-    def setup(self):
-        self.progress = ProgressLine("sessionize", unit="users")
-
     def process(self, element):
-        user_id, events = element
-        self.progress.add(1)
+        _, events = element
         with stage_timer("sessionize_profile"):
             kept, rejected = dedupe_and_cap(list(events), self.cfg)
         for r in rejected:
             yield beam.pvalue.TaggedOutput(REJECTED, r)
-        yield beam.pvalue.TaggedOutput(USED_EVENTS, len(kept))
-        yield user_id, kept
+        yield from kept
 
 
-class UserDays(beam.PTransform):
-    """EnrichedEvents → (user_id, the user's kept events in time order); duplicates and
-    over-cap events go to `rejected`, and `used_events` carries how many each user kept."""
+class CapUsers(beam.PTransform):
+    """Valid Events → each user's kept Events (duplicates folded, the day capped at
+    `max_events_per_user`: pipelines/core/profile.py); the rest go to `rejected`.
+
+    Before the catalog join, so a bot-like user's events beyond the cap are set aside
+    after one shuffle instead of also going through the join (measured: benchmarks/README.md)."""
 
     def __init__(self, cfg: ValidateConfig):
         super().__init__()
@@ -41,8 +40,33 @@ class UserDays(beam.PTransform):
     def expand(self, events):
         return (
             events
+            | "KeyByUser" >> beam.Map(lambda ev: (ev.user_id, ev))
+            | "GroupByUser" >> beam.GroupByKey()
+            | "DedupeAndCap" >> beam.ParDo(_DedupeUser(self.cfg)).with_outputs(REJECTED, main="events")
+        )
+
+
+class _UserDayFn(beam.DoFn):
+    def setup(self):
+        self.progress = ProgressLine("sessionize", unit="users")
+
+    def process(self, element):
+        user_id, events = element
+        self.progress.add(1)
+        with stage_timer("sessionize_profile"):
+            day = sorted(events, key=lambda e: time_order(e.event))
+        yield beam.pvalue.TaggedOutput(USED_EVENTS, len(day))
+        yield user_id, day
+
+
+class UserDays(beam.PTransform):
+    """Kept EnrichedEvents → (user_id, the user's events in time order); `used_events`
+    carries how many each user has."""
+
+    def expand(self, events):
+        return (
+            events
             | "KeyByUser" >> beam.Map(lambda e: (e.event.user_id, e))
             | "GroupByUser" >> beam.GroupByKey()
-            | "DedupeAndCap" >> beam.ParDo(_DedupeUser(self.cfg)).with_outputs(REJECTED, USED_EVENTS,
-                                                                               main="users")
+            | "InTimeOrder" >> beam.ParDo(_UserDayFn()).with_outputs(USED_EVENTS, main="users")
         )

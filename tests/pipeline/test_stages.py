@@ -1,4 +1,5 @@
 """Each PTransform on a TestPipeline with hand-made inputs."""
+import dataclasses
 import datetime as dt
 import json
 
@@ -19,13 +20,13 @@ from pipelines.stages.compress import CompressPrompts
 from pipelines.stages.generate import GenerateAnswers
 from pipelines.stages.normalize import NormalizeAnswers, PopularQueries
 from pipelines.stages.profile import BuildProfiles
-from pipelines.stages.read_day import ReadInputPartition
-from pipelines.stages.sessionize import UserDays
+from pipelines.stages.read_day import ReadDay, ReadInputPartition
+from pipelines.stages.sessionize import CapUsers, UserDays
 from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
 from pipelines.stages.write import WriteShardedParquet
 from schemas import U2Q_SCHEMA
 from tests.fakes import FAIL_USER, FakeGeneratorSpec
-from warehouse.inputs import InputSchemaError
+from warehouse.inputs import InputSchemaError, read_input_day
 
 CFG = HintQConfig()
 NOON = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)
@@ -107,15 +108,43 @@ def _enriched(user, minute, row, etype="view", query=None):
 
 def test_build_profiles_folds_duplicates_and_counts_used_events():
     events = [_enriched("U1", 0, 0), _enriched("U1", 0, 1), _enriched("U2", 5, 2, "search", "trail shoes")]
+    items = {e.event.source_row: e.item for e in events}
     with TestPipeline() as p:
-        out = p | beam.Create(events) | UserDays(CFG.validate)
+        capped = p | beam.Create([e.event for e in events]) | CapUsers(CFG.validate)
+        out = capped.events | beam.Map(lambda ev: EnrichedEvent(ev, items[ev.source_row])) | UserDays()
         profiles = out.users | BuildProfiles("2026-11-01", CFG, frozenset())
         assert_that(profiles | beam.Map(lambda pr: (pr.user_id, pr.n_events, pr.recent_triggers)),
                     equal_to([("U1", 1, (("category", "Sports > Running Shoes"), ("item", "I1"))),
                               ("U2", 1, (("query", "trail shoes"),))]), label="profiles")
-        assert_that(out.rejected | beam.Map(lambda r: (r.reason, r.source_row)),
+        assert_that(capped.rejected | beam.Map(lambda r: (r.reason, r.source_row)),
                     equal_to([("duplicate_event", 1)]), label="rejected")
         assert_that(out.used_events | beam.CombineGlobally(sum), equal_to([2]), label="used")
+
+
+def test_a_users_day_is_capped_before_the_catalog_join(tmp_path):
+    """The cap keeps a user's most recent valid events whatever their items, so the join
+    sees at most `max_events_per_user` of them; an unknown item is then rejected as such.
+    ReadDay and the evaluation's plain reader (read_input_day) follow the same rule."""
+    cfg = dataclasses.replace(CFG, validate=dataclasses.replace(CFG.validate, max_events_per_user=3))
+    day = "2026-11-01"
+    # U1: five events, the two newest on an item the catalog lacks; U2: a duplicated unknown item.
+    events = [erow(0), erow(1), erow(2), erow(3, item_id="NOPE"), erow(4, item_id="NOPE"),
+              erow(5, user_id="U2", item_id="NOPE"), erow(6, user_id="U2", item_id="NOPE", ts=NOON + dt.timedelta(minutes=5)),
+              erow(7, user_id="U2")]
+    for table, rows in (("events", events), ("catalog", [crow(0, "I1")])):
+        (tmp_path / table / f"dt={day}").mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]),
+                       tmp_path / table / f"dt={day}" / "part-0.parquet")
+    with TestPipeline() as p:
+        out = p | ReadDay(str(tmp_path), day, cfg)
+        assert_that(out["rejected"] | beam.Map(lambda r: (r.reason, r.source_row)), equal_to([
+            ("over_user_cap", 0), ("over_user_cap", 1), ("unknown_item", 3), ("unknown_item", 4),
+            ("unknown_item", 5), ("duplicate_event", 6)]), label="rejected")
+        assert_that(out["users"] | beam.Map(lambda kv: (kv[0], [e.event.source_row for e in kv[1]])),
+                    equal_to([("U1", [2]), ("U2", [7])]), label="users")
+    plain = read_input_day(str(tmp_path), day, cfg)
+    assert {u: [e.event.source_row for e in evs] for u, evs in plain.users.items()} == {"U1": [2], "U2": [7]}
+    assert plain.rejected == {"events.over_user_cap": 2, "events.unknown_item": 3, "events.duplicate_event": 1}
 
 
 def _profile(user):

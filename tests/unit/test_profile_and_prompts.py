@@ -21,15 +21,15 @@ def ev(ts_h, etype="view", iid="I1", query=None, row=0, it=None):
 
 
 def test_duplicates_fold_and_bot_is_capped_keeping_the_latest():
-    events = [ev(1, row=0), ev(1, row=1), ev(2, row=2)]
+    events = [ev(1, row=0).event, ev(1, row=1).event, ev(2, row=2).event]
     kept, rejected = dedupe_and_cap(events, ValidateConfig())
-    assert [e.event.source_row for e in kept] == [0, 2]
+    assert [e.source_row for e in kept] == [0, 2]
     assert [(r.reason, r.source_row, r.stage) for r in rejected] == [("duplicate_event", 1, "sessionize")]
 
-    bot = [ev(i / 1000, iid=f"I{i}", row=i) for i in range(50)]
+    bot = [ev(i / 1000, iid=f"I{i}", row=i).event for i in range(50)]
     kept, rejected = dedupe_and_cap(bot, ValidateConfig(max_events_per_user=10))
     assert len(kept) == 10 and len(rejected) == 40
-    assert min(e.event.source_row for e in kept) == 40  # the most recent ten
+    assert min(e.source_row for e in kept) == 40  # the most recent ten
     assert {r.reason for r in rejected} == {"over_user_cap"}
 
 
