@@ -7,7 +7,6 @@ fine-tuning engine): stage, rows done, rate and, where the total is known, the t
 """
 from __future__ import annotations
 
-import contextlib
 import time
 
 from apache_beam.metrics import Metrics
@@ -15,13 +14,32 @@ from apache_beam.metrics import Metrics
 STAGE_US = "hintq.stage_us"
 
 
-@contextlib.contextmanager
-def stage_timer(stage: str):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        Metrics.counter(STAGE_US, stage).inc(int((time.perf_counter() - start) * 1e6))
+def stage_timer(stage: str) -> "_StageTimer":
+    """`with stage_timer("validate"): ...` adds the microseconds spent inside to the
+    stage's counter."""
+    return _StageTimer(stage)
+
+
+class _StageTimer:
+    # Timed around single elements (each event's validation), so it is kept cheap: a
+    # class instead of a generator-based context manager, and one counter object per stage
+    # (a Beam counter updates the metrics of whichever bundle runs at `inc`, so one object
+    # serves every bundle and thread). 11 µs an event before, of validation's 29 µs.
+    __slots__ = ("counter", "start")
+    _counters: dict = {}
+
+    def __init__(self, stage: str):
+        counter = self._counters.get(stage)
+        if counter is None:
+            counter = self._counters[stage] = Metrics.counter(STAGE_US, stage)
+        self.counter = counter
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc) -> bool:
+        self.counter.inc(int((time.perf_counter() - self.start) * 1e6))
+        return False
 
 
 def counter_sums(namespace: str, *results) -> dict:
