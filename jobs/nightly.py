@@ -39,11 +39,11 @@ from pipelines.engines.model_store import ModelUnavailable
 from pipelines.stages.channels import past_days_present
 from pipelines.stages.read_day import InputPartitionMissing, check_input_day, distinct_shoppers, partition_glob
 from pipelines.stages.read_published import ProfileMemoryMissing, read_profile_memory, read_x2q_fills
-from pipelines.stages.verify import INDEX_COUNTERS
+from pipelines.stages.verify import INDEX_COUNTERS, QUERY_ROW_COUNTERS
 from pipelines.stages.write import write_json_file
 from pipelines.u2q import build_u2q, build_u2q_day_level
 from pipelines.x2q import build_x2q
-from warehouse import catalog_index, history_counts
+from warehouse import catalog_index, history_counts, query_rows
 from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
 from warehouse.models import PublishedRanker, RankerCorrupt, ranker_for_night
 from warehouse.publish import publish
@@ -73,6 +73,7 @@ class NightlyRun:
     stored_index: str | None = None  # the day's index kept by an earlier run, reused
     embedding: str = ""  # what the catalog's rows are embedded with (warehouse/catalog_index.py)
     earlier_index: str | None = None  # an earlier night's index, whose rows a built index carries
+    earlier_rows: str | None = None  # the query rows an earlier night of the table kept (warehouse/query_rows.py)
     history_fingerprint: str = ""  # what the day's history counts are computed from (warehouse/history_counts.py)
     stored_history: dict = dataclasses.field(default_factory=dict)  # u2q: past day → its kept counts
 
@@ -120,13 +121,16 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     fingerprint = catalog_index.index_fingerprint(
         _partition_files(input_root, "catalog", o.dt),
         validate=dataclasses.asdict(cfg.validate),
-        verify={k: v for k, v in dataclasses.asdict(cfg.verify).items() if k != "shared_index_days"},
+        verify={k: v for k, v in dataclasses.asdict(cfg.verify).items()
+                if k not in ("shared_index_days", "carried_queries")},
         embedder={"name": embedder.name, "revision": embedder.revision}, code=code_version())
     stored = (catalog_index.stored_index(warehouse, o.dt, fingerprint)
               if cfg.verify.shared_index_days else None)
     embedding = catalog_index.embedding_key({"name": embedder.name, "revision": embedder.revision}, code_version())
     earlier = (catalog_index.index_to_carry(warehouse, embedding)
                if cfg.verify.shared_index_days and stored is None else None)
+    earlier_rows = (query_rows.rows_to_carry(warehouse, o.table, embedding)
+                    if cfg.verify.shared_index_days and cfg.verify.carried_queries else None)
     blocklist = load_blocklist(o.blocklist)
     history = {}
     if o.table == "u2q":
@@ -142,7 +146,8 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
                       blocklist=blocklist, blocklist_path=o.blocklist, ranker=ranker,
                       ranking=ranking, index_fingerprint=fingerprint, stored_index=stored,
-                      embedding=embedding, earlier_index=earlier, history_fingerprint=history.get(o.dt, ""),
+                      embedding=embedding, earlier_index=earlier, earlier_rows=earlier_rows,
+                      history_fingerprint=history.get(o.dt, ""),
                       stored_history=stored_history)
 
 
@@ -225,7 +230,8 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
     with StagingLock(night.warehouse, night.table, night.dt, night.run_id):
         graph = dict(input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
                      generator=night.generator, embedder=night.embedder, blocklist=night.blocklist,
-                     stored_index=night.stored_index, earlier_index=night.earlier_index)
+                     stored_index=night.stored_index, earlier_index=night.earlier_index,
+                     earlier_rows=night.earlier_rows)
         passes = user_passes(night, options)
         log.info("run %s: %s pipeline for dt=%s starting (%d pass%s)", night.run_id, night.table, night.dt,
                  passes, "" if passes == 1 else "es")
@@ -248,6 +254,9 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
         kept = night.stored_index or catalog_index.keep_index(
             night.staging.index, night.warehouse, night.dt, night.index_fingerprint,
             night.cfg.verify.shared_index_days, night.embedding)
+        # A query's row depends on its text alone: kept even if publish refuses the lists.
+        rows_kept = query_rows.keep_rows(night.staging.query_rows, night.warehouse, night.table, night.dt,
+                                         night.embedding, night.cfg.verify.shared_index_days)
         manifest = publish(night.staging, night.warehouse, night.dt, night.table, NIGHTLY[night.table].k(night.cfg), {
             "run_id": night.run_id,
             "model": {"generator": night.generator.describe(),
@@ -260,6 +269,9 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
                               "kept": kept, "rows_carried_from": night.earlier_index,
                               "titles_carried": 0, "titles_embedded": 0,  # a stored index: neither
                               **counter_sums(INDEX_COUNTERS, *results)},
+            "query_rows": {"carried_from": night.earlier_rows, "kept": rows_kept,
+                           "queries_carried": 0, "queries_embedded": 0,
+                           **counter_sums(QUERY_ROW_COUNTERS, *results)},
             **extra,
         }, commit_retries=night.cfg.publish.commit_retries)
     return results[-1], manifest

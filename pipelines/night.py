@@ -16,7 +16,7 @@ from pipelines.core.lists import list_checks, list_counts
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.stages.normalize import PopularQueries
 from pipelines.stages.rank import BuildFallbackPool
-from pipelines.stages.verify import EmbedCatalog, StoredIndex, VerifyQueries, WriteCatalogIndex
+from pipelines.stages.verify import EmbedCatalog, StoredIndex, VerifyQueries, WriteCatalogIndex, WriteQueryRows
 from pipelines.stages.write import WriteFileList, WriteShardedParquet, WriteStats, tag_files
 from warehouse.staging import StagingLayout
 from warehouse.tables import NightlyTable
@@ -31,14 +31,18 @@ class VerifyAgainstCatalog(beam.PTransform):
     distinct query once, and the verified ones make the fallback pool of K-long lists.
     The catalog index is built into `index_dir` (carrying the rows of `earlier_index`, an
     earlier night's: EmbedCatalog), or read from `stored_index` (the same day's index kept
-    by an earlier run: warehouse/catalog_index.py).
+    by an earlier run: warehouse/catalog_index.py). Queries take the rows `earlier_rows`
+    holds (an earlier night's: warehouse/query_rows.py), and the night's rows are written
+    to `rows_dir` for the nights after it.
     """
 
     def __init__(self, cfg: HintQConfig, embedder: EmbedderSpec, blocklist: frozenset[str], index_dir: str, k: int,
-                 stored_index: str | None = None, earlier_index: str | None = None):
+                 stored_index: str | None = None, earlier_index: str | None = None,
+                 earlier_rows: str | None = None, rows_dir: str | None = None):
         super().__init__()
         self.cfg, self.embedder, self.blocklist, self.index_dir, self.k = cfg, embedder, blocklist, index_dir, k
         self.stored_index, self.earlier_index = stored_index, earlier_index
+        self.earlier_rows, self.rows_dir = earlier_rows, rows_dir
 
     def expand(self, day):
         cfg = self.cfg
@@ -54,7 +58,9 @@ class VerifyAgainstCatalog(beam.PTransform):
             day["queries"],
             popular["popular"] | "PopularTexts" >> beam.FlatMap(lambda top: [q for q, _ in top]),
         ) | "AllQueries" >> beam.Flatten()
-        verified = to_verify | "Verify" >> VerifyQueries(self.embedder, cfg.verify, index_path)
+        verified = to_verify | "Verify" >> VerifyQueries(self.embedder, cfg.verify, index_path, self.earlier_rows)
+        if self.rows_dir and cfg.verify.carried_queries:
+            verified | "KeepQueryRows" >> WriteQueryRows(self.rows_dir, cfg.verify.carried_queries)
         pool = (popular["popular"], verified) | "FallbackPool" >> BuildFallbackPool(self.k)
         return {"verified": verified, "pool": pool, "popular_discards": popular["discards"], "index": index_path}
 

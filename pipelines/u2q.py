@@ -37,7 +37,7 @@ def _user_queries(u) -> list[str]:
 
 
 def _day_level_checks(p, day, users, *, input_root, dt, staging, cfg, embedder, blocklist, stored_index,
-                      earlier_index, stored_history):
+                      earlier_index, stored_history, earlier_rows):
     """Stages 7–8's day-level part in the night's own graph (one pass): the history's
     channels, the day's popular queries, each distinct query verified once (the users',
     the x2q fills', the popular and the history's), the fallback pool and channel model."""
@@ -52,7 +52,7 @@ def _day_level_checks(p, day, users, *, input_root, dt, staging, cfg, embedder, 
     checked = {"queries": queries | "CandidateQueries" >> beam.Flatten(), "events": day["events"],
                "items": day["items"]} \
         | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, U2Q.k(cfg),
-                                                   stored_index, earlier_index)
+                                                   stored_index, earlier_index, earlier_rows, staging.query_rows)
     channels = (history, checked["verified"]) | "ChannelModel" >> BuildChannelModel(cfg, embedder)
     return {**checked, "channels": channels, "counted": checked["verified"]}
 
@@ -65,7 +65,7 @@ def _rejected_part(rejected) -> PublishedPart:
 def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
                         embedder: EmbedderSpec, blocklist: frozenset[str], passes: list[UserPass],
                         stored_index: str | None = None, earlier_index: str | None = None,
-                        stored_history: dict[str, str] | None = None) -> None:
+                        stored_history: dict[str, str] | None = None, earlier_rows: str | None = None) -> None:
     """The first pipeline of a night run in user passes, the only one that reads the day:
     each pass's shoppers to `staging.pass_shoppers`, the day-level counts (as one pass
     computes them, without the shoppers' own queries) to `staging.day_level`, the catalog
@@ -77,7 +77,8 @@ def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: 
     day["users"] | "WritePassShoppers" >> WritePassShoppers([staging.pass_shoppers(u.name) for u in passes])
     checked = _day_level_checks(p, day, None, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
                                 embedder=embedder, blocklist=blocklist, stored_index=stored_index,
-                                earlier_index=earlier_index, stored_history=stored_history)
+                                earlier_index=earlier_index, stored_history=stored_history,
+                                earlier_rows=earlier_rows)
     (checked["pool"], checked["channels"], checked["verified"]) | "WriteDayLevel" >> WriteDayLevel(staging.day_level)
     ([day["counts"], *verification_counts(checked["popular_discards"], checked["verified"])]
      | "DayCounts" >> beam.Flatten()
@@ -108,7 +109,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
               stored_index: str | None = None, earlier_index: str | None = None,
               stored_history: dict[str, str] | None = None, x2q_rows=None, carried=None, ranker_text: str | None = None,
-              user_pass: UserPass | None = None, earlier_checks: tuple[str, ...] = ()) -> None:
+              user_pass: UserPass | None = None, earlier_checks: tuple[str, ...] = (),
+              earlier_rows: str | None = None) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
 
     `x2q_rows` (the day's published x2q rows, a PCollection of dicts) fill short lists
@@ -117,7 +119,9 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     memory this day passes on is written as the `profiles` table. `ranker_text` (a learned
     ranker, LightGBM text) orders the lists; without it they are hand-weighted.
     `stored_index` is the day's catalog index kept by an earlier run, read instead of built;
-    `earlier_index` an earlier night's, whose rows the day's index carries.
+    `earlier_index` an earlier night's, whose rows the day's index carries; `earlier_rows`
+    the query rows an earlier u2q night kept (warehouse/query_rows.py), taken instead of
+    embedding those queries again (the day-level verification; a pass embeds its own).
     `stored_history` (day → folder) the history days whose counts earlier nights kept,
     read instead of their events; the night's own day's counts go to `staging.history`.
     With `user_pass`, the graph is that pass's shoppers only: it reads them and the
@@ -162,7 +166,8 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     if user_pass is None:
         checked = _day_level_checks(p, day, users, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
                                     embedder=embedder, blocklist=blocklist, stored_index=stored_index,
-                                    earlier_index=earlier_index, stored_history=stored_history)
+                                    earlier_index=earlier_index, stored_history=stored_history,
+                                    earlier_rows=earlier_rows)
     else:
         checked = _read_day_level(p, users, cfg=cfg, embedder=embedder, staging=staging,
                                   earlier_checks=list(earlier_checks), index_path=stored_index)

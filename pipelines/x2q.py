@@ -44,10 +44,12 @@ def _selection_counts(row: dict):
 
 def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
-              stored_index: str | None = None, earlier_index: str | None = None) -> None:
+              stored_index: str | None = None, earlier_index: str | None = None,
+              earlier_rows: str | None = None) -> None:
     """Adds the whole x2q graph to `p`. Reads `input_root`, writes under `staging`.
     `stored_index` is the day's catalog index kept by an earlier run, read instead of built;
-    `earlier_index` an earlier night's, whose rows the day's index carries."""
+    `earlier_index` an earlier night's, whose rows the day's index carries; `earlier_rows`
+    the query rows an earlier x2q night kept (warehouse/query_rows.py)."""
     # 1–2 read, validate, join, dedupe & cap
     day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
 
@@ -70,7 +72,7 @@ def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
                    lambda tc: [q.query for q in tc.candidates]),
                "events": day["events"], "items": day["items"]} \
         | "VerifyAgainstCatalog" >> VerifyAgainstCatalog(cfg, embedder, blocklist, staging.index, X2Q.k(cfg),
-                                                   stored_index, earlier_index)
+                                                   stored_index, earlier_index, earlier_rows, staging.query_rows)
 
     # 8 rank & fill
     ranked = (triggers, normalized.candidates, checked["verified"], checked["pool"]) \

@@ -60,6 +60,12 @@ class StagingLayout:
         return posixpath.join(self.root, "index")
 
     @property
+    def query_rows(self) -> str:
+        """The rows of the queries the night verified, kept for its next night
+        (warehouse/query_rows.py); the night's, whichever of its pipelines verified them."""
+        return posixpath.join(self.root, "query_rows")
+
+    @property
     def history(self) -> str:
         """What the night's day adds to the history's counts (warehouse/history_counts.py)."""
         return posixpath.join(self.root, "history")

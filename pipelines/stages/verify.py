@@ -19,13 +19,18 @@ from pipelines.beam.progress import stage_timer
 from pipelines.core.progress import ProgressLine
 from pipelines.core.config import VerifyConfig
 from pipelines.core.records import Item
+from pipelines.core.text import stable_hash
 from pipelines.engines.embedder import EmbedderSpec, TextVectors, catalog_index, judge_queries
+from warehouse.query_rows import QUERIES_FILE, ROWS_FILE
 
 log = logging.getLogger(__name__)
 _INDEXES = shared.Shared()
+_ROWS = shared.Shared()
 # Counters of the catalog's distinct titles (per call): rows carried from an earlier
 # night's index, or embedded.
 INDEX_COUNTERS = "hintq.index"
+# Counters of the distinct queries verified: rows carried from an earlier night, or embedded.
+QUERY_ROW_COUNTERS = "hintq.query_rows"
 
 
 class _EmbedItemsFn(beam.DoFn):
@@ -193,12 +198,28 @@ class IndexRows(beam.PTransform):
         return item_ids | "Lookup" >> beam.ParDo(_IndexRowsFn(), beam.pvalue.AsSingleton(self.index_path))
 
 
+class _CarriedRows:
+    """Query rows an earlier night kept (warehouse/query_rows.py), by query text."""
+
+    def __init__(self, folder: str):
+        with FileSystems.open(posixpath.join(folder, QUERIES_FILE)) as f:
+            queries = json.load(io.TextIOWrapper(f, encoding="utf-8"))
+        with FileSystems.open(posixpath.join(folder, ROWS_FILE)) as f:
+            self.rows = np.load(io.BytesIO(f.read()))
+        self.position = {q: i for i, q in enumerate(queries)}
+
+    def rows_of(self, queries) -> dict[str, np.ndarray]:
+        return {q: self.rows[self.position[q]] for q in queries if q in self.position}
+
+
 class _VerifyFn(_ReadsIndex, beam.DoFn):
-    def __init__(self, spec: EmbedderSpec, cfg: VerifyConfig):
-        self.spec, self.cfg = spec, cfg
+    def __init__(self, spec: EmbedderSpec, cfg: VerifyConfig, earlier_rows: str | None):
+        self.spec, self.cfg, self.earlier_rows = spec, cfg, earlier_rows
 
     def setup(self):
-        self.model = self.spec.acquire()
+        self.vectors = TextVectors(self.spec, self.spec.acquire(), remember=False)
+        self.earlier = (_ROWS.acquire(lambda: _CarriedRows(self.earlier_rows), tag=self.earlier_rows)
+                        if self.earlier_rows else None)
         self.progress = ProgressLine("verify", unit="queries")
 
     def process(self, batch, index_path, total):
@@ -206,7 +227,11 @@ class _VerifyFn(_ReadsIndex, beam.DoFn):
         loaded = self._index(index_path)
         with stage_timer("verify"):
             queries = list(queries)
-            vectors = self.spec.encode(self.model, queries)
+            carried = self.earlier.rows_of(queries) if self.earlier else {}
+            vectors = self.vectors(queries, known=carried)  # embeds only the queries not carried
+        Metrics.counter(QUERY_ROW_COUNTERS, "queries_carried").inc(len(carried))
+        Metrics.counter(QUERY_ROW_COUNTERS, "queries_embedded").inc(len(queries) - len(carried))
+        with stage_timer("verify"):
             # Each check keeps its query's row: ranking reuses it instead of embedding again.
             for check, vector in zip(judge_queries(queries, vectors, loaded.index, loaded.item_ids, loaded.leaves,
                                                    self.cfg), vectors):
@@ -215,11 +240,13 @@ class _VerifyFn(_ReadsIndex, beam.DoFn):
 
 
 class VerifyQueries(beam.PTransform):
-    """Distinct query strings → VerifiedQuery, one embedding per distinct query."""
+    """Distinct query strings → VerifiedQuery, one embedding per distinct query. With
+    `earlier_rows` (rows an earlier night kept: warehouse/query_rows.py) a query it holds
+    takes its row from there instead of being embedded again."""
 
-    def __init__(self, spec: EmbedderSpec, cfg: VerifyConfig, index_path):
+    def __init__(self, spec: EmbedderSpec, cfg: VerifyConfig, index_path, earlier_rows: str | None = None):
         super().__init__()
-        self.spec, self.cfg, self.index_path = spec, cfg, index_path
+        self.spec, self.cfg, self.index_path, self.earlier_rows = spec, cfg, index_path, earlier_rows
 
     def expand(self, queries):
         distinct = queries | "Distinct" >> beam.Distinct()
@@ -227,7 +254,36 @@ class VerifyQueries(beam.PTransform):
         return (
             distinct
             | "StableBatches" >> StableBatches(lambda q: q, self.spec.batch_size)
-            | "EmbedAndSearch" >> beam.ParDo(_VerifyFn(self.spec, self.cfg),
+            | "EmbedAndSearch" >> beam.ParDo(_VerifyFn(self.spec, self.cfg, self.earlier_rows),
                                              beam.pvalue.AsSingleton(self.index_path),
                                              beam.pvalue.AsSingleton(total))
         )
+
+
+def _write_rows(smallest, out_dir: str) -> int:
+    if smallest:
+        with FileSystems.create(posixpath.join(out_dir, QUERIES_FILE)) as f:
+            f.write(json.dumps([q for _, q, _ in smallest]).encode())
+        rows = np.stack([np.frombuffer(v, dtype="float32") for _, _, v in smallest])
+        buffer = io.BytesIO()
+        np.save(buffer, rows)
+        with FileSystems.create(posixpath.join(out_dir, ROWS_FILE)) as f:
+            f.write(buffer.getvalue())
+    return len(smallest)
+
+
+class WriteQueryRows(beam.PTransform):
+    """VerifiedQuery → the rows of at most `limit` of them (those of the smallest stable
+    hashes: the same checks give the same file) in `out_dir`, for the table's next night
+    (warehouse/query_rows.py). Returns how many were written (one element)."""
+
+    def __init__(self, out_dir: str, limit: int):
+        super().__init__()
+        self.out_dir, self.limit = out_dir, limit
+
+    def expand(self, checks):
+        return (checks
+                | "WithRow" >> beam.Filter(lambda v: v.vector is not None)
+                | "HashQueryRow" >> beam.Map(lambda v: (stable_hash(v.query), v.query, v.vector))
+                | "Smallest" >> beam.combiners.Top.Smallest(self.limit)
+                | "Write" >> beam.Map(_write_rows, self.out_dir))

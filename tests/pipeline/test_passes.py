@@ -18,6 +18,7 @@ from tests.pipeline.test_stages import _enriched
 from tests.fakes import FakeGeneratorSpec
 from warehouse.files import read_published_table
 from warehouse.history_counts import HISTORY_ROOT
+from warehouse.query_rows import ROWS_ROOT
 
 NEXT_DAY = (dt.date.fromisoformat(TINY_DAY) + dt.timedelta(days=1)).isoformat()
 PARTS = ("u2q", "candidates", "profiles", "rejected")
@@ -54,6 +55,10 @@ def test_a_night_in_user_passes_publishes_what_one_pass_does_and_reruns_identica
     assert x2q["catalog_index"]["titles_carried"] > x2q["catalog_index"]["titles_embedded"]
     one = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 0)
     one_rows = _published(warehouse, NEXT_DAY)
+    # Queries yesterday's u2q night verified take the rows it kept instead of being embedded
+    assert f"u2q/dt={TINY_DAY}" in one["query_rows"]["carried_from"]
+    assert one["query_rows"]["queries_carried"] > 0 and one["query_rows"]["queries_embedded"] > 0
+    assert f"u2q/dt={NEXT_DAY}" in one["query_rows"]["kept"]
 
     passes = pass_count(distinct_shoppers(str(tiny_world), NEXT_DAY), 6)
     assert passes >= 3
@@ -71,12 +76,15 @@ def test_a_night_in_user_passes_publishes_what_one_pass_does_and_reruns_identica
     assert [(f["path"], f["sha256"]) for f in again["files"]] == [(f["path"], f["sha256"]) for f in many["files"]]
 
     # The day before's history came from the counts its night kept (one pass or many);
-    # without them the night reads that day's events again, and publishes the same.
+    # without them the night reads that day's events again, and publishes the same. So
+    # without any kept query rows: every query embedded again, the same lists.
     assert one["history_counts"]["days_from_counts"] == many["history_counts"]["days_from_counts"] == [TINY_DAY]
     assert f"dt={NEXT_DAY}" in many["history_counts"]["kept"]
     shutil.rmtree(warehouse / HISTORY_ROOT / f"dt={TINY_DAY}")
+    shutil.rmtree(warehouse / ROWS_ROOT)
     reread = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 0)
     assert reread["history_counts"]["days_from_counts"] == []
+    assert reread["query_rows"]["carried_from"] is None and reread["query_rows"]["queries_carried"] == 0
     assert _first_difference(one_rows, _published(warehouse, NEXT_DAY)) is None
 
 
