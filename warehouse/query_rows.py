@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warehouse.files import SUCCESS
-from warehouse.kept import keep_folder
+from warehouse.kept import keep_folder, stored_folder
 
 ROWS_ROOT = "_query_rows"
 ROWS_FILE = "rows.npy"  # float32, one row per query, in the order of QUERIES_FILE
@@ -27,8 +26,7 @@ def rows_to_carry(warehouse: str | Path, table: str, embedding: str) -> str | No
     `embedding_key` (warehouse/catalog_index.py), or None."""
     root = Path(warehouse) / ROWS_ROOT / table
     for day_dir in sorted(root.glob("dt=*"), reverse=True):
-        folder = day_dir / embedding
-        if (folder / SUCCESS).exists():
+        if folder := stored_folder(root, day_dir.name.removeprefix("dt="), embedding):
             return str(folder)
     return None
 

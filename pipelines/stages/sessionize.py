@@ -31,7 +31,8 @@ class CapUsers(beam.PTransform):
     `max_events_per_user`: pipelines/core/profile.py); the rest go to `rejected`.
 
     Before the catalog join, so a bot-like user's events beyond the cap are set aside
-    after one shuffle instead of also going through the join (measured: benchmarks/README.md)."""
+    after one shuffle instead of also going through the join (the replayed 8th night at 1k
+    shoppers: x2q 19.8 → 14.4 s, u2q 34.4 → 30.0 s; the lists the same bytes)."""
 
     def __init__(self, cfg: ValidateConfig):
         super().__init__()

@@ -229,9 +229,8 @@ class _VerifyFn(_ReadsIndex, beam.DoFn):
             queries = list(queries)
             carried = self.earlier.rows_of(queries) if self.earlier else {}
             vectors = self.vectors(queries, known=carried)  # embeds only the queries not carried
-        Metrics.counter(QUERY_ROW_COUNTERS, "queries_carried").inc(len(carried))
-        Metrics.counter(QUERY_ROW_COUNTERS, "queries_embedded").inc(len(queries) - len(carried))
-        with stage_timer("verify"):
+            Metrics.counter(QUERY_ROW_COUNTERS, "queries_carried").inc(len(carried))
+            Metrics.counter(QUERY_ROW_COUNTERS, "queries_embedded").inc(len(queries) - len(carried))
             # Each check keeps its query's row: ranking reuses it instead of embedding again.
             for check, vector in zip(judge_queries(queries, vectors, loaded.index, loaded.item_ids, loaded.leaves,
                                                    self.cfg), vectors):
