@@ -24,42 +24,19 @@ import resource
 import subprocess
 import time
 from collections import defaultdict
-from pathlib import Path
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
 
 def read_day(input_root: str, day: str):
-    """The day's valid items and each user's kept events, by the real core code."""
-    import pyarrow.parquet as pq
-
+    """The day's valid items and each user's kept events, as the nightly job reads them
+    (warehouse/inputs.py: validated, deduplicated and capped before the catalog join)."""
     from pipelines.core.config import HintQConfig
-    from pipelines.core.profile import dedupe_and_cap
-    from pipelines.core.records import EnrichedEvent, Event
-    from pipelines.core.validate import validate_event, validate_item
+    from warehouse.inputs import read_input_day
 
     cfg = HintQConfig()
-    date = dt.date.fromisoformat(day)
-    items = {}
-    for path in sorted((Path(input_root) / "catalog" / f"dt={day}").glob("*.parquet")):
-        for i, row in enumerate(pq.read_table(path).to_pylist()):
-            got = validate_item({**row, "_file": path.name, "_row": i}, cfg.validate)
-            if not isinstance(got, tuple) or got[0].item_id in items:
-                continue
-            items[got[0].item_id] = got[0]
-    by_user = defaultdict(list)
-    path = Path(input_root) / "events" / f"dt={day}" / "part-00000.parquet"
-    table = pq.read_table(path)
-    # The sample world plants one query of invalid UTF-8 (validate rejects it): read bytes.
-    table = table.set_column(table.schema.get_field_index("query"), "query", table["query"].cast("binary"))
-    for i, row in enumerate(table.to_pylist()):
-        row["query"] = None if row["query"] is None else row["query"].decode("utf-8", "replace")
-        ev = validate_event({**row, "_file": path.name, "_row": i}, date, cfg.validate)
-        if isinstance(ev, Event):
-            by_user[ev.user_id].append(ev)
-    users = {u: [EnrichedEvent(ev, items.get(ev.item_id)) for ev in dedupe_and_cap(events, cfg.validate)[0]
-                 if ev.item_id is None or ev.item_id in items] for u, events in sorted(by_user.items())}
-    return cfg, items, users
+    read = read_input_day(input_root, day, cfg)
+    return cfg, read.items, read.users
 
 
 def build_think_prompts(input_root: str, day: str, limit: int):

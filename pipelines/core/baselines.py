@@ -20,6 +20,8 @@ input order.
 """
 from __future__ import annotations
 
+import heapq
+import math
 import random
 from collections import Counter, defaultdict
 from typing import Iterable, Mapping, Sequence
@@ -130,8 +132,15 @@ def user_vector(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray | N
 
 
 def nearest_queries(scores: Sequence[float], queries: Sequence[str], k: int) -> list[str]:
-    """Queries by descending similarity, ties by text (faiss order is not tie-stable)."""
-    return [q for q, _ in sorted(zip(queries, scores), key=lambda qs: (-qs[1], qs[0]))][:k]
+    """Queries by descending similarity, ties by text (faiss order is not tie-stable).
+    Only the queries scoring at least the k-th best score are sorted (every tie of it
+    among them, so the order is the full sort's): the EBR channel asks this of the whole
+    vocabulary for every shopper."""
+    if k <= 0:
+        return []
+    least = heapq.nlargest(k, scores)[-1] if len(scores) > k else -math.inf
+    best = [(q, s) for q, s in zip(queries, scores) if s >= least]
+    return [q for q, _ in sorted(best, key=lambda qs: (-qs[1], qs[0]))][:k]
 
 
 def random_list(vocabulary: Sequence[str], key: str, k: int) -> list[ListEntry]:

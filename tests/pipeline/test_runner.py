@@ -1,12 +1,13 @@
 """`--runner=DirectRunner` runs a job's pipeline on the FnApiRunner, never on Prism."""
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, TypeOptions
 from apache_beam.runners.portability import prism_runner
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -110,3 +111,24 @@ def test_the_embedded_runner_hands_freed_memory_back_while_its_stages_run(monkey
     after = len(calls)
     time.sleep(0.05)
     assert after and len(calls) == after
+
+
+def test_the_embedded_runner_runs_its_stages_with_the_collector_collecting_less():
+    """While the stages run, the collector leaves the process's heap so far alone and
+    collects the young generation less often (pipelines/engines/heap.py); after, as before."""
+    before = gc.get_threshold()
+
+    def collector(x):
+        return x, gc.get_threshold()[0], gc.get_freeze_count() > 0
+
+    p = job_pipeline(PipelineOptions([]))
+    assert_that(p | beam.Create([1]) | beam.Map(collector), equal_to([(1, heap.YOUNG_COLLECTION_EVERY, True)]))
+    run_job(p).wait_until_finish()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_a_jobs_graph_is_built_without_beams_type_check():
+    """Construction-time checks of declared type hints: a job skips them (jobs/runner.py);
+    a stage's test pipeline keeps them."""
+    assert job_pipeline(PipelineOptions([])).options.view_as(TypeOptions).pipeline_type_check is False
+    assert TestPipeline().options.view_as(TypeOptions).pipeline_type_check is True

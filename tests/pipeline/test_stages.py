@@ -16,6 +16,7 @@ from pipelines.beam.stats import CountBy, Tally
 from pipelines.core.config import HintQConfig
 from pipelines.core.prompts import DirectPrompts
 from pipelines.core.records import EnrichedEvent, Event, Generation, Item, Profile, Trigger
+from pipelines.core.text import stable_hash
 from pipelines.stages.compress import CompressPrompts
 from pipelines.stages.generate import GenerateAnswers
 from pipelines.stages.normalize import NormalizeAnswers, PopularQueries
@@ -251,6 +252,28 @@ def test_sharded_writer_gives_the_same_bytes_for_any_input_order(tmp_path):
     b = write(list(reversed(rows)), tmp_path / "b")
     assert a == b and len(a) == 3
     assert sum(pq.read_metadata(tmp_path / "a" / n).num_rows for n in a) == 30
+
+
+def test_sharded_writer_writes_every_shard_those_no_row_fell_in_empty(tmp_path):
+    """One row, and none: `n_shards` files each time, each listed once with its rows; the
+    shards no row fell in are written as empty tables."""
+    one = [{"user_id": "U1", "queries": [], "prompt_tokens": 1, "n_generated": 0, "n_verified": 0}]
+    names = [f"part-{i:05d}-of-00004.parquet" for i in range(4)]
+
+    def write(rows, out, expected):
+        with TestPipeline() as p:
+            listed = (p | beam.Create(rows).with_output_types(dict)
+                      | WriteShardedParquet(str(out), U2Q_SCHEMA, 4, key=lambda r: r["user_id"],
+                                            sort_key=lambda r: r["user_id"], to_row=lambda r: r)
+                      | beam.Map(lambda f: (f["path"], f["rows"])))
+            assert_that(listed, equal_to(expected))
+        assert sorted(f.name for f in out.iterdir()) == names
+        assert [pq.read_metadata(out / name).num_rows for name, _ in sorted(expected)] == \
+            [rows for _, rows in sorted(expected)]
+
+    holding = stable_hash("U1") % 4
+    write(one, tmp_path / "one", [(name, int(i == holding)) for i, name in enumerate(names)])
+    write([], tmp_path / "none", [(name, 0) for name in names])
 
 
 def test_sharded_writer_adds_shards_past_the_row_bound(tmp_path):

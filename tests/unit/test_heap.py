@@ -1,10 +1,13 @@
 """The engines hand back the memory each batch freed (pipelines/engines/heap.py); what that
 saves is measured in benchmarks/embedding_memory.py, never asserted here."""
 import ctypes.util
+import gc
 import time
+import weakref
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from pipelines.core.records import Prompt
 from pipelines.engines import embedder, generator, heap
@@ -98,3 +101,31 @@ def test_freed_memory_is_released_periodically_while_in_with_and_not_after(monke
     after = len(calls)
     time.sleep(0.05)
     assert len(calls) == after
+
+
+
+class _Node:
+    pass
+
+
+def test_while_collecting_less_the_process_so_far_is_frozen_and_young_collections_are_rarer():
+    before = gc.get_threshold()
+    with heap.CollectingLess():
+        assert gc.get_threshold() == (heap.YOUNG_COLLECTION_EVERY, *before[1:])
+        assert gc.get_freeze_count() > 0  # what the process held at the start is left alone
+        node = _Node()
+        node.itself = node  # garbage made while in `with`: a reference cycle, still collected
+        gone = weakref.ref(node)
+        del node
+        gc.collect()
+        assert gone() is None
+    # after: the collector as it was, nothing frozen (the pipeline's graph, garbage now, is collected)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_collecting_less_gives_the_collector_back_when_the_pipeline_fails():
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError):
+        with heap.CollectingLess():
+            raise RuntimeError("a stage failed")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

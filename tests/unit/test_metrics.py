@@ -1,6 +1,7 @@
 """Every evaluation metric and baseline on tiny cases computed by hand, so the definitions
 in pipelines/core/metrics.py and pipelines/core/baselines.py cannot drift unnoticed."""
 import math
+import random
 from collections import Counter
 
 import numpy as np
@@ -188,6 +189,17 @@ def test_ebr_user_vector_and_tie_stable_nearest_queries():
     assert v == pytest.approx(np.array([3, 1]) / math.sqrt(10))
     assert bl.user_vector(np.zeros((0, 2)), []) is None
     assert bl.nearest_queries([0.5, 0.9, 0.5], ["b", "c", "a"], 2) == ["c", "a"]
+
+
+def test_nearest_queries_sorts_only_the_best_but_gives_the_full_sorts_order():
+    """Ties at the k-th score, k past the vocabulary, an empty one: as sorting them all."""
+    rng = random.Random(5)
+    for _ in range(500):
+        n, k = rng.randint(0, 30), rng.randint(1, 35)
+        scores = [rng.choice([0.25, 0.5, 0.75, rng.random()]) for _ in range(n)]
+        queries = [f"q{rng.randint(0, 9)}" for _ in range(n)]
+        everything = [q for q, _ in sorted(zip(queries, scores), key=lambda qs: (-qs[1], qs[0]))][:k]
+        assert bl.nearest_queries(scores, queries, k) == everything
 
 
 def test_bootstrap_interval_is_seeded_holds_the_mean_and_narrows_with_more_users():
