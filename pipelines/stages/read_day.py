@@ -103,7 +103,13 @@ def _read_file(readable, table: str):
 
 class ReadDay(beam.PTransform):
     """PBegin → {"users": (user_id, kept events), "events": kept EnrichedEvents,
-    "items": Items, "rejected": Rejections, "counts": (name, n), "notes": schema notes}."""
+    "items": Items, "rejected": the Rejections of each check (a tuple of PCollections),
+    "counts": (name, n), "notes": schema notes}.
+
+    The rejections come as each check's own, counted there: a table that writes them
+    flattens them (u2q); one that only counts them (x2q, the history's past days) moves
+    none of them again: the embedded runner reads every Flatten back as a stage of its own
+    (48,000 rows of the 1k world's over-cap shopper a night)."""
 
     def __init__(self, input_root: str, dt: str, cfg: HintQConfig):
         super().__init__()
@@ -119,17 +125,18 @@ class ReadDay(beam.PTransform):
         joined = (capped.events, items) | "JoinCatalog" >> JoinCatalog()
         users = joined["events"] | "UserDays" >> UserDays()
 
-        rejected = (events_rejected, catalog_rejected, capped[REJECTED], joined["rejected"]) \
-            | "AllRejected" >> beam.Flatten()
+        rejected = {"Validate": events_rejected, "ValidateCatalog": catalog_rejected, "Cap": capped[REJECTED],
+                    "Join": joined["rejected"]}
         counts = (
             raw_events.rows | "CountEventsRead" >> CountBy(lambda _: c.read("events")),
             raw_catalog.rows | "CountCatalogRead" >> CountBy(lambda _: c.read("catalog")),
-            rejected | "CountRejected" >> CountBy(lambda r: c.REJECTED(r.table, r.stage, r.reason)),
+            *(part | f"CountRejected[{check}]" >> CountBy(lambda r: c.REJECTED(r.table, r.stage, r.reason))
+              for check, part in rejected.items()),
             joined["items"] | "CountCatalogUsed" >> CountBy(lambda _: c.CATALOG_USED()),
             joined["item_fixes"] | "CountItemFixes" >> CountBy(lambda f: c.CATALOG_FIXED(f)),
             users[USED_EVENTS] | "CountEventsUsed" >> SumBy(lambda n: (c.EVENTS_USED(), n)),
         ) | "DayCounts" >> beam.Flatten()
         notes = (raw_events.schema_notes, raw_catalog.schema_notes) | "AllNotes" >> beam.Flatten()
         kept = users.users | "KeptEvents" >> beam.FlatMap(lambda kv: kv[1])
-        return {"users": users.users, "events": kept, "items": joined["items"], "rejected": rejected,
+        return {"users": users.users, "events": kept, "items": joined["items"], "rejected": tuple(rejected.values()),
                 "counts": counts, "notes": notes}

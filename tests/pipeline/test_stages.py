@@ -138,7 +138,7 @@ def test_a_users_day_is_capped_before_the_catalog_join(tmp_path):
                        tmp_path / table / f"dt={day}" / "part-0.parquet")
     with TestPipeline() as p:
         out = p | ReadDay(str(tmp_path), day, cfg)
-        assert_that(out["rejected"] | beam.Map(lambda r: (r.reason, r.source_row)), equal_to([
+        assert_that(out["rejected"] | beam.Flatten() | beam.Map(lambda r: (r.reason, r.source_row)), equal_to([
             ("over_user_cap", 0), ("over_user_cap", 1), ("unknown_item", 3), ("unknown_item", 4),
             ("unknown_item", 5), ("duplicate_event", 6)]), label="rejected")
         assert_that(out["users"] | beam.Map(lambda kv: (kv[0], [e.event.source_row for e in kv[1]])),
