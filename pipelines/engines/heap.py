@@ -94,15 +94,17 @@ class CollectingLess:
     Why: the embedded runner turns every element that crosses a stage into new objects
     (decoded, then encoded again), so a pipeline allocates millions of them; each
     collection scanned the young ones again, and every full one the whole heap, models
-    included. A replayed 1k-shopper night (benchmarks/scale.py) spent 1.4-1.5 s (x2q) and
-    2.6-2.8 s (u2q) in the collector; with this, 0.5 and 0.7 s. vLLM collects the heap
+    included. The replayed 8th night of the 1k-shopper world spent 1.4-1.5 s (x2q) and
+    2.6-2.8 s (u2q) in the collector; with this, 0.55 and 0.7-1.0 s. vLLM collects the heap
     in full five times while its engine starts: of an unfrozen heap that is the whole
     process (engine start 8.3 → 6.4 s on the real 8th night, x2q; the same bytes). What
     is garbage is still collected, fewer times: the leftovers are at most
     YOUNG_COLLECTION_EVERY objects more than before. After `with` everything frozen is
     unfrozen (what vLLM froze as well): the pipeline's graph, held when it started and
     garbage once it ran, is then collected, so a process that runs many pipelines (a
-    backfill, the tests) does not keep every graph."""
+    backfill, the tests) does not keep every graph. It acts on the process that runs the
+    stages: worker processes of `--direct_running_mode multi_processing` keep Python's
+    defaults."""
 
     def __enter__(self) -> "CollectingLess":
         self._threshold = gc.get_threshold()
