@@ -59,7 +59,8 @@ def _day_level_checks(p, day, users, *, input_root, dt, staging, cfg, embedder, 
 
 def _rejected_part(rejected) -> PublishedPart:
     """The day's rows set aside (ReadDay's rejections of each check), as one table."""
-    return PublishedPart(rejected | "AllRejected" >> beam.Flatten(), REJECTED_SCHEMA, key=lambda r: f"{r.table}/{r.source_file}",
+    return PublishedPart(rejected | "AllRejected" >> beam.Flatten(), REJECTED_SCHEMA,
+                         key=lambda r: f"{r.table}/{r.source_file}",
                          sort_key=lambda r: r.sort_key(), to_row=lambda r: r.to_row())
 
 

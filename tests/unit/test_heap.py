@@ -103,7 +103,6 @@ def test_freed_memory_is_released_periodically_while_in_with_and_not_after(monke
     assert len(calls) == after
 
 
-
 class _Node:
     pass
 
