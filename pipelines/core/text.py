@@ -56,15 +56,19 @@ def stable_hash(value: str) -> int:
                                           digest_size=8).digest(), "big")
 
 
+def _readable(v) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "backslashreplace")
+    return str(v)
+
+
+# One encoder for every row: json.dumps builds a new one per call when given options.
+_ROW_JSON = json.JSONEncoder(default=_readable, ensure_ascii=True, sort_keys=True)
+
+
 def row_to_json(row: dict) -> str:
     """The original row as JSON for `rejected/`; bytes and odd types stay readable."""
-    def default(v):
-        if isinstance(v, bytes):
-            return v.decode("utf-8", "backslashreplace")
-        return str(v)
-
-    clean = {k: v for k, v in row.items() if not k.startswith("_")}
-    return json.dumps(clean, default=default, ensure_ascii=True, sort_keys=True)
+    return _ROW_JSON.encode({k: v for k, v in row.items() if not k.startswith("_")})
 
 
 def text_desc_key(text: str) -> tuple:

@@ -22,6 +22,7 @@ Documented rules (BAD_INPUTS.md):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 
 from pipelines.core.config import ValidateConfig
@@ -62,6 +63,7 @@ def to_micros(ts: dt.datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+@functools.lru_cache(maxsize=64)  # asked once per event row, for the one day of a night
 def partition_bounds_us(day: dt.date) -> tuple[int, int]:
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
     return to_micros(start), to_micros(start + dt.timedelta(days=1))
