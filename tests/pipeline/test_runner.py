@@ -95,22 +95,31 @@ def test_other_runners_keep_beams_own_choice_of_round_trip(monkeypatch):
     assert asked == ["AUTO", False]
 
 
+# The releases the test below counts. A module-level list read by a module-level function:
+# Beam pickles a nested function with a copy of what it closes over, taken when the graph
+# is written, so a closure saw only the releases made before that (a race the faster graph
+# writing of pipelines/beam/introspection.py lost); this module's functions are pickled by
+# reference and see this list itself.
+_RELEASES: list[int] = []
+
+
+def _waits_for_a_release(x):
+    return x, wait_for(lambda: bool(_RELEASES))
+
+
 def test_the_embedded_runner_hands_freed_memory_back_while_its_stages_run(monkeypatch):
     """The runner frees each stage's input and output in its own code; a thread releases
     what the heap kept while the pipeline runs (pipelines/engines/heap.py), and stops after."""
-    calls = []
-    monkeypatch.setattr(heap, "release_freed_memory", lambda: calls.append(1) or True)
+    _RELEASES.clear()
+    monkeypatch.setattr(heap, "release_freed_memory", lambda: _RELEASES.append(1) or True)
     monkeypatch.setattr(heap, "RELEASE_EVERY_S", 0.01)
 
-    def waits_for_a_release(x):
-        return x, wait_for(lambda: bool(calls))
-
     p = job_pipeline(PipelineOptions([]))
-    assert_that(p | beam.Create([1]) | beam.Map(waits_for_a_release), equal_to([(1, True)]))
+    assert_that(p | beam.Create([1]) | beam.Map(_waits_for_a_release), equal_to([(1, True)]))
     run_job(p).wait_until_finish()
-    after = len(calls)
+    after = len(_RELEASES)
     time.sleep(0.05)
-    assert after and len(calls) == after
+    assert after and len(_RELEASES) == after
 
 
 def test_the_embedded_runner_runs_its_stages_with_the_collector_collecting_less():
