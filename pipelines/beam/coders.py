@@ -106,10 +106,8 @@ class _RecordsImpl(coder_impl.StreamCoderImpl):
 
 class RecordsCoder(coders.FastPrimitivesCoder):
     """Beam's FastPrimitivesCoder, with HintQ's records written as their fields' values
-    instead of pickled (see the module's docstring)."""
-
-    def __init__(self):
-        super().__init__(fallback_coder=coders.PickleCoder())
+    instead of pickled (see the module's docstring). Its fallback, equality and hash are
+    FastPrimitivesCoder's (pickle; by type)."""
 
     def _create_impl(self):
         records = _RecordsImpl(RECORD_TYPES, self._fallback_coder.get_impl())
@@ -120,16 +118,6 @@ class RecordsCoder(coders.FastPrimitivesCoder):
     def as_deterministic_coder(self, step_label, error_message=None):
         # A key is compared by its bytes: Beam's deterministic coder, as without this one.
         return coders.FastPrimitivesCoder().as_deterministic_coder(step_label, error_message)
-
-    @classmethod
-    def from_type_hint(cls, unused_typehint, unused_registry):
-        return cls()
-
-    def __eq__(self, other):
-        return type(self) is type(other)
-
-    def __hash__(self):
-        return hash(type(self))
 
 
 def use_records_coder(registry: typecoders.CoderRegistry = typecoders.registry) -> None:
