@@ -71,7 +71,46 @@ def row_to_json(row: dict) -> str:
     return _ROW_JSON.encode({k: v for k, v in row.items() if not k.startswith("_")})
 
 
-def text_desc_key(text: str) -> tuple:
+class DescendingText:
+    """A text that orders in reverse: `a < b` exactly when `a.text > b.text` (code point by
+    code point, a prefix after the longer texts it starts), equal when the texts are.
+
+    Compared only where a key's earlier parts tie: the key it replaced, a tuple of every
+    character's negated code point, was built for every element a Top or max() looked at
+    (46,837 keys of ~46 characters on the replayed 1k x2q night: 1.0 s under the profiler)
+    and ordered texts the same way."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __eq__(self, other):
+        return self.text == other.text
+
+    def __ne__(self, other):
+        return self.text != other.text
+
+    def __lt__(self, other):
+        return self.text > other.text
+
+    def __le__(self, other):
+        return self.text >= other.text
+
+    def __gt__(self, other):
+        return self.text < other.text
+
+    def __ge__(self, other):
+        return self.text <= other.text
+
+    def __hash__(self):
+        return hash(self.text)
+
+    def __repr__(self):
+        return f"DescendingText({self.text!r})"
+
+
+def text_desc_key(text: str) -> DescendingText:
     """A key that sorts texts in reverse, for max()/Top picks that must prefer the
     alphabetically first text on equal scores."""
-    return tuple(-ord(ch) for ch in text) + (1,)
+    return DescendingText(text)

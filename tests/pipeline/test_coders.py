@@ -1,8 +1,10 @@
 """Records cross stages as their fields' values (pipelines/beam/coders.py), and come back
-the same; Beam's look at a DoFn's methods is kept per DoFn (pipelines/beam/introspection.py)."""
+the same; Beam's look at a DoFn's methods is kept per DoFn, a function's arguments per
+function and an options view per options (pipelines/beam/introspection.py)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import pickle
@@ -11,9 +13,9 @@ from typing import Any
 import apache_beam as beam
 import pytest
 from apache_beam.coders import VarIntCoder, coder_impl, typecoders
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TypeOptions
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.transforms import userstate
+from apache_beam.transforms import core, userstate
 from apache_beam.transforms.timeutil import TimeDomain
 
 from jobs.runner import job_pipeline, run_job
@@ -168,3 +170,73 @@ def test_with_the_memo_beam_still_refuses_a_timer_without_its_callback():
         with pytest.raises(ValueError, match="TimerSpec without an associated on_timer"):
             userstate.validate_stateful_dofn(dofn)
     assert userstate.is_stateful_dofn(_Stateful()) and not userstate.is_stateful_dofn(_Plain())
+
+
+def _shoes(query, k=3, *, exact=False):
+    return query, k, exact
+
+
+def test_a_functions_arguments_are_beams_own_read_once_per_function():
+    asked = []
+    unremembered = getattr(core.get_function_args_defaults, "__wrapped__", core.get_function_args_defaults)
+
+    def beams_own(f):
+        asked.append(f)
+        return unremembered(f)
+
+    remembered = introspection._remembering_signatures(beams_own)
+    plain, stateful = _Plain(), _Stateful()
+    for f in (_shoes, plain.process, stateful.process, _Stateful.process):
+        assert remembered(f) == unremembered(f)
+    assert len(asked) == 4  # a method bound and the same function unbound: two answers
+    for f in (_shoes, plain.process, _Plain().process, stateful.process, _Stateful.process):
+        remembered(f)
+    assert len(asked) == 4  # another instance's bound method: its class's function, known
+    remembered(_shoes)[1].clear()  # a caller's lists are its own
+    assert remembered(_shoes) == (["query", "k"], [3])
+
+
+def test_a_function_given_other_defaults_or_a_wrapper_is_read_again():
+    asked = []
+    unremembered = getattr(core.get_function_args_defaults, "__wrapped__", core.get_function_args_defaults)
+    remembered = introspection._remembering_signatures(lambda f: asked.append(f) or unremembered(f))
+
+    def later(query, k=3):
+        return query, k
+
+    assert remembered(later) == (["query", "k"], [3])
+    later.__defaults__ = (5,)
+    assert remembered(later) == (["query", "k"], [5])
+    partial = functools.partial(_shoes, k=4)
+    assert remembered(partial) == remembered(partial) == unremembered(partial)
+    assert asked == [later, later, partial, partial]
+
+
+def test_with_the_memos_a_job_builds_and_runs_as_before():
+    introspection.remember_signatures()
+    introspection.remember_option_views()
+    introspection.remember_signatures()  # once: a second call wraps nothing again
+    assert not hasattr(core.get_function_args_defaults.__wrapped__, "__wrapped__")
+    assert not hasattr(PipelineOptions.view_as.__wrapped__, "__wrapped__")
+    p = job_pipeline(PipelineOptions([]))
+    out = (p | beam.Create([("a", 1), ("b", 2), ("a", 3)]) | beam.CombinePerKey(sum)
+           | beam.Map(lambda kv, extra=10: (kv[0], kv[1] + extra)))
+    assert_that(out, equal_to([("a", 14), ("b", 12)]))
+    run_job(p).wait_until_finish()
+
+
+def test_an_options_view_is_built_once_and_shares_the_options_values():
+    built = []
+    unremembered = getattr(PipelineOptions.view_as, "__wrapped__", PipelineOptions.view_as)
+    view_as = introspection._remembering_views(lambda o, cls: built.append(cls) or unremembered(o, cls))
+    options, other = PipelineOptions(["--runner=DirectRunner"]), PipelineOptions(["--runner=DataflowRunner"])
+    standard = view_as(options, StandardOptions)
+    assert view_as(options, StandardOptions) is standard and built == [StandardOptions]
+    assert view_as(other, StandardOptions).runner == "DataflowRunner" and standard.runner == "DirectRunner"
+    view_as(options, TypeOptions).pipeline_type_check = False
+    assert view_as(options, TypeOptions).pipeline_type_check is False
+    assert options.get_all_options()["pipeline_type_check"] is False  # the options' own values
+    standard.streaming = True
+    assert unremembered(options, StandardOptions).streaming is True  # a fresh view sees it too
+    options._all_options = dict(options._all_options)  # values replaced: views built again
+    assert view_as(options, StandardOptions) is not standard

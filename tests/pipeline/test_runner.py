@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import gc
 import tempfile
+import threading
 import time
 
 import apache_beam as beam
 import pytest
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, TypeOptions
 from apache_beam.runners.portability import prism_runner
+from apache_beam.runners.worker import statesampler
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.utils.counters import CounterFactory
 
-from jobs.runner import EmbeddedRunner, job_pipeline, run_job
+from jobs.runner import EmbeddedRunner, UnsampledStates, job_pipeline, run_job
 from pipelines.engines import heap
 from tests.conftest import wait_for
 
@@ -141,3 +146,27 @@ def test_a_jobs_graph_is_built_without_beams_type_check():
     a stage's test pipeline keeps them."""
     assert job_pipeline(PipelineOptions([])).options.view_as(TypeOptions).pipeline_type_check is False
     assert TestPipeline().options.view_as(TypeOptions).pipeline_type_check is True
+
+
+def _tracker_and_counted(x):
+    Metrics.counter("test_runner", "seen").inc(x)
+    tracker = statesampler.get_current_tracker()
+    return type(tracker).__name__, tracker.started, tracker.finished
+
+
+def test_a_jobs_stages_track_their_steps_without_a_sampling_thread():
+    """Each bundle's state sampler tracks the step that runs (Beam's counters are found by
+    it) but starts no thread that a bundle's end would wait for (jobs/runner.py)."""
+    p = job_pipeline(PipelineOptions([]))
+    assert_that(p | beam.Create([1, 2, 3]) | beam.Map(_tracker_and_counted),
+                equal_to([("UnsampledStates", True, False)] * 3))
+    result = run_job(p)
+    result.wait_until_finish()
+    seen = result.metrics().query(MetricsFilter().with_name("seen"))["counters"]
+    assert [c.committed for c in seen] == [6]
+    sampler = UnsampledStates("test", CounterFactory())
+    threads = threading.active_count()
+    sampler.start()
+    assert statesampler.get_current_tracker() is sampler and threading.active_count() == threads
+    sampler.stop()
+    assert statesampler.get_current_tracker() is None and sampler.finished

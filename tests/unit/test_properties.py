@@ -1,5 +1,6 @@
 """Property tests over validate and normalize: any input either passes or is set aside
-with a known reason; no exception escapes; what passes keeps the stated invariants."""
+with a known reason; no exception escapes; what passes keeps the stated invariants. And
+the reverse text order of picks on equal scores (pipelines/core/text.py)."""
 import datetime as dt
 
 import pyarrow as pa
@@ -10,6 +11,7 @@ from pipelines.core.config import NormalizeConfig, ValidateConfig
 from pipelines.core.normalize import (DEFAULT_BLOCKLIST, QUERY_DISCARD_REASONS, load_blocklist, normalize_answer,
                                       normalize_query, pii_reason)
 from pipelines.core.records import Event, Rejection
+from pipelines.core.text import text_desc_key
 from pipelines.core.validate import CATALOG_REJECT_REASONS, EVENT_REJECT_REASONS, validate_event, validate_item
 from schemas import REJECTED_SCHEMA
 
@@ -84,3 +86,21 @@ def test_any_model_answer_gives_distinct_ranked_candidates_and_counted_discards(
     assert all(d.reason for d in discards)
     if n:
         assert len(candidates) + len(discards) >= n  # comma lists may split one string into several
+
+
+def _negated_code_points(text: str) -> tuple:
+    """The key text_desc_key replaced: every character's negated code point."""
+    return tuple(-ord(ch) for ch in text) + (1,)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.text(alphabet="ab\x00é\U0001f600", max_size=4)), max_size=12))
+@example([(1, "a"), (1, "ab"), (1, ""), (0, "b"), (1, "a")])
+def test_texts_in_reverse_order_as_the_negated_code_points_ordered_them(scored):
+    ours = [(score, text_desc_key(text)) for score, text in scored]
+    theirs = [(score, _negated_code_points(text)) for score, text in scored]
+    assert sorted(range(len(scored)), key=ours.__getitem__) == sorted(range(len(scored)), key=theirs.__getitem__)
+    if scored:
+        assert max(range(len(scored)), key=ours.__getitem__) == max(range(len(scored)), key=theirs.__getitem__)
+    for (a, b), (x, y) in zip(zip(ours, ours[1:]), zip(theirs, theirs[1:])):
+        assert (a < b, a <= b, a == b, a != b, a > b, a >= b) == (x < y, x <= y, x == y, x != y, x > y, x >= y)
