@@ -276,6 +276,21 @@ def test_sharded_writer_writes_every_shard_those_no_row_fell_in_empty(tmp_path):
     write([], tmp_path / "none", [(name, 0) for name in names])
 
 
+def test_sharded_writer_puts_every_row_of_a_key_in_its_keys_shard(tmp_path):
+    """A row goes to the shard of its key's hash, whatever rows share the key: each file
+    holds exactly its keys' rows, sorted."""
+    rows = [{"user_id": f"U{i % 4}", "queries": [], "prompt_tokens": i, "n_generated": 0, "n_verified": 0}
+            for i in range(30)]
+    with TestPipeline() as p:
+        (p | beam.Create(rows)
+         | WriteShardedParquet(str(tmp_path), U2Q_SCHEMA, 3, key=lambda r: r["user_id"],
+                               sort_key=lambda r: (r["user_id"], r["prompt_tokens"]), to_row=lambda r: r))
+    for shard in range(3):
+        read = pq.read_table(tmp_path / f"part-{shard:05d}-of-00003.parquet").to_pylist()
+        expected = sorted((r["user_id"], r["prompt_tokens"]) for r in rows if stable_hash(r["user_id"]) % 3 == shard)
+        assert [(r["user_id"], r["prompt_tokens"]) for r in read] == expected
+
+
 def test_sharded_writer_adds_shards_past_the_row_bound(tmp_path):
     rows = [{"user_id": f"U{i}", "queries": [], "prompt_tokens": i, "n_generated": 0, "n_verified": 0}
             for i in range(30)]
