@@ -1,4 +1,6 @@
-"""Beam's look at a DoFn's methods, once per DoFn instead of at every step that asks.
+"""What Beam works out again at every step that asks, worked out once: a DoFn's state and
+timer specs (per DoFn), a function's arguments (per function), an options view (per
+options and view class). Each is installed once per process by `jobs.runner.job_pipeline`.
 
 `apache_beam.transforms.userstate.get_dofn_specs` finds a DoFn's state and timer
 parameters by taking the signature of every method the DoFn has (~29, most of them
@@ -24,11 +26,21 @@ from apache_beam.transforms import core, userstate
 _MARK = "_hintq_remembers"
 
 
-def remember_dofn_specs() -> None:
-    """Installs the memo in this process (once; a second call changes nothing)."""
-    if getattr(userstate.get_dofn_specs, _MARK, False):
+def _install(owner, name: str, remembering) -> None:
+    """`owner.name` replaced by `remembering(owner.name)`, once per process: a second call
+    changes nothing. The memo keeps what it wraps as `__wrapped__`."""
+    beams_own = getattr(owner, name)
+    if getattr(beams_own, _MARK, False):
         return
-    userstate.get_dofn_specs = _remembering(userstate.get_dofn_specs)
+    remembered = remembering(beams_own)
+    setattr(remembered, _MARK, True)
+    remembered.__wrapped__ = beams_own
+    setattr(owner, name, remembered)
+
+
+def remember_dofn_specs() -> None:
+    """Installs the memo of a DoFn's specs in this process (once)."""
+    _install(userstate, "get_dofn_specs", _remembering)
 
 
 def _remembering(get_dofn_specs):
@@ -45,8 +57,6 @@ def _remembering(get_dofn_specs):
             return get_dofn_specs(dofn)
         return set(state_specs), set(timer_specs)  # the caller's own sets, as Beam gives them
 
-    setattr(remembered_dofn_specs, _MARK, True)
-    remembered_dofn_specs.__wrapped__ = get_dofn_specs
     return remembered_dofn_specs
 
 
@@ -56,9 +66,7 @@ def remember_signatures() -> None:
     DoFn's method wrapper asks for each of its ~29 methods again, and a worker builds
     them again for every stage it runs (22,644 asks on the replayed 1k u2q night, after
     the DoFn memo above: 1.2 s under the profiler)."""
-    if getattr(core.get_function_args_defaults, _MARK, False):
-        return
-    core.get_function_args_defaults = _remembering_signatures(core.get_function_args_defaults)
+    _install(core, "get_function_args_defaults", _remembering_signatures)
 
 
 def _remembering_signatures(get_function_args_defaults):
@@ -76,15 +84,13 @@ def _remembering_signatures(get_function_args_defaults):
         key = (function.__code__, function.__defaults__, function.__kwdefaults__)
         bound = function is not f
         known = answers.get(function)
-        if known is None or known[0] != key or bound not in known[1]:
-            if known is None or known[0] != key:
-                known = answers[function] = (key, {})
+        if known is None or any(a is not b for a, b in zip(known[0], key)):  # by identity: defaults may not compare
+            known = answers[function] = (key, {})
+        if bound not in known[1]:
             known[1][bound] = get_function_args_defaults(f)
         args, defaults = known[1][bound]
         return list(args), list(defaults)  # the caller's own lists, as Beam gives them
 
-    setattr(remembered_args_defaults, _MARK, True)
-    remembered_args_defaults.__wrapped__ = get_function_args_defaults
     return remembered_args_defaults
 
 
@@ -95,9 +101,7 @@ def remember_option_views() -> None:
     u2q graph: 2.8 s under the profiler). A view shares its options' values (Beam keeps
     them in one dict that every view of the options reads and writes), so the view a
     call built serves every later call for the same class."""
-    if getattr(PipelineOptions.view_as, _MARK, False):
-        return
-    PipelineOptions.view_as = _remembering_views(PipelineOptions.view_as)
+    _install(PipelineOptions, "view_as", _remembering_views)
 
 
 def _remembering_views(view_as):
@@ -113,6 +117,4 @@ def _remembering_views(view_as):
             view = of_options[cls] = view_as(options, cls)
         return view
 
-    setattr(remembered_view_as, _MARK, True)
-    remembered_view_as.__wrapped__ = view_as
     return remembered_view_as

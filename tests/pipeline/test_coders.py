@@ -11,6 +11,7 @@ import pickle
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.coders import VarIntCoder, coder_impl, typecoders
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TypeOptions
@@ -142,14 +143,15 @@ class _ByValue(_Plain):
     __hash__ = object.__hash__
 
 
-def test_a_dofns_specs_are_beams_own_found_once_per_dofn():
+def _beams_own(installed):
+    """Beam's own function under an installed memo, and a list of what it was asked."""
+    unremembered = getattr(installed, "__wrapped__", installed)
     asked = []
-    unremembered = getattr(userstate.get_dofn_specs, "__wrapped__", userstate.get_dofn_specs)
+    return asked, unremembered, lambda *args: asked.append(args[-1]) or unremembered(*args)
 
-    def beams_own(dofn):
-        asked.append(dofn)
-        return unremembered(dofn)
 
+def test_a_dofns_specs_are_beams_own_found_once_per_dofn():
+    asked, _, beams_own = _beams_own(userstate.get_dofn_specs)
     remembered = introspection._remembering(beams_own)
     plain, stateful, by_value = _Plain(), _Stateful(), _ByValue()
     assert remembered(plain) == (set(), set())
@@ -177,13 +179,7 @@ def _shoes(query, k=3, *, exact=False):
 
 
 def test_a_functions_arguments_are_beams_own_read_once_per_function():
-    asked = []
-    unremembered = getattr(core.get_function_args_defaults, "__wrapped__", core.get_function_args_defaults)
-
-    def beams_own(f):
-        asked.append(f)
-        return unremembered(f)
-
+    asked, unremembered, beams_own = _beams_own(core.get_function_args_defaults)
     remembered = introspection._remembering_signatures(beams_own)
     plain, stateful = _Plain(), _Stateful()
     for f in (_shoes, plain.process, stateful.process, _Stateful.process):
@@ -197,9 +193,8 @@ def test_a_functions_arguments_are_beams_own_read_once_per_function():
 
 
 def test_a_function_given_other_defaults_or_a_wrapper_is_read_again():
-    asked = []
-    unremembered = getattr(core.get_function_args_defaults, "__wrapped__", core.get_function_args_defaults)
-    remembered = introspection._remembering_signatures(lambda f: asked.append(f) or unremembered(f))
+    asked, unremembered, beams_own = _beams_own(core.get_function_args_defaults)
+    remembered = introspection._remembering_signatures(beams_own)
 
     def later(query, k=3):
         return query, k
@@ -207,9 +202,14 @@ def test_a_function_given_other_defaults_or_a_wrapper_is_read_again():
     assert remembered(later) == (["query", "k"], [3])
     later.__defaults__ = (5,)
     assert remembered(later) == (["query", "k"], [5])
+    shape = np.array([2, 3])  # a default whose == is no truth value: compared by identity
+    later.__defaults__ = (shape,)
+    assert remembered(later)[1][0] is shape
+    later.__defaults__ = (np.array([2, 3]),)
+    assert remembered(later)[1][0] is later.__defaults__[0]
     partial = functools.partial(_shoes, k=4)
     assert remembered(partial) == remembered(partial) == unremembered(partial)
-    assert asked == [later, later, partial, partial]
+    assert asked == [later, later, later, later, partial, partial]
 
 
 def test_with_the_memos_a_job_builds_and_runs_as_before():
@@ -226,9 +226,8 @@ def test_with_the_memos_a_job_builds_and_runs_as_before():
 
 
 def test_an_options_view_is_built_once_and_shares_the_options_values():
-    built = []
-    unremembered = getattr(PipelineOptions.view_as, "__wrapped__", PipelineOptions.view_as)
-    view_as = introspection._remembering_views(lambda o, cls: built.append(cls) or unremembered(o, cls))
+    built, unremembered, beams_own = _beams_own(PipelineOptions.view_as)
+    view_as = introspection._remembering_views(beams_own)
     options, other = PipelineOptions(["--runner=DirectRunner"]), PipelineOptions(["--runner=DataflowRunner"])
     standard = view_as(options, StandardOptions)
     assert view_as(options, StandardOptions) is standard and built == [StandardOptions]
