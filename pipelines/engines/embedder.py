@@ -14,7 +14,7 @@ from pipelines.core.config import VerifyConfig
 from pipelines.core.records import VerifiedQuery
 from pipelines.core.verify import judge_retrieval
 from pipelines.engines.heap import release_freed_memory
-from pipelines.engines.shared import SharedHolder
+from pipelines.engines.shared import acquire_kept
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class EmbedderSpec:
         return SentenceTransformer(self.path, device="cuda" if has_cuda() else "cpu")
 
     def acquire(self):
-        return _EMBEDDERS.acquire(lambda: SharedHolder(self.load()), tag=f"{self.name}:{self.revision}").value
+        return acquire_kept(_EMBEDDERS, self.load, tag=f"{self.name}:{self.revision}")
 
     @classmethod
     def for_config(cls, cfg: VerifyConfig) -> "EmbedderSpec":

@@ -22,7 +22,7 @@ from pipelines.core.prompts import TASK_DIRECT, TASK_THINK, queries_schema, thin
 from pipelines.core.records import Generation, Prompt
 from pipelines.core.text import stable_hash, strip_special_tokens
 from pipelines.engines.heap import release_freed_memory
-from pipelines.engines.shared import SharedHolder
+from pipelines.engines.shared import SharedHolder, acquire_kept
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +311,7 @@ _CODECS = shared.Shared()
 
 def shared_codec(spec: GeneratorSpec) -> PromptCodec:
     """The process's one codec for `spec` (loaded on first use)."""
-    return _CODECS.acquire(lambda: SharedHolder(spec.load_codec()), tag=f"codec:{spec.name}:{spec.revision}").value
+    return acquire_kept(_CODECS, spec.load_codec, tag=f"codec:{spec.name}:{spec.revision}")
 
 
 def shared_engine(spec: GeneratorSpec) -> Engine:
