@@ -86,10 +86,10 @@ class DescendingText:
         self.text = text
 
     def __eq__(self, other):
-        return self.text == other.text
+        return self.text == other.text if type(other) is DescendingText else NotImplemented
 
     def __ne__(self, other):
-        return self.text != other.text
+        return self.text != other.text if type(other) is DescendingText else NotImplemented
 
     def __lt__(self, other):
         return self.text > other.text

@@ -104,3 +104,4 @@ def test_texts_in_reverse_order_as_the_negated_code_points_ordered_them(scored):
         assert max(range(len(scored)), key=ours.__getitem__) == max(range(len(scored)), key=theirs.__getitem__)
     for (a, b), (x, y) in zip(zip(ours, ours[1:]), zip(theirs, theirs[1:])):
         assert (a < b, a <= b, a == b, a != b, a > b, a >= b) == (x < y, x <= y, x == y, x != y, x > y, x >= y)
+    assert all(key[1] != key[1].text for key in ours)  # never equal to a plain text
