@@ -88,9 +88,6 @@ class DescendingText:
     def __eq__(self, other):
         return self.text == other.text if type(other) is DescendingText else NotImplemented
 
-    def __ne__(self, other):
-        return self.text != other.text if type(other) is DescendingText else NotImplemented
-
     def __lt__(self, other):
         return self.text > other.text
 
