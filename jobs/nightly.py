@@ -43,7 +43,7 @@ from pipelines.stages.verify import INDEX_COUNTERS, QUERY_ROW_COUNTERS
 from pipelines.stages.write import write_json_file
 from pipelines.u2q import build_u2q, build_u2q_day_level
 from pipelines.x2q import build_x2q
-from warehouse import catalog_index, history_counts, query_rows
+from warehouse import catalog_index, clean_day, history_counts, query_rows
 from warehouse.inputs import EmptyInputPartition, InputFileUnreadable
 from warehouse.models import PublishedRanker, RankerCorrupt, ranker_for_night
 from warehouse.publish import publish
@@ -76,6 +76,8 @@ class NightlyRun:
     earlier_rows: str | None = None  # the query rows an earlier night of the table kept (warehouse/query_rows.py)
     history_fingerprint: str = ""  # what the day's history counts are computed from (warehouse/history_counts.py)
     stored_history: dict = dataclasses.field(default_factory=dict)  # u2q: past day → its kept counts
+    day_fingerprint: str = ""  # what the day's clean input is computed from (warehouse/clean_day.py)
+    stored_day: str | None = None  # the day's clean input kept by an earlier run (the other table), reused
 
 
 def choose_ranker(warehouse: str, day: str, cfg: HintQConfig) -> tuple[PublishedRanker | None, dict]:
@@ -142,13 +144,18 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
                    for day in [*past_days_present(input_root, o.dt, cfg.evaluate.history_days), o.dt]}
     stored_history = {day: folder for day, fp in history.items()
                       if day != o.dt and (folder := history_counts.stored_counts(warehouse, day, fp))}
+    day_fingerprint = clean_day.clean_day_fingerprint(
+        {table: _partition_files(input_root, table, o.dt) for table in ("events", "catalog")},
+        validate=dataclasses.asdict(cfg.validate), code=code_version())
+    stored_day = (clean_day.stored_day(warehouse, o.dt, day_fingerprint)
+                  if cfg.publish.shared_day_days else None)
     return NightlyRun(table=o.table, dt=o.dt, input=input_root, warehouse=warehouse,
                       run_id=run_id, staging=staging, cfg=cfg, generator=generator, embedder=embedder,
                       blocklist=blocklist, blocklist_path=o.blocklist, ranker=ranker,
                       ranking=ranking, index_fingerprint=fingerprint, stored_index=stored,
                       embedding=embedding, earlier_index=earlier, earlier_rows=earlier_rows,
                       history_fingerprint=history.get(o.dt, ""),
-                      stored_history=stored_history)
+                      stored_history=stored_history, day_fingerprint=day_fingerprint, stored_day=stored_day)
 
 
 def user_passes(night: NightlyRun, options: PipelineOptions) -> int:
@@ -231,7 +238,8 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
         graph = dict(input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
                      generator=night.generator, embedder=night.embedder, blocklist=night.blocklist,
                      stored_index=night.stored_index, earlier_index=night.earlier_index,
-                     earlier_rows=night.earlier_rows)
+                     earlier_rows=night.earlier_rows, stored_day=night.stored_day,
+                     keep_day=night.stored_day is None and night.cfg.publish.shared_day_days > 0)
         passes = user_passes(night, options)
         log.info("run %s: %s pipeline for dt=%s starting (%d pass%s)", night.run_id, night.table, night.dt,
                  passes, "" if passes == 1 else "es")
@@ -254,6 +262,9 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
         kept = night.stored_index or catalog_index.keep_index(
             night.staging.index, night.warehouse, night.dt, night.index_fingerprint,
             night.cfg.verify.shared_index_days, night.embedding)
+        # The day's clean input depends on its inputs only: kept even if publish refuses the lists.
+        day_kept = night.stored_day or clean_day.keep_day(night.staging.clean_day, night.warehouse, night.dt,
+                                                          night.day_fingerprint, night.cfg.publish.shared_day_days)
         # A query's row depends on its text alone: kept even if publish refuses the lists.
         rows_kept = query_rows.keep_rows(night.staging.query_rows, night.warehouse, night.table, night.dt,
                                          night.embedding, night.cfg.verify.shared_index_days)
@@ -269,6 +280,8 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
                               "kept": kept, "rows_carried_from": night.earlier_index,
                               "titles_carried": 0, "titles_embedded": 0,  # a stored index: neither
                               **counter_sums(INDEX_COUNTERS, *results)},
+            "clean_day": {"fingerprint": night.day_fingerprint, "reused": night.stored_day is not None,
+                          "kept": day_kept},
             "query_rows": {"carried_from": night.earlier_rows, "kept": rows_kept,
                            "queries_carried": 0, "queries_embedded": 0,
                            **counter_sums(QUERY_ROW_COUNTERS, *results)},

@@ -25,7 +25,7 @@ from pipelines.stages.channels import BuildChannelModel, CountHistory, ReadHisto
 from pipelines.stages.rank import CANDIDATES, AttachTriggerFills, RankUsers
 from pipelines.stages.day_level import (ReadDayLevel, ReadPassShoppers, WriteDayLevel, WritePassChecks,
                                         WritePassShoppers)
-from pipelines.stages.read_day import ReadDay
+from pipelines.stages.read_day import the_day
 from pipelines.stages.verify import StoredIndex, VerifyQueries
 from schemas import CANDIDATES_SCHEMA, PROFILES_SCHEMA, REJECTED_SCHEMA
 from warehouse.staging import StagingLayout
@@ -67,15 +67,18 @@ def _rejected_part(rejected) -> PublishedPart:
 def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
                         embedder: EmbedderSpec, blocklist: frozenset[str], passes: list[UserPass],
                         stored_index: str | None = None, earlier_index: str | None = None,
-                        stored_history: dict[str, str] | None = None, earlier_rows: str | None = None) -> None:
-    """The first pipeline of a night run in user passes, the only one that reads the day:
+                        stored_history: dict[str, str] | None = None, earlier_rows: str | None = None,
+                        stored_day: str | None = None, keep_day: bool = False) -> None:
+    """The first pipeline of a night run in user passes, the only one that reads the day
+    (or, with `stored_day`, the day as the night's other table kept it; with `keep_day` it
+    keeps it to `staging.clean_day`):
     each pass's shoppers to `staging.pass_shoppers`, the day-level counts (as one pass
     computes them, without the shoppers' own queries) to `staging.day_level`, the catalog
     index to `staging.index` unless `stored_index` holds it already (carrying the rows of
     `earlier_index`, as build_u2q does), and the day's share of
     the night's accounting (the rows set aside, the rows read and used, the day-level
     queries' checks) as a part of the run, under `staging`'s name."""
-    day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
+    day = the_day(p, input_root, dt, cfg, stored_day, staging.clean_day if keep_day else None)
     day["users"] | "WritePassShoppers" >> WritePassShoppers([staging.pass_shoppers(u.name) for u in passes])
     checked = _day_level_checks(p, day, None, input_root=input_root, dt=dt, staging=staging, cfg=cfg,
                                 embedder=embedder, blocklist=blocklist, stored_index=stored_index,
@@ -112,7 +115,7 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
               stored_index: str | None = None, earlier_index: str | None = None,
               stored_history: dict[str, str] | None = None, x2q_rows=None, carried=None, ranker_text: str | None = None,
               user_pass: UserPass | None = None, earlier_checks: tuple[str, ...] = (),
-              earlier_rows: str | None = None) -> None:
+              earlier_rows: str | None = None, stored_day: str | None = None, keep_day: bool = False) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
 
     `x2q_rows` (the day's published x2q rows, a PCollection of dicts) fill short lists
@@ -124,6 +127,9 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     `earlier_index` an earlier night's, whose rows the day's index carries; `earlier_rows`
     the query rows an earlier u2q night kept (warehouse/query_rows.py), taken instead of
     embedding those queries again (the day-level verification; a pass embeds its own).
+    `stored_day` the day as stages 1–2 left it, kept by an earlier run (warehouse/
+    clean_day.py), read instead of the day's input, which with `keep_day` is kept to
+    `staging.clean_day`.
     `stored_history` (day → folder) the history days whose counts earlier nights kept,
     read instead of their events; the night's own day's counts go to `staging.history`.
     With `user_pass`, the graph is that pass's shoppers only: it reads them and the
@@ -134,7 +140,7 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     # 1–2 read, validate, join, dedupe & cap (a pass: its shoppers, as the day-level
     # pipeline left them)
     if user_pass is None:
-        day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
+        day = the_day(p, input_root, dt, cfg, stored_day, staging.clean_day if keep_day else None)
         shoppers, days_counts = day["users"], [day["counts"]]
         notes, days_parts = day["notes"], {"rejected": _rejected_part(day["rejected"])}
     else:

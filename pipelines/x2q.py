@@ -23,7 +23,7 @@ from pipelines.stages.compress import CompressPrompts
 from pipelines.stages.generate import GenerateAnswers
 from pipelines.stages.normalize import NormalizeAnswers
 from pipelines.stages.rank import DISCARDS, RankTriggers
-from pipelines.stages.read_day import ReadDay
+from pipelines.stages.read_day import the_day
 from pipelines.stages.triggers import SelectTriggers
 from warehouse.staging import StagingLayout
 from warehouse.tables import X2Q
@@ -45,13 +45,15 @@ def _selection_counts(row: dict):
 def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
               stored_index: str | None = None, earlier_index: str | None = None,
-              earlier_rows: str | None = None) -> None:
+              earlier_rows: str | None = None, stored_day: str | None = None, keep_day: bool = False) -> None:
     """Adds the whole x2q graph to `p`. Reads `input_root`, writes under `staging`.
     `stored_index` is the day's catalog index kept by an earlier run, read instead of built;
     `earlier_index` an earlier night's, whose rows the day's index carries; `earlier_rows`
-    the query rows an earlier x2q night kept (warehouse/query_rows.py)."""
+    the query rows an earlier x2q night kept (warehouse/query_rows.py); `stored_day` the
+    day as stages 1–2 left it, kept by an earlier run (warehouse/clean_day.py), read
+    instead of the day's input, which with `keep_day` is kept to `staging.clean_day`."""
     # 1–2 read, validate, join, dedupe & cap
-    day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
+    day = the_day(p, input_root, dt, cfg, stored_day, staging.clean_day if keep_day else None)
 
     # 3 select triggers (popular and cold), each with its text, facts and context
     triggers = (day["users"], day["items"]) | "SelectTriggers" >> SelectTriggers(dt, cfg, blocklist)

@@ -60,6 +60,7 @@ class TableManifest:
     catalog_index: dict | None = None  # the day's catalog index: its fingerprint, reused or built, where kept
     passes: dict | None = None  # u2q: the user passes it ran in (pipelines/core/passes.py)
     history_counts: dict | None = None  # u2q: the history days read from kept counts, and where the day's were kept
+    clean_day: dict | None = None  # the day as stages 1–2 left it: its fingerprint, reused or read, where kept
     query_rows: dict | None = None  # the query rows carried from an earlier night (how many), and where the night's were kept
     manifest_version: int = MANIFEST_VERSION
 

@@ -71,6 +71,12 @@ class StagingLayout:
         return posixpath.join(self.root, "history")
 
     @property
+    def clean_day(self) -> str:
+        """The day's input as stages 1–2 leave it, kept for the night's other table and
+        re-runs of the day (warehouse/clean_day.py)."""
+        return posixpath.join(self.root, "clean_day")
+
+    @property
     def day_level(self) -> str:
         """The day-level counts every pass of a u2q night reads (stages/day_level.py)."""
         return posixpath.join(self.root, "day_level.pkl")

@@ -318,6 +318,10 @@ class PublishConfig:
     # channels, the fallback pool): a pass's shoppers, not the day's, bound the per-user
     # stages' memory. 0: one pass, whatever the day's size. Other runners: one pass.
     users_per_pass: int = _in(25_000, 0, 100_000_000)
+    # The day's input as stages 1–2 leave it is kept in the warehouse (warehouse/clean_day.py)
+    # for the night's other table and re-runs of the day, which would read the same; days
+    # this many back from the newest are kept. 0: every table reads the day itself.
+    shared_day_days: int = _in(2, 0, 365)
     # An Iceberg commit that loses to a concurrent commit is planned again this many times.
     commit_retries: int = _in(4, 0, 100)
     # `hintq maintain`: snapshots older than this are expired (never the current one or the

@@ -35,20 +35,20 @@ def _sorted_checks(checks) -> tuple[VerifiedQuery, ...]:
     return tuple(sorted(checks, key=lambda v: v.query))
 
 
-def _dump(value, path: str) -> str:
+def dump_pickle(value, path: str) -> str:
     with FileSystems.create(path) as f:
         f.write(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     return path
 
 
-def _load(path: str):
+def load_pickle(path: str):
     # A file this run wrote, with this code version: not input from elsewhere.
     with FileSystems.open(path) as f:
         return pickle.loads(f.read())
 
 
 def _write(pool, model, checks, path: str) -> str:
-    return _dump(DayLevel(pool, model, _sorted_checks(checks)), path)
+    return dump_pickle(DayLevel(pool, model, _sorted_checks(checks)), path)
 
 
 class WriteDayLevel(beam.PTransform):
@@ -121,7 +121,7 @@ class WritePassChecks(beam.PTransform):
     def expand(self, checks):
         return (checks
                 | "Collect" >> beam.combiners.ToList()
-                | "Write" >> beam.Map(lambda cs, path=self.path: _dump(_sorted_checks(cs), path)))
+                | "Write" >> beam.Map(lambda cs, path=self.path: dump_pickle(_sorted_checks(cs), path)))
 
 
 class ReadDayLevel(beam.PTransform):
@@ -134,9 +134,9 @@ class ReadDayLevel(beam.PTransform):
         self.path, self.earlier_checks = path, earlier_checks
 
     def expand(self, pbegin):
-        day = pbegin | "Path" >> beam.Create([self.path]) | "Read" >> beam.Map(_load)
+        day = pbegin | "Path" >> beam.Create([self.path]) | "Read" >> beam.Map(load_pickle)
         earlier = (pbegin | "EarlierPasses" >> beam.Create(self.earlier_checks)
-                   | "ReadEarlier" >> beam.FlatMap(_load))
+                   | "ReadEarlier" >> beam.FlatMap(load_pickle))
         return {"pool": day | "Pool" >> beam.Map(lambda d: d.pool),
                 "model": day | "Model" >> beam.Map(lambda d: d.model),
                 "checks": (day | "Checks" >> beam.FlatMap(lambda d: d.checks), earlier) | "AllChecks" >> beam.Flatten()}

@@ -16,8 +16,10 @@ from pipelines.beam.routing import REJECTED
 from pipelines.beam.stats import CountBy, SumBy
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
+from pipelines.stages.day_level import ReadPassShoppers, WritePassShoppers, dump_pickle, load_pickle
 from pipelines.stages.sessionize import USED_EVENTS, CapUsers, UserDays
 from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
+from warehouse.clean_day import COUNTS, ITEMS, NOTES, REJECTED, SHOPPERS_FILE
 from warehouse.inputs import EmptyInputPartition, SchemaNote, conformed_rows, open_parquet
 
 SCHEMA_NOTES = "schema_notes"
@@ -140,3 +142,76 @@ class ReadDay(beam.PTransform):
         kept = users.users | "KeptEvents" >> beam.FlatMap(lambda kv: kv[1])
         return {"users": users.users, "events": kept, "items": joined["items"], "rejected": tuple(rejected.values()),
                 "counts": counts, "notes": notes}
+
+
+
+def _write_collected(parts: list, folder: str, name: str, order):
+    """The elements of each of `parts` (PCollections) → a pickled list, sorted by `order`,
+    at `folder/<name>.<i>.pkl` (none for a part without elements). Each part is collected
+    in its own stages' bundles (a combine), so its elements cross into the write as one
+    list per bundle instead of one by one (48,000 rejections of the 1k world's over-cap
+    shopper), and once: no Flatten, no side input (which the runner measures object by
+    object)."""
+    return [part
+            | f"Collect{name.title()}{i}" >> (beam.Map(lambda x: (0, x))
+                                              | beam.CombinePerKey(beam.combiners.ToListCombineFn()))
+            | f"Write{name.title()}{i}" >> beam.MapTuple(
+                lambda _, xs, path=posixpath.join(folder, f"{name}.{i}.pkl"): dump_pickle(sorted(xs, key=order), path))
+            for i, part in enumerate(parts)]
+
+
+class KeepDay(beam.PTransform):
+    """ReadDay's outputs → the same, written to `folder` (warehouse/clean_day.py's files)
+    for StoredDay to read back: the night's other table and a re-run of the day start from
+    them instead of reading, validating, capping and joining the day again. Returns the
+    written paths."""
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self.folder = folder
+
+    def expand(self, day):
+        written = [
+            day["users"] | "WriteShoppers" >> WritePassShoppers([posixpath.join(self.folder, SHOPPERS_FILE)]),
+            *_write_collected([day["items"]], self.folder, ITEMS, lambda i: i.item_id),
+            *_write_collected(list(day["rejected"]), self.folder, REJECTED, lambda r: r.sort_key()),
+            *_write_collected([day["counts"]], self.folder, COUNTS, lambda kv: kv),
+            *_write_collected([day["notes"]], self.folder, NOTES, lambda n: n),
+        ]
+        return written | "Written" >> beam.Flatten()
+
+
+def _read_collected(path_pattern: str):
+    for meta in FileSystems.match([path_pattern])[0].metadata_list:
+        yield from load_pickle(meta.path)
+
+
+class StoredDay(beam.PTransform):
+    """PBegin → ReadDay's outputs, as KeepDay wrote them to `folder`: the same elements
+    (the rejections as one PCollection), so the rest of a night's graph cannot tell."""
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self.folder = folder
+
+    def _read(self, pbegin, name: str):
+        return (pbegin | f"{name.title()}Files" >> beam.Create([posixpath.join(self.folder, f"{name}.*.pkl")])
+                | f"Read{name.title()}" >> beam.FlatMap(_read_collected))
+
+    def expand(self, pbegin):
+        users = pbegin | "ReadShoppers" >> ReadPassShoppers(posixpath.join(self.folder, SHOPPERS_FILE))
+        return {"users": users, "events": users | "KeptEvents" >> beam.FlatMap(lambda kv: kv[1]),
+                "items": self._read(pbegin, ITEMS), "rejected": (self._read(pbegin, REJECTED),),
+                "counts": self._read(pbegin, COUNTS), "notes": self._read(pbegin, NOTES)}
+
+
+def the_day(p, input_root: str, dt: str, cfg: HintQConfig, stored: str | None = None,
+              keep_to: str | None = None) -> dict:
+    """Stages 1–2 of a night: the day as `stored` (a folder KeepDay wrote) holds it, or
+    read from `input_root` (and written to `keep_to` where given). ReadDay's outputs."""
+    if stored:
+        return p | "StoredDay" >> StoredDay(stored)
+    day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
+    if keep_to:
+        day | "KeepDay" >> KeepDay(keep_to)
+    return day

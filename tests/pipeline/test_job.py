@@ -61,6 +61,10 @@ def test_job_publishes_a_complete_partition_and_reruns_identically(tiny_world, t
     assert not first["catalog_index"]["reused"] and first["catalog_index"]["kept"]
     assert first["catalog_index"]["titles_embedded"] > 0
     assert second["catalog_index"] == {**first["catalog_index"], "reused": True, "titles_embedded": 0}
+    # ... and the day as stages 1-2 left it (warehouse/clean_day.py): the same rows set aside
+    assert not first["clean_day"]["reused"] and first["clean_day"]["kept"]
+    assert second["clean_day"] == {**first["clean_day"], "reused": True}
+    assert second["inputs"] == first["inputs"]
     assert second["run_id"] != first["run_id"]
     assert not list((warehouse / "_staging").glob("*/*/run=*"))
 
@@ -139,6 +143,11 @@ def test_x2q_job_gives_every_trigger_a_row_even_with_broken_answers_and_u2q_read
     assert u2q["x2q_fill"]["used"] and u2q["x2q_fill"]["run_id"] == again["run_id"]
     assert u2q["catalog_index"]["reused"] and u2q["catalog_index"]["kept"] == first["catalog_index"]["kept"]
     assert u2q["inputs"] == again["inputs"], "both tables account for the same input rows"
+    # u2q started from the day x2q kept, and set aside the rows u2q alone (reading the day) did
+    assert u2q["clean_day"] == {**first["clean_day"], "reused": True} and first["clean_day"]["kept"]
+    assert not alone["clean_day"]["reused"]
+    for part in ("rejected", "profiles"):
+        assert [f["sha256"] for f in u2q[part]["files"]] == [f["sha256"] for f in alone[part]["files"]], part
 
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "hintq.cli", *args, "--warehouse", str(warehouse),
