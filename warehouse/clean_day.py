@@ -18,11 +18,11 @@ from warehouse.history_counts import day_fingerprint
 from warehouse.kept import keep_folder, stored_folder
 
 CLEAN_DAY_ROOT = "_clean_day"
-# Its files: the shoppers, one pickle each in user_id order (always written); the items,
-# the rejections (one file per check), the counts and the schema notes as pickled lists,
-# `<name>.<i>.pkl`, one for each part that holds any (none for an empty one).
-SHOPPERS_FILE = "shoppers.pkl"
-ITEMS, REJECTED, COUNTS, NOTES = "items", "rejected", "counts", "notes"
+# Its files, `<name>.<i>.pkl`: the shoppers, one pickle each in user_id order, in files
+# of about `publish.users_per_pass` shoppers (every one written, empty or not); the
+# items, the rejections (a file per check), the counts and the schema notes as pickled
+# lists, a file for each part that holds any (none for an empty one).
+SHOPPERS, ITEMS, REJECTED, COUNTS, NOTES = "shoppers", "items", "rejected", "counts", "notes"
 
 
 def clean_day_fingerprint(files: dict[str, list[Path]], *, validate: dict, code: str) -> str:
@@ -40,6 +40,11 @@ def stored_day(warehouse: str | Path, day: str, fingerprint: str) -> str | None:
 def keep_day(built_dir: str | Path, warehouse: str | Path, day: str, fingerprint: str, keep_days: int) -> str | None:
     """Stores the clean day a night wrote (`built_dir`, moved). None when sharing is off or
     nothing was written."""
-    if keep_days <= 0 or not (Path(built_dir) / SHOPPERS_FILE).exists():
+    if keep_days <= 0 or not stored_files(built_dir, SHOPPERS):
         return None
     return str(keep_folder(built_dir, Path(warehouse) / CLEAN_DAY_ROOT, day, fingerprint, keep_days))
+
+
+def stored_files(folder: str | Path, name: str) -> list[str]:
+    """The files of one of a kept day's outputs (`name`: SHOPPERS, ITEMS, ...), in order."""
+    return sorted(str(f) for f in Path(folder).glob(f"{name}.*.pkl"))

@@ -74,7 +74,7 @@ def _write_shoppers(shoppers, path: str) -> str:
     return path
 
 
-def _read_shoppers(path: str):
+def read_shoppers(path: str):
     with FileSystems.open(path) as f:
         while True:
             try:
@@ -108,7 +108,7 @@ class ReadPassShoppers(beam.PTransform):
         self.path = path
 
     def expand(self, pbegin):
-        return pbegin | "Path" >> beam.Create([self.path]) | "Read" >> beam.FlatMap(_read_shoppers)
+        return pbegin | "Path" >> beam.Create([self.path]) | "Read" >> beam.FlatMap(read_shoppers)
 
 
 class WritePassChecks(beam.PTransform):

@@ -16,10 +16,11 @@ from pipelines.beam.routing import REJECTED
 from pipelines.beam.stats import CountBy, SumBy
 from pipelines.core import counters as c
 from pipelines.core.config import HintQConfig
-from pipelines.stages.day_level import ReadPassShoppers, WritePassShoppers, dump_pickle, load_pickle
+from pipelines.core.passes import pass_count
+from pipelines.stages.day_level import WritePassShoppers, dump_pickle, load_pickle, read_shoppers
 from pipelines.stages.sessionize import USED_EVENTS, CapUsers, UserDays
 from pipelines.stages.validate import JoinCatalog, ValidateCatalog, ValidateEvents
-from warehouse.clean_day import COUNTS, ITEMS, NOTES, REJECTED, SHOPPERS_FILE
+from warehouse.clean_day import COUNTS, ITEMS, NOTES, REJECTED, SHOPPERS, stored_files
 from warehouse.inputs import EmptyInputPartition, SchemaNote, conformed_rows, open_parquet
 
 SCHEMA_NOTES = "schema_notes"
@@ -166,24 +167,22 @@ class KeepDay(beam.PTransform):
     them instead of reading, validating, capping and joining the day again. Returns the
     written paths."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, shopper_files: int = 1):
         super().__init__()
-        self.folder = folder
+        self.folder, self.shopper_files = folder, shopper_files
 
     def expand(self, day):
+        # The shoppers in files of about `publish.users_per_pass` each, split as the passes
+        # are (pipelines/core/passes.py): no one file, write or group holds the whole day.
+        shoppers = [posixpath.join(self.folder, f"{SHOPPERS}.{i}.pkl") for i in range(self.shopper_files)]
         written = [
-            day["users"] | "WriteShoppers" >> WritePassShoppers([posixpath.join(self.folder, SHOPPERS_FILE)]),
+            day["users"] | "WriteShoppers" >> WritePassShoppers(shoppers),
             *_write_collected([day["items"]], self.folder, ITEMS, lambda i: i.item_id),
             *_write_collected(list(day["rejected"]), self.folder, REJECTED, lambda r: r.sort_key()),
             *_write_collected([day["counts"]], self.folder, COUNTS, lambda kv: kv),
             *_write_collected([day["notes"]], self.folder, NOTES, lambda n: n),
         ]
         return written | "Written" >> beam.Flatten()
-
-
-def _read_collected(path_pattern: str):
-    for meta in FileSystems.match([path_pattern])[0].metadata_list:
-        yield from load_pickle(meta.path)
 
 
 class StoredDay(beam.PTransform):
@@ -194,12 +193,12 @@ class StoredDay(beam.PTransform):
         super().__init__()
         self.folder = folder
 
-    def _read(self, pbegin, name: str):
-        return (pbegin | f"{name.title()}Files" >> beam.Create([posixpath.join(self.folder, f"{name}.*.pkl")])
-                | f"Read{name.title()}" >> beam.FlatMap(_read_collected))
+    def _read(self, pbegin, name: str, read=load_pickle):
+        return (pbegin | f"{name.title()}Files" >> beam.Create(stored_files(self.folder, name))
+                | f"Read{name.title()}" >> beam.FlatMap(read))
 
     def expand(self, pbegin):
-        users = pbegin | "ReadShoppers" >> ReadPassShoppers(posixpath.join(self.folder, SHOPPERS_FILE))
+        users = self._read(pbegin, SHOPPERS, read_shoppers)
         return {"users": users, "events": users | "KeptEvents" >> beam.FlatMap(lambda kv: kv[1]),
                 "items": self._read(pbegin, ITEMS), "rejected": (self._read(pbegin, REJECTED),),
                 "counts": self._read(pbegin, COUNTS), "notes": self._read(pbegin, NOTES)}
@@ -213,5 +212,5 @@ def the_day(p, input_root: str, dt: str, cfg: HintQConfig, stored: str | None = 
         return p | "StoredDay" >> StoredDay(stored)
     day = p | "ReadDay" >> ReadDay(input_root, dt, cfg)
     if keep_to:
-        day | "KeepDay" >> KeepDay(keep_to)
+        day | "KeepDay" >> KeepDay(keep_to, pass_count(distinct_shoppers(input_root, dt), cfg.publish.users_per_pass))
     return day

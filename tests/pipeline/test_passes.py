@@ -16,6 +16,7 @@ from pipelines.stages.read_day import distinct_shoppers
 from tests.conftest import TINY_DAY
 from tests.pipeline.test_stages import _enriched
 from tests.fakes import FakeGeneratorSpec
+from warehouse.clean_day import CLEAN_DAY_ROOT, SHOPPERS, stored_files
 from warehouse.files import read_published_table
 from warehouse.history_counts import HISTORY_ROOT
 from warehouse.query_rows import ROWS_ROOT
@@ -62,7 +63,13 @@ def test_a_night_in_user_passes_publishes_what_one_pass_does_and_reruns_identica
 
     passes = pass_count(distinct_shoppers(str(tiny_world), NEXT_DAY), 6)
     assert passes >= 3
+    # x2q kept the day as stages 1-2 left it, and the one-pass night started from it;
+    # removed, the night in passes reads the day itself and keeps it, its shoppers in as
+    # many files as passes, which the re-run below starts from
+    assert one["clean_day"]["reused"] and one["clean_day"]["kept"] == x2q["clean_day"]["kept"]
+    shutil.rmtree(warehouse / CLEAN_DAY_ROOT)
     many = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 6)
+    assert not many["clean_day"]["reused"] and len(stored_files(many["clean_day"]["kept"], SHOPPERS)) == passes
     assert one["passes"]["count"] == 1 and many["passes"]["count"] == passes
     # The day is read once: the rows set aside are in the day-level pipeline's files
     assert all(f["path"].startswith("part-pass-") for f in many["files"])
@@ -73,6 +80,7 @@ def test_a_night_in_user_passes_publishes_what_one_pass_does_and_reruns_identica
     assert (many["rows"], many["inputs"], many["stages"]) == (one["rows"], one["inputs"], one["stages"])
 
     again = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 6)
+    assert again["clean_day"] == {**many["clean_day"], "reused": True}
     assert [(f["path"], f["sha256"]) for f in again["files"]] == [(f["path"], f["sha256"]) for f in many["files"]]
 
     # The day before's history came from the counts its night kept (one pass or many);

@@ -2,7 +2,7 @@
 when its pipeline wrote it whole, not kept when sharing is off."""
 from pathlib import Path
 
-from warehouse.clean_day import SHOPPERS_FILE, clean_day_fingerprint, keep_day, stored_day
+from warehouse.clean_day import SHOPPERS, clean_day_fingerprint, keep_day, stored_day, stored_files
 
 DAY = "2026-11-01"
 
@@ -22,7 +22,8 @@ def _built(tmp_path: Path, name: str, whole: bool = True) -> Path:
     folder.mkdir(parents=True)
     (folder / "rejected.0.pkl").write_bytes(b"rows")
     if whole:
-        (folder / SHOPPERS_FILE).write_bytes(b"shoppers of " + name.encode())
+        for i in range(2):
+            (folder / f"{SHOPPERS}.{i}.pkl").write_bytes(b"shoppers of " + name.encode())
     return folder
 
 
@@ -43,5 +44,6 @@ def test_a_kept_day_is_found_by_its_day_and_fingerprint_only_and_only_whole(tmp_
     assert keep_day(_built(tmp_path, "off"), wh, DAY, "fp1", keep_days=0) is None
     assert stored_day(wh, DAY, "fp1") is None
     kept = keep_day(_built(tmp_path, "x2q"), wh, DAY, "fp1", keep_days=2)
-    assert stored_day(wh, DAY, "fp1") == kept and (Path(kept) / SHOPPERS_FILE).read_bytes() == b"shoppers of x2q"
+    assert stored_day(wh, DAY, "fp1") == kept
+    assert [Path(f).read_bytes() for f in stored_files(kept, SHOPPERS)] == [b"shoppers of x2q"] * 2
     assert stored_day(wh, DAY, "fp2") is None and stored_day(wh, "2026-11-02", "fp1") is None
