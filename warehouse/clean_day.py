@@ -46,5 +46,5 @@ def keep_day(built_dir: str | Path, warehouse: str | Path, day: str, fingerprint
 
 
 def stored_files(folder: str | Path, name: str) -> list[str]:
-    """The files of one of a kept day's outputs (`name`: SHOPPERS, ITEMS, ...), in order."""
-    return sorted(str(f) for f in Path(folder).glob(f"{name}.*.pkl"))
+    """The files of one of a kept day's outputs (`name`: SHOPPERS, ITEMS, ...), by number."""
+    return [str(f) for f in sorted(Path(folder).glob(f"{name}.*.pkl"), key=lambda f: int(f.suffixes[-2][1:]))]

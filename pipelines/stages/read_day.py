@@ -145,7 +145,6 @@ class ReadDay(beam.PTransform):
                 "counts": counts, "notes": notes}
 
 
-
 def _write_collected(parts: list, folder: str, name: str, order):
     """The elements of each of `parts` (PCollections) → a pickled list, sorted by `order`,
     at `folder/<name>.<i>.pkl` (none for a part without elements). Each part is collected
@@ -205,7 +204,7 @@ class StoredDay(beam.PTransform):
 
 
 def the_day(p, input_root: str, dt: str, cfg: HintQConfig, stored: str | None = None,
-              keep_to: str | None = None) -> dict:
+            keep_to: str | None = None) -> dict:
     """Stages 1–2 of a night: the day as `stored` (a folder KeepDay wrote) holds it, or
     read from `input_root` (and written to `keep_to` where given). ReadDay's outputs."""
     if stored:
