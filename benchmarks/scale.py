@@ -51,6 +51,7 @@ class RecordingSpec(GeneratorSpec):
     def __init__(self, inner: VllmGeneratorSpec, path: str):
         self.inner, self.path = inner, path
         self.name, self.revision = inner.name, inner.revision
+        self.slow_start = inner.slow_start
 
     def engine_tag(self):
         return f"recording:{self.inner.engine_tag()}"

@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.runner import PipelineState
 
 from jobs.options import HintQOptions
-from jobs.runner import job_pipeline, run_job
+from jobs.runner import job_pipeline, run_to_completion
 from pipelines.core.config import resolve_config
 from pipelines.core.normalize import load_blocklist
 from pipelines.core.prompts import TASK_DIRECT
@@ -54,9 +53,7 @@ def run(argv=None, test_pipeline=None, generator: GeneratorSpec | None = None) -
         build_samples(p, input_root=input_root, dt=o.dt, labels_dt=labels_dt, staging=staging, cfg=cfg,
                       generator=generator, blocklist=load_blocklist(o.blocklist), carried=carried,
                       published_u2q=published)
-        state = run_job(p).wait_until_finish()
-        if state not in (PipelineState.DONE, None):
-            raise RuntimeError(f"pipeline ended in state {state}; nothing published")
+        run_to_completion(p)
         return publish_samples(staging.root, warehouse, o.dt, labels_dt, {
             "run_id": run_id, "inputs": {"prompts": f"{input_root}/*/dt={o.dt}", "answers": f"{input_root}/*/dt={labels_dt}"},
             "profile_memory": memory, "top_up": top_up, "prompt_model": generator.describe(),

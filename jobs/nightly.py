@@ -15,6 +15,7 @@ import datetime as dt
 import glob
 import json
 import logging
+import multiprocessing
 import os
 import posixpath
 import time
@@ -22,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, SetupOptions
-from apache_beam.runners.runner import PipelineResult, PipelineState
+from apache_beam.runners.runner import PipelineResult
 
+from jobs.clean_day import DayToKeep, keep_clean_day
 from jobs.options import HintQOptions
-from jobs.runner import job_pipeline, run_job, runs_embedded
+from jobs.runner import job_pipeline, run_to_completion, runs_embedded
 from pipelines.beam.progress import counter_sums, stage_timings
 from pipelines.core.config import ConfigError, HintQConfig, resolve_config
 from pipelines.core.normalize import load_blocklist
@@ -34,7 +36,7 @@ from pipelines.core.prompts import TASK_OF_TABLE
 from pipelines.core.ranker import FeaturesDiffer, Ranker, RankerUnusable
 from pipelines.core.version import code_version
 from pipelines.engines.embedder import EmbedderSpec
-from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec, shared_engine
+from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec, engine_holder, engine_loaded, shared_engine
 from pipelines.engines.model_store import ModelUnavailable
 from pipelines.stages.channels import past_days_present
 from pipelines.stages.read_day import InputPartitionMissing, check_input_day, distinct_shoppers, partition_glob
@@ -78,6 +80,9 @@ class NightlyRun:
     stored_history: dict = dataclasses.field(default_factory=dict)  # u2q: past day → its kept counts
     day_fingerprint: str = ""  # what the day's clean input is computed from (warehouse/clean_day.py)
     stored_day: str | None = None  # the day's clean input kept by an earlier run (the other table), reused
+    day_read_beside: bool = False  # stored_day was read by this run, beside its start (jobs/clean_day.py)
+    engine_start_s: float = 0.0  # the engine's start, where it was loaded before the pipeline (beside the day)
+    day_waited_s: float | None = None  # how long the start then waited for the day's reading to end
 
 
 def choose_ranker(warehouse: str, day: str, cfg: HintQConfig) -> tuple[PublishedRanker | None, dict]:
@@ -180,14 +185,6 @@ def _engine_kept(night: NightlyRun, options: PipelineOptions):
         del engine
 
 
-def _run_pipeline(p) -> PipelineResult:
-    result = run_job(p)
-    state = result.wait_until_finish()
-    if state not in (PipelineState.DONE, None):
-        raise RuntimeError(f"pipeline ended in state {state}; nothing published")
-    return result
-
-
 def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: int, test_pipeline=None
              ) -> tuple[list[PipelineResult], dict]:
     """u2q in one pipeline, or in `passes` user passes after the day-level pipeline (the
@@ -203,7 +200,7 @@ def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: i
         carried, extra["profile_memory"] = read_profile_memory(p, night.warehouse, night.dt, o.bootstrap)
         x2q_rows, extra["x2q_fill"] = read_x2q_fills(p, night.warehouse, night.dt)
         build_u2q(p, **{**graph, **pass_graph}, x2q_rows=x2q_rows, carried=carried, ranker_text=ranker_text)
-        return _run_pipeline(p)
+        return run_to_completion(p)
 
     if passes == 1:
         return [run_u2q(test_pipeline or job_pipeline(options))], extra
@@ -212,7 +209,7 @@ def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: i
     p = job_pipeline(options)
     build_u2q_day_level(p, **{k: v for k, v in graph.items() if k not in ("generator", "staging")},
                         staging=day_staging, passes=every_pass)
-    results = [_run_pipeline(p)]
+    results = [run_to_completion(p)]
     index = night.stored_index or posixpath.join(night.staging.index, catalog_index.INDEX_FILE)
     staged = [night.staging.of_pass(user_pass.name) for user_pass in every_pass]
     with _engine_kept(night, options):
@@ -227,6 +224,61 @@ def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: i
     return results, extra
 
 
+def reads_day_beside_start(night: NightlyRun, options: PipelineOptions) -> bool:
+    """Whether the night reads its day in a process beside its start (jobs/clean_day.py):
+    the day is to be kept and is not yet, and this process has a slow engine start ahead
+    (the embedded runner's in-process worker, vLLM not loaded yet)."""
+    return (night.stored_day is None and night.cfg.publish.shared_day_days > 0
+            and night.cfg.publish.read_day_beside_start
+            and night.generator.slow_start and not engine_loaded(night.generator)
+            and runs_embedded(options)
+            and options.view_as(DirectOptions).direct_running_mode != "multi_processing")
+
+
+@contextlib.contextmanager
+def day_read_beside_start(night: NightlyRun, options: PipelineOptions):
+    """Yields the night to run: where `reads_day_beside_start`, its day read and kept by
+    another process (jobs/clean_day.py) while this one loads the engine and the embedder
+    (each kept loaded until the block ends), and `stored_day` set to it; else as it is.
+    Where that process fails, the night reads the day itself, as without it."""
+    if not reads_day_beside_start(night, options):
+        yield night
+        return
+    reader = multiprocessing.get_context("spawn").Process(
+        target=keep_clean_day, name=f"hintq-clean-day-{night.dt}", args=(DayToKeep(
+            options.get_all_options(drop_default=True, retain_unknown_options=True), night.input, night.dt,
+            night.cfg, night.staging.clean_day, night.warehouse, night.day_fingerprint),))
+    reader.start()
+    started = time.perf_counter()
+    try:
+        engine = engine_holder(night.generator)
+        engine_start_s = time.perf_counter() - started
+        embedder = night.embedder.acquire()
+    except BaseException:
+        reader.terminate()  # the night is refused: its day need not be kept
+        raise
+    finally:
+        loaded = time.perf_counter()
+        reader.join()
+        waited_s = time.perf_counter() - loaded
+    stored = clean_day.stored_day(night.warehouse, night.dt, night.day_fingerprint) if reader.exitcode == 0 else None
+    if stored is None:
+        log.warning("run %s: reading the day beside the engine's start failed (exit code %s); the pipeline "
+                    "reads it", night.run_id, reader.exitcode)
+    try:
+        yield dataclasses.replace(night, stored_day=stored, day_read_beside=stored is not None,
+                                  engine_start_s=engine_start_s, day_waited_s=waited_s)
+    finally:
+        del engine, embedder
+
+
+def _with_engine_start(stage_s: dict, night: NightlyRun) -> dict:
+    """The stages' seconds, with the engine's start where it was loaded before the pipeline."""
+    if not night.engine_start_s:
+        return stage_s
+    return {**stage_s, "engine_start": round(stage_s.get("engine_start", 0.0) + night.engine_start_s, 2)}
+
+
 def run(argv=None, save_main_session=True, test_pipeline=None, generator: GeneratorSpec | None = None):
     """Runs one table of one day and publishes it. Returns (PipelineResult, manifest); a
     u2q night run in user passes returns its last pipeline's result."""
@@ -234,7 +286,8 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
     options.view_as(SetupOptions).save_main_session = save_main_session
     night = prepare(options, generator)
     started = time.time()
-    with StagingLock(night.warehouse, night.table, night.dt, night.run_id):
+    with StagingLock(night.warehouse, night.table, night.dt, night.run_id), \
+            day_read_beside_start(night, options) as night:
         graph = dict(input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
                      generator=night.generator, embedder=night.embedder, blocklist=night.blocklist,
                      stored_index=night.stored_index, earlier_index=night.earlier_index,
@@ -246,7 +299,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
         if night.table == "x2q":
             p = test_pipeline or job_pipeline(options)
             build_x2q(p, **graph)
-            results, extra = [_run_pipeline(p)], {}
+            results, extra = [run_to_completion(p)], {}
         else:
             results, extra = _run_u2q(night, options, {**graph, "stored_history": night.stored_history},
                                       passes, test_pipeline)
@@ -275,13 +328,15 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             "code_version": code_version(),
             "config": night.cfg.to_dict(),
             "blocklist": {"path": night.blocklist_path, "terms": len(night.blocklist)},
-            "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": stage_timings(*results)},
+            "timings": {"pipeline_s": round(pipeline_s, 1), "stage_s": _with_engine_start(stage_timings(*results), night)},
             "catalog_index": {"fingerprint": night.index_fingerprint, "reused": night.stored_index is not None,
                               "kept": kept, "rows_carried_from": night.earlier_index,
                               "titles_carried": 0, "titles_embedded": 0,  # a stored index: neither
                               **counter_sums(INDEX_COUNTERS, *results)},
-            "clean_day": {"fingerprint": night.day_fingerprint, "reused": night.stored_day is not None,
-                          "kept": day_kept},
+            "clean_day": {"fingerprint": night.day_fingerprint,
+                          "reused": night.stored_day is not None and not night.day_read_beside,
+                          "read_beside_start": night.day_read_beside, "kept": day_kept,
+                          **({"waited_s": round(night.day_waited_s, 2)} if night.day_waited_s is not None else {})},
             "query_rows": {"carried_from": night.earlier_rows, "kept": rows_kept,
                            "queries_carried": 0, "queries_embedded": 0,
                            **counter_sums(QUERY_ROW_COUNTERS, *results)},

@@ -17,7 +17,7 @@ import threading
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TypeOptions
 from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
-from apache_beam.runners.runner import PipelineResult
+from apache_beam.runners.runner import PipelineResult, PipelineState
 from apache_beam.runners.worker import statesampler
 
 from pipelines.beam.coders import use_records_coder
@@ -111,3 +111,13 @@ def run_job(p: beam.Pipeline) -> PipelineResult:
     does not declare the Fn API (~3 s a table here; u2q is 372 transforms). Every other
     runner (Dataflow, Flink, Spark, Prism) keeps Beam's own choice."""
     return p.run(test_runner_api=False if isinstance(p.runner, EmbeddedRunner) else "AUTO")
+
+
+def run_to_completion(p: beam.Pipeline) -> PipelineResult:
+    """`run_job`, waited for; a pipeline that ends in any state but done raises, so that
+    nothing it wrote is published or kept."""
+    result = run_job(p)
+    state = result.wait_until_finish()
+    if state not in (PipelineState.DONE, None):
+        raise RuntimeError(f"pipeline ended in state {state}; nothing published")
+    return result

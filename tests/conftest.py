@@ -45,10 +45,10 @@ def embedder_spec():
 def real_generator():
     """The real default model, converted once, with one engine kept alive for the session."""
     from pipelines.core.config import HintQConfig
-    from pipelines.engines.generator import _ENGINES, SharedHolder, VllmGeneratorSpec
+    from pipelines.engines.generator import VllmGeneratorSpec, engine_holder
 
     spec = VllmGeneratorSpec.for_config(HintQConfig())
-    holder = _ENGINES.acquire(lambda: SharedHolder(spec.load_engine()), tag=spec.engine_tag())
+    holder = engine_holder(spec)
     _KEEP_ALIVE.append(holder)  # the pipelines' DoFns acquire this same engine by its tag
     return spec
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from pipelines.core.prompts import TASK_THINK
 from pipelines.core.records import Generation
@@ -63,6 +64,18 @@ class FakeGeneratorSpec(GeneratorSpec):
 
     def load_engine(self):
         return FakeEngine(self.answers)
+
+
+class SlowStartGeneratorSpec(FakeGeneratorSpec):
+    """The fake model, started as vLLM is (slow_start): a night reads its day beside it."""
+
+    name = "slow-start-generator"
+    slow_start = True
+    START_S = 0.3
+
+    def load_engine(self):
+        time.sleep(self.START_S)
+        return super().load_engine()
 
 
 class BrokenGeneratorSpec(FakeGeneratorSpec):

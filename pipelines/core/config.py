@@ -322,6 +322,10 @@ class PublishConfig:
     # for the night's other table and re-runs of the day, which would read the same; days
     # this many back from the newest are kept. 0: every table reads the day itself.
     shared_day_days: int = _in(2, 0, 365)
+    # A night whose engine is not loaded yet reads and keeps its day in a process of its
+    # own while it loads it (jobs/clean_day.py): the load is one core's work, and the day
+    # is read on the other. Only where the day is to be kept (`shared_day_days` > 0).
+    read_day_beside_start: bool = True
     # An Iceberg commit that loses to a concurrent commit is planned again this many times.
     commit_retries: int = _in(4, 0, 100)
     # `hintq maintain`: snapshots older than this are expired (never the current one or the

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+import weakref
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -47,6 +48,9 @@ class GeneratorSpec(ABC):
 
     name: str
     revision: str
+    # Whether loading the engine costs this process seconds of work (imports, weights):
+    # a night then reads its day in a process of its own meanwhile (jobs/clean_day.py).
+    slow_start: bool = False
 
     def engine_tag(self) -> str:
         """The key under which a worker shares one engine: specs with the same tag get the
@@ -132,6 +136,8 @@ class _VllmEngine(Engine):
 class VllmGeneratorSpec(GeneratorSpec):
     """The default generator: one in-process vLLM engine serving both tasks, each request
     with its own task's JSON schema (Direct {queries}, Think {reasoning, queries})."""
+
+    slow_start = True  # importing vLLM and torch, starting the engine: ~11 s of one core here
 
     def __init__(self, name: str, path: str, revision: str, cfg: GenerateConfig, x2q: X2QConfig | None = None,
                  weights_sha256: str | None = None):
@@ -314,6 +320,23 @@ def shared_codec(spec: GeneratorSpec) -> PromptCodec:
     return acquire_kept(_CODECS, spec.load_codec, tag=f"codec:{spec.name}:{spec.revision}")
 
 
+# The holder of each engine loaded in this process, by tag, while something holds it.
+_LOADED: "weakref.WeakValueDictionary[str, SharedHolder]" = weakref.WeakValueDictionary()
+
+
+def engine_holder(spec: GeneratorSpec) -> SharedHolder:
+    """The holder of the process's one engine for `spec`'s settings (loaded on first use);
+    the engine stays loaded while the holder is held."""
+    holder = _ENGINES.acquire(lambda: SharedHolder(spec.load_engine()), tag=spec.engine_tag())
+    _LOADED[spec.engine_tag()] = holder
+    return holder
+
+
 def shared_engine(spec: GeneratorSpec) -> Engine:
     """The process's one engine for `spec`'s settings (loaded on first use)."""
-    return _ENGINES.acquire(lambda: SharedHolder(spec.load_engine()), tag=spec.engine_tag()).value
+    return engine_holder(spec).value
+
+
+def engine_loaded(spec: GeneratorSpec) -> bool:
+    """Whether this process holds a loaded engine for `spec`'s settings."""
+    return spec.engine_tag() in _LOADED

@@ -1,4 +1,5 @@
 """The whole job on the tiny world with a fake model: accounting, publish rules, re-runs."""
+import functools
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from jobs.nightly import run
 from pipelines.core.ranking import SOURCES
 from pipelines.engines.model_store import ModelUnavailable
 from tests.conftest import REPO, TINY_DAY
-from tests.fakes import BrokenGeneratorSpec, FakeGeneratorSpec
+from tests.fakes import BrokenGeneratorSpec, FakeGeneratorSpec, SlowStartGeneratorSpec
 from warehouse.files import published_days, read_published, read_published_table
 from warehouse.staging import StagingLock, staging_dir
 
@@ -67,6 +68,31 @@ def test_job_publishes_a_complete_partition_and_reruns_identically(tiny_world, t
     assert second["inputs"] == first["inputs"]
     assert second["run_id"] != first["run_id"]
     assert not list((warehouse / "_staging").glob("*/*/run=*"))
+
+
+def test_a_night_reads_its_day_beside_a_slow_engine_start_and_publishes_what_reading_it_itself_gives(
+        tiny_world, tmp_path, monkeypatch, caplog):
+    def night(name, *flags):
+        _, manifest = run([*_argv(tiny_world, tmp_path / name), "--table=x2q", *flags],
+                          generator=SlowStartGeneratorSpec())
+        return manifest
+
+    beside = night("beside")
+    assert beside["clean_day"]["read_beside_start"] and not beside["clean_day"]["reused"]
+    assert Path(beside["clean_day"]["kept"], "_SUCCESS").exists() and beside["clean_day"]["waited_s"] >= 0
+    # the engine's start is timed, though it was loaded before the pipeline
+    assert beside["timings"]["stage_s"]["engine_start"] >= SlowStartGeneratorSpec.START_S
+    itself = night("itself", "--set=publish.read_day_beside_start=false")
+    assert not itself["clean_day"]["read_beside_start"] and itself["clean_day"]["kept"]
+    # The reading process fails: the night reads the day itself, and says so.
+    monkeypatch.setattr("jobs.nightly.keep_clean_day", functools.partial(sys.exit, 3))
+    failed = night("failed")
+    assert "reading the day beside the engine's start failed (exit code 1)" in caplog.text
+    assert not failed["clean_day"]["read_beside_start"] and failed["clean_day"]["kept"]
+    for other in (itself, failed):
+        assert [f["sha256"] for f in other["files"]] == [f["sha256"] for f in beside["files"]]
+        assert other["inputs"] == beside["inputs"] and other["stages"] == beside["stages"]
+        assert other["clean_day"]["fingerprint"] == beside["clean_day"]["fingerprint"]
 
 
 def test_model_that_fails_to_load_publishes_nothing_and_debris_is_cleaned(tiny_world, tmp_path):
