@@ -73,6 +73,7 @@ class PublishedPart:
     key: Callable
     sort_key: Callable
     to_row: Callable
+    batched: bool = False  # `rows` holds lists of rows of one key each (see WriteShardedParquet)
 
 
 class WriteParts(beam.PTransform):
@@ -89,7 +90,8 @@ class WriteParts(beam.PTransform):
         shards, max_rows = self.cfg.publish.shards, self.cfg.publish.max_rows_per_shard
         files = [tag_files(part.rows | f"Write{name.title()}" >> WriteShardedParquet(
             self.staging.table(name), part.schema, shards, key=part.key, sort_key=part.sort_key,
-            to_row=part.to_row, max_rows_per_shard=max_rows, prefix=self.staging.file_prefix), name)
+            to_row=part.to_row, max_rows_per_shard=max_rows, prefix=self.staging.file_prefix,
+            batched=part.batched), name)
             for name, part in self.parts.items()]
         files | "AllFiles" >> beam.Flatten() | "WriteFileList" >> WriteFileList(self.staging.files)
         return counts | "WriteStats" >> WriteStats(self.staging.stats, notes=self.notes)

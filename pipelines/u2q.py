@@ -194,15 +194,16 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
             c.PROFILES_ACTIVE if m.last_active == dt else c.PROFILES_CARRIED)),
         *generation_counts(prompts, generations, normalized, checked["popular_discards"], checked["counted"]),
         users | "CountUsersWithTriggerFills" >> SumBy(lambda u: (c.USERS_WITH_X2Q_FILL(), int(bool(u.trigger_fills)))),
-        ranked[CANDIDATES] | "CountCandidates" >> CountBy(lambda _: c.CANDIDATES_ROWS()),
+        ranked[CANDIDATES] | "CountCandidates" >> SumBy(lambda rows: (c.CANDIDATES_ROWS(), len(rows))),
         ranked[CANDIDATES] | "CountByChannel" >> Tally(
-            lambda r: [(c.CANDIDATES_BY_CHANNEL(name), 1) for name, _ in r.channels]),
+            lambda rows: [(c.CANDIDATES_BY_CHANNEL(name), 1) for r in rows for name, _ in r.channels]),
     ]
     parts = {
         **days_parts,
         "profiles": PublishedPart(recalled[MEMORY], PROFILES_SCHEMA, key=lambda m: m.user_id,
                                   sort_key=lambda m: m.user_id, to_row=lambda m: m.to_row()),
         "candidates": PublishedPart(ranked[CANDIDATES], CANDIDATES_SCHEMA, key=lambda r: r.user_id,
-                                    sort_key=lambda r: (r.user_id, r.query), to_row=lambda r: r.to_row()),
+                                    sort_key=lambda r: (r.user_id, r.query), to_row=lambda r: r.to_row(),
+                                    batched=True),  # a user's rows a list (RankUsers)
     }
     rows | "WriteNight" >> WriteNight(U2Q, cfg, staging, counts, notes=notes, parts=parts)

@@ -141,10 +141,10 @@ class _RankUserFn(beam.DoFn):
             "n_verified": sum(1 for c in user.candidates if c.query in verified and verified[c.query].passed),
         }
         hand_entry, listed_rank = {s.query: s for s in hand}, {s.query: s.rank for s in listed}
-        for i, c in enumerate(candidates):
-            yield beam.pvalue.TaggedOutput(CANDIDATES, candidate_record(
+        if candidates:  # the user's rows as one element (not one each: ~59 a user, 59k a 1k night)
+            yield beam.pvalue.TaggedOutput(CANDIDATES, [candidate_record(
                 user_id, c, hand_entry.get(c.query), listed_rank.get(c.query),
-                None if scores is None else float(scores[i])))
+                None if scores is None else float(scores[i])) for i, c in enumerate(candidates)])
 
 
 def _touched_items(kv):
@@ -184,7 +184,7 @@ class TitleVectorsPerUser(beam.PTransform):
 
 class RankUsers(beam.PTransform):
     """(UserCandidates, today's (user_id, events), VerifiedQuery, FallbackPool, ChannelModel,
-    the catalog index's path) → {"rows": one u2q row dict per user, "candidates": candidate row dicts}.
+    the catalog index's path) → {"rows": one u2q row dict per user, "candidates": a list of each user's candidate records}.
 
     `ranker_text` is the learned ranker (LightGBM text) the night ranks with, or None for
     the hand-weighted list."""

@@ -291,6 +291,29 @@ def test_sharded_writer_puts_every_row_of_a_key_in_its_keys_shard(tmp_path):
         assert [(r["user_id"], r["prompt_tokens"]) for r in read] == expected
 
 
+def test_sharded_writer_of_batches_of_a_key_writes_the_files_of_their_rows_one_by_one(tmp_path):
+    """`batched`: each element a list of one key's rows (a user's candidates). The same
+    files, bytes and listing as the rows written one by one, the shard count from the rows
+    (not the batches) included."""
+    rows = [{"user_id": f"U{i % 9}", "queries": [], "prompt_tokens": i, "n_generated": 0, "n_verified": 0}
+            for i in range(40)]
+    by_user = [[r for r in rows if r["user_id"] == f"U{u}"] for u in range(9)]
+
+    def write(elements, out, batched):
+        with TestPipeline() as p:
+            (p | beam.Create(elements)
+             | WriteShardedParquet(str(out), U2Q_SCHEMA, 2, key=lambda r: r["user_id"],
+                                   sort_key=lambda r: (r["user_id"], r["prompt_tokens"]),
+                                   to_row=lambda r: r, max_rows_per_shard=10, batched=batched))
+        return {f.name: f.read_bytes() for f in sorted(out.iterdir())}
+
+    files = write(rows, tmp_path / "rows", False)
+    assert len(files) == 4  # ceil(40 / 10): counted in rows, not in the 9 batches
+    assert sum(pq.read_metadata(tmp_path / "rows" / name).num_rows for name in files) == 40
+    assert write(by_user, tmp_path / "batched", True) == files
+    assert write(list(reversed(by_user)), tmp_path / "reversed", True) == files
+
+
 def test_sharded_writer_adds_shards_past_the_row_bound(tmp_path):
     rows = [{"user_id": f"U{i}", "queries": [], "prompt_tokens": i, "n_generated": 0, "n_verified": 0}
             for i in range(30)]
