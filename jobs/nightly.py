@@ -75,7 +75,7 @@ class NightlyRun:
     stored_index: str | None = None  # the day's index kept by an earlier run, reused
     embedding: str = ""  # what the catalog's rows are embedded with (warehouse/catalog_index.py)
     earlier_index: str | None = None  # an earlier night's index, whose rows a built index carries
-    earlier_rows: str | None = None  # the query rows an earlier night of the table kept (warehouse/query_rows.py)
+    earlier_rows: tuple[str, ...] = ()  # query rows earlier nights kept, this table's first (warehouse/query_rows.py)
     history_fingerprint: str = ""  # what the day's history counts are computed from (warehouse/history_counts.py)
     stored_history: dict = dataclasses.field(default_factory=dict)  # u2q: past day → its kept counts
     day_fingerprint: str = ""  # what the day's clean input is computed from (warehouse/clean_day.py)
@@ -137,7 +137,7 @@ def prepare(options: PipelineOptions, generator: GeneratorSpec | None = None) ->
     earlier = (catalog_index.index_to_carry(warehouse, embedding)
                if cfg.verify.shared_index_days and stored is None else None)
     earlier_rows = (query_rows.rows_to_carry(warehouse, o.table, embedding)
-                    if cfg.verify.shared_index_days and cfg.verify.carried_queries else None)
+                    if cfg.verify.shared_index_days and cfg.verify.carried_queries else ())
     blocklist = load_blocklist(o.blocklist)
     history = {}
     if o.table == "u2q":
@@ -337,7 +337,7 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
                           "reused": night.stored_day is not None and not night.day_read_beside,
                           "read_beside_start": night.day_read_beside, "kept": day_kept,
                           **({"waited_s": round(night.day_waited_s, 2)} if night.day_waited_s is not None else {})},
-            "query_rows": {"carried_from": night.earlier_rows, "kept": rows_kept,
+            "query_rows": {"carried_from": list(night.earlier_rows), "kept": rows_kept,
                            "queries_carried": 0, "queries_embedded": 0,
                            **counter_sums(QUERY_ROW_COUNTERS, *results)},
             **extra,

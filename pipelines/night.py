@@ -32,13 +32,13 @@ class VerifyAgainstCatalog(beam.PTransform):
     The catalog index is built into `index_dir` (carrying the rows of `earlier_index`, an
     earlier night's: EmbedCatalog), or read from `stored_index` (the same day's index kept
     by an earlier run: warehouse/catalog_index.py). Queries take the rows `earlier_rows`
-    holds (an earlier night's: warehouse/query_rows.py), and the night's rows are written
+    hold (folders earlier nights kept: warehouse/query_rows.py), and the night's rows are written
     to `rows_dir` for the nights after it.
     """
 
     def __init__(self, cfg: HintQConfig, embedder: EmbedderSpec, blocklist: frozenset[str], index_dir: str, k: int,
                  stored_index: str | None = None, earlier_index: str | None = None,
-                 earlier_rows: str | None = None, rows_dir: str | None = None):
+                 earlier_rows: tuple[str, ...] = (), rows_dir: str | None = None):
         super().__init__()
         self.cfg, self.embedder, self.blocklist, self.index_dir, self.k = cfg, embedder, blocklist, index_dir, k
         self.stored_index, self.earlier_index = stored_index, earlier_index

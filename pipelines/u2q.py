@@ -67,7 +67,7 @@ def _rejected_part(rejected) -> PublishedPart:
 def build_u2q_day_level(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
                         embedder: EmbedderSpec, blocklist: frozenset[str], passes: list[UserPass],
                         stored_index: str | None = None, earlier_index: str | None = None,
-                        stored_history: dict[str, str] | None = None, earlier_rows: str | None = None,
+                        stored_history: dict[str, str] | None = None, earlier_rows: tuple[str, ...] = (),
                         stored_day: str | None = None, keep_day: bool = False) -> None:
     """The first pipeline of a night run in user passes, the only one that reads the day
     (or, with `stored_day`, the day as the night's other table kept it; with `keep_day` it
@@ -115,7 +115,7 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
               stored_index: str | None = None, earlier_index: str | None = None,
               stored_history: dict[str, str] | None = None, x2q_rows=None, carried=None, ranker_text: str | None = None,
               user_pass: UserPass | None = None, earlier_checks: tuple[str, ...] = (),
-              earlier_rows: str | None = None, stored_day: str | None = None, keep_day: bool = False) -> None:
+              earlier_rows: tuple[str, ...] = (), stored_day: str | None = None, keep_day: bool = False) -> None:
     """Adds the whole u2q graph to `p`. Reads `input_root`, writes under `staging`.
 
     `x2q_rows` (the day's published x2q rows, a PCollection of dicts) fill short lists
@@ -125,7 +125,7 @@ def build_u2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLay
     ranker, LightGBM text) orders the lists; without it they are hand-weighted.
     `stored_index` is the day's catalog index kept by an earlier run, read instead of built;
     `earlier_index` an earlier night's, whose rows the day's index carries; `earlier_rows`
-    the query rows an earlier u2q night kept (warehouse/query_rows.py), taken instead of
+    the folders of query rows earlier nights kept (warehouse/query_rows.py), taken instead of
     embedding those queries again (the day-level verification; a pass embeds its own).
     `stored_day` the day as stages 1–2 left it, kept by an earlier run (warehouse/
     clean_day.py), read instead of the day's input, which with `keep_day` is kept to

@@ -45,11 +45,11 @@ def _selection_counts(row: dict):
 def build_x2q(p: beam.Pipeline, *, input_root: str, dt: str, staging: StagingLayout, cfg: HintQConfig,
               generator: GeneratorSpec, embedder: EmbedderSpec, blocklist: frozenset[str],
               stored_index: str | None = None, earlier_index: str | None = None,
-              earlier_rows: str | None = None, stored_day: str | None = None, keep_day: bool = False) -> None:
+              earlier_rows: tuple[str, ...] = (), stored_day: str | None = None, keep_day: bool = False) -> None:
     """Adds the whole x2q graph to `p`. Reads `input_root`, writes under `staging`.
     `stored_index` is the day's catalog index kept by an earlier run, read instead of built;
     `earlier_index` an earlier night's, whose rows the day's index carries; `earlier_rows`
-    the query rows an earlier x2q night kept (warehouse/query_rows.py); `stored_day` the
+    the folders of query rows earlier nights kept (warehouse/query_rows.py); `stored_day` the
     day as stages 1–2 left it, kept by an earlier run (warehouse/clean_day.py), read
     instead of the day's input, which with `keep_day` is kept to `staging.clean_day`."""
     # 1–2 read, validate, join, dedupe & cap

@@ -199,26 +199,31 @@ class IndexRows(beam.PTransform):
 
 
 class _CarriedRows:
-    """Query rows an earlier night kept (warehouse/query_rows.py), by query text."""
+    """Query rows earlier nights kept (warehouse/query_rows.py: a folder each), by query
+    text; a query's row is the same bytes in every folder that holds it."""
 
-    def __init__(self, folder: str):
-        with FileSystems.open(posixpath.join(folder, QUERIES_FILE)) as f:
-            queries = json.load(io.TextIOWrapper(f, encoding="utf-8"))
-        with FileSystems.open(posixpath.join(folder, ROWS_FILE)) as f:
-            self.rows = np.load(io.BytesIO(f.read()))
-        self.position = {q: i for i, q in enumerate(queries)}
+    def __init__(self, folders: tuple[str, ...]):
+        self.rows, self.position = [], {}
+        for n, folder in enumerate(folders):
+            with FileSystems.open(posixpath.join(folder, QUERIES_FILE)) as f:
+                queries = json.load(io.TextIOWrapper(f, encoding="utf-8"))
+            with FileSystems.open(posixpath.join(folder, ROWS_FILE)) as f:
+                self.rows.append(np.load(io.BytesIO(f.read())))
+            for i, q in enumerate(queries):
+                self.position.setdefault(q, (n, i))
 
     def rows_of(self, queries) -> dict[str, np.ndarray]:
-        return {q: self.rows[self.position[q]] for q in queries if q in self.position}
+        at = {q: self.position[q] for q in queries if q in self.position}
+        return {q: self.rows[n][i] for q, (n, i) in at.items()}
 
 
 class _VerifyFn(_ReadsIndex, beam.DoFn):
-    def __init__(self, spec: EmbedderSpec, cfg: VerifyConfig, earlier_rows: str | None):
+    def __init__(self, spec: EmbedderSpec, cfg: VerifyConfig, earlier_rows: tuple[str, ...]):
         self.spec, self.cfg, self.earlier_rows = spec, cfg, earlier_rows
 
     def setup(self):
         self.vectors = TextVectors(self.spec, self.spec.acquire(), remember=False)
-        self.earlier = (_ROWS.acquire(lambda: _CarriedRows(self.earlier_rows), tag=self.earlier_rows)
+        self.earlier = (_ROWS.acquire(lambda: _CarriedRows(self.earlier_rows), tag="|".join(self.earlier_rows))
                         if self.earlier_rows else None)
         self.progress = ProgressLine("verify", unit="queries")
 
@@ -240,10 +245,10 @@ class _VerifyFn(_ReadsIndex, beam.DoFn):
 
 class VerifyQueries(beam.PTransform):
     """Distinct query strings → VerifiedQuery, one embedding per distinct query. With
-    `earlier_rows` (rows an earlier night kept: warehouse/query_rows.py) a query it holds
-    takes its row from there instead of being embedded again."""
+    `earlier_rows` (folders of rows earlier nights kept: warehouse/query_rows.py) a query
+    they hold takes its row from there instead of being embedded again."""
 
-    def __init__(self, spec: EmbedderSpec, cfg: VerifyConfig, index_path, earlier_rows: str | None = None):
+    def __init__(self, spec: EmbedderSpec, cfg: VerifyConfig, index_path, earlier_rows: tuple[str, ...] = ()):
         super().__init__()
         self.spec, self.cfg, self.index_path, self.earlier_rows = spec, cfg, index_path, earlier_rows
 

@@ -4,6 +4,7 @@ bytes again on a re-run."""
 import datetime as dt
 import json
 import shutil
+from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -56,8 +57,12 @@ def test_a_night_in_user_passes_publishes_what_one_pass_does_and_reruns_identica
     assert x2q["catalog_index"]["titles_carried"] > x2q["catalog_index"]["titles_embedded"]
     one = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 0)
     one_rows = _published(warehouse, NEXT_DAY)
-    # Queries yesterday's u2q night verified take the rows it kept instead of being embedded
-    assert f"u2q/dt={TINY_DAY}" in one["query_rows"]["carried_from"]
+    # Queries yesterday's u2q night, or tonight's x2q, verified take the rows they kept
+    # instead of being embedded (the table's own first); x2q took those of yesterday's u2q
+    assert [f"u2q/dt={TINY_DAY}/", f"x2q/dt={NEXT_DAY}/"] == [
+        f"{Path(f).parent.parent.name}/{Path(f).parent.name}/" for f in one["query_rows"]["carried_from"]]
+    assert any(f"u2q/dt={TINY_DAY}" in f for f in x2q["query_rows"]["carried_from"])
+    assert x2q["query_rows"]["queries_carried"] > 0
     assert one["query_rows"]["queries_carried"] > 0 and one["query_rows"]["queries_embedded"] > 0
     assert f"u2q/dt={NEXT_DAY}" in one["query_rows"]["kept"]
 
@@ -92,7 +97,7 @@ def test_a_night_in_user_passes_publishes_what_one_pass_does_and_reruns_identica
     shutil.rmtree(warehouse / ROWS_ROOT)
     reread = _night(tiny_world, warehouse, "u2q", NEXT_DAY, 0)
     assert reread["history_counts"]["days_from_counts"] == []
-    assert reread["query_rows"]["carried_from"] is None and reread["query_rows"]["queries_carried"] == 0
+    assert reread["query_rows"]["carried_from"] == [] and reread["query_rows"]["queries_carried"] == 0
     assert _first_difference(one_rows, _published(warehouse, NEXT_DAY)) is None
 
 
