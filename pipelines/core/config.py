@@ -147,8 +147,10 @@ class VerifyConfig:
     # Texts per call of the embedder (stable batches of catalog titles and of queries). A
     # call embeds its texts of each token length in passes of FORWARD_ROWS
     # (engines/embedder.py): the more texts a call has, the fewer passes it fills up with
-    # repeats (benchmarks/embedding_rows.py).
-    embed_batch_size: int = _in(2048, 1, 100_000)
+    # repeats (benchmarks/embedding_rows.py). 8,192: the 1k world's 8th-night u2q queries
+    # not carried (1,881 of 4,311) in 3.7-4.0 s in one call, 4.6-4.9 s split into the 3
+    # calls of 2,048 (each length's last pass filled up in each call).
+    embed_batch_size: int = _in(8192, 1, 100_000)
     # The catalog index: exact (flat) up to `exact_index_max_items` items, HNSW above
     # (benchmarks/ann_recall.py measures its recall@top_k against the flat index). HNSW is
     # built on one thread, so the same catalog gives the same graph and the same answers.
