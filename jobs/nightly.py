@@ -37,6 +37,7 @@ from pipelines.core.ranker import FeaturesDiffer, Ranker, RankerUnusable
 from pipelines.core.version import code_version
 from pipelines.engines.embedder import EmbedderSpec
 from pipelines.engines.generator import GeneratorSpec, VllmGeneratorSpec, engine_holder, engine_loaded, shared_engine
+from pipelines.engines.heap import CollectingLess
 from pipelines.engines.model_store import ModelUnavailable
 from pipelines.stages.channels import past_days_present
 from pipelines.stages.read_day import InputPartitionMissing, check_input_day, distinct_shoppers, partition_glob
@@ -251,9 +252,12 @@ def day_read_beside_start(night: NightlyRun, options: PipelineOptions):
     reader.start()
     started = time.perf_counter()
     try:
-        engine = engine_holder(night.generator)
-        engine_start_s = time.perf_counter() - started
-        embedder = night.embedder.acquire()
+        # The collector leaves the process's heap alone meanwhile, as the pipeline does
+        # (vLLM collects it in full five times while it starts: engines/heap.py).
+        with CollectingLess():
+            engine = engine_holder(night.generator)
+            engine_start_s = time.perf_counter() - started
+            embedder = night.embedder.acquire()
     except BaseException:
         reader.terminate()  # the night is refused: its day need not be kept
         raise
