@@ -4,7 +4,6 @@ learned ranker's order where the night has one (else the hand-weighted list)."""
 from __future__ import annotations
 
 import dataclasses
-from collections import ChainMap
 
 import apache_beam as beam
 
@@ -82,6 +81,33 @@ class ChecksPerOwner(beam.PTransform):
         )
 
 
+class _FirstHolding:
+    """A query's check from the first of `maps` that holds one: ChainMap's lookup, ~3x
+    faster (a user's proposals are looked up ~700 times; ChainMap builds a generator for
+    every `in`). The checks are never None."""
+
+    __slots__ = ("maps",)
+
+    def __init__(self, *maps):
+        self.maps = maps
+
+    def get(self, query, default=None):
+        for m in self.maps:
+            check = m.get(query)
+            if check is not None:
+                return check
+        return default
+
+    def __contains__(self, query):
+        return self.get(query) is not None
+
+    def __getitem__(self, query):
+        check = self.get(query)
+        if check is None:
+            raise KeyError(query)
+        return check
+
+
 def _user_queries(u):
     return [(u.user_id, q) for q in [c.query for c in u.candidates] + [q for q, _ in u.trigger_fills]]
 
@@ -121,7 +147,7 @@ class _RankUserFn(beam.DoFn):
             lists = ch.channel_lists(day, model, centroid, cfg.ranker.per_channel, cfg.evaluate.top_leaves)
             pool_fills = popular_fills([leaf for leaf, _ in user.profile.categories], pool)
             # The night's own checks first; no per-user copy of the vocabulary's.
-            checks = ChainMap(verified, {q: v for q, _, v in pool_fills}, model.checks)
+            checks = _FirstHolding(verified, {q: v for q, _, v in pool_fills}, model.checks)
             proposals = proposals_of(user, pool_fills, lists, cfg.ranker.per_channel,
                                      frozenset(s.query for s in hand))
             queries = sorted({p.query for p in proposals if p.query in checks and checks[p.query].passed})
