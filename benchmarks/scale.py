@@ -159,9 +159,9 @@ def night(args) -> None:
             "distinct_queries_verified": st["verify"]["distinct_queries"],
             "candidates": st.get("rank_fill", {}).get("candidates"),
             "peak_rss_mb": peak_rss_mb(),
-            # the largest process the job started and ended so far (the day's reader,
-            # jobs/clean_day.py, beside the engine's start), not in peak_rss_mb
-            "children_peak_rss_mb": children_peak_rss_mb(),
+            # the process that read the day beside the engine's start (jobs/clean_day.py),
+            # not in peak_rss_mb: its own peak, as it measured it
+            "reader_peak_rss_mb": manifest["clean_day"].get("reader", {}).get("peak_rss_mb"),
         }
         peak_mb = max(peak_mb, tables[table]["peak_rss_mb"])
     print(json.dumps({"users": args.night, "items": 3 * args.night, "world_s": round(world_s, 1),
@@ -172,10 +172,6 @@ def night(args) -> None:
 
 def peak_rss_mb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-
-
-def children_peak_rss_mb() -> int:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
 
 
 def reset_peak_rss() -> None:

@@ -11,6 +11,7 @@ night's critical path).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -33,9 +34,12 @@ class DayToKeep:
     fingerprint: str  # warehouse/clean_day.py: clean_day_fingerprint
 
 
-def keep_clean_day(day: DayToKeep) -> str:
-    """Reads the day and stores it; returns the stored folder. Raises where the pipeline
-    fails or nothing was kept (a day without shoppers): the night then reads the day itself."""
+def keep_clean_day(day: DayToKeep, report=None) -> str:
+    """Reads the day and stores it; returns the stored folder, and sends its seconds and its
+    process's peak RSS to `report` (a multiprocessing connection) where given. Raises where
+    the pipeline fails or nothing was kept (a day without shoppers): the night then reads
+    the day itself."""
+    started = time.perf_counter()
     logging.basicConfig(level=logging.WARNING)
     p = job_pipeline(PipelineOptions.from_dictionary(day.options))
     the_day(p, day.input_root, day.dt, day.cfg, keep_to=day.built_dir)
@@ -43,4 +47,17 @@ def keep_clean_day(day: DayToKeep) -> str:
     kept = clean_day.keep_day(day.built_dir, day.warehouse, day.dt, day.fingerprint, day.cfg.publish.shared_day_days)
     if kept is None:
         raise RuntimeError(f"nothing kept of dt={day.dt} (no shoppers?)")
+    if report is not None:
+        report.send({"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": _peak_rss_mb()})
+        report.close()
     return kept
+
+
+def _peak_rss_mb() -> int | None:
+    """This process's peak RSS (Linux: VmHWM, its own memory's; getrusage's would count
+    the memory of the process it was forked from before its exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None

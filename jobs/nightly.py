@@ -84,6 +84,7 @@ class NightlyRun:
     day_read_beside: bool = False  # stored_day was read by this run, beside its start (jobs/clean_day.py)
     engine_start_s: float = 0.0  # the engine's start, where it was loaded before the pipeline (beside the day)
     day_waited_s: float | None = None  # how long the start then waited for the day's reading to end
+    day_reader: dict = dataclasses.field(default_factory=dict)  # the reader's seconds and peak RSS
 
 
 def choose_ranker(warehouse: str, day: str, cfg: HintQConfig) -> tuple[PublishedRanker | None, dict]:
@@ -245,10 +246,12 @@ def day_read_beside_start(night: NightlyRun, options: PipelineOptions):
     if not reads_day_beside_start(night, options):
         yield night
         return
-    reader = multiprocessing.get_context("spawn").Process(
+    spawn = multiprocessing.get_context("spawn")
+    report, reported = spawn.Pipe(duplex=False)
+    reader = spawn.Process(
         target=keep_clean_day, name=f"hintq-clean-day-{night.dt}", args=(DayToKeep(
             options.get_all_options(drop_default=True, retain_unknown_options=True), night.input, night.dt,
-            night.cfg, night.staging.clean_day, night.warehouse, night.day_fingerprint),))
+            night.cfg, night.staging.clean_day, night.warehouse, night.day_fingerprint), reported))
     reader.start()
     started = time.perf_counter()
     try:
@@ -265,13 +268,16 @@ def day_read_beside_start(night: NightlyRun, options: PipelineOptions):
         loaded = time.perf_counter()
         reader.join()
         waited_s = time.perf_counter() - loaded
+    reported.close()
+    read = report.recv() if reader.exitcode == 0 and report.poll() else {}
+    report.close()
     stored = clean_day.stored_day(night.warehouse, night.dt, night.day_fingerprint) if reader.exitcode == 0 else None
     if stored is None:
         log.warning("run %s: reading the day beside the engine's start failed (exit code %s); the pipeline "
                     "reads it", night.run_id, reader.exitcode)
     try:
         yield dataclasses.replace(night, stored_day=stored, day_read_beside=stored is not None,
-                                  engine_start_s=engine_start_s, day_waited_s=waited_s)
+                                  engine_start_s=engine_start_s, day_waited_s=waited_s, day_reader=read)
     finally:
         del engine, embedder
 
@@ -340,7 +346,8 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
             "clean_day": {"fingerprint": night.day_fingerprint,
                           "reused": night.stored_day is not None and not night.day_read_beside,
                           "read_beside_start": night.day_read_beside, "kept": day_kept,
-                          **({"waited_s": round(night.day_waited_s, 2)} if night.day_waited_s is not None else {})},
+                          **({"waited_s": round(night.day_waited_s, 2), "reader": night.day_reader}
+                             if night.day_waited_s is not None else {})},
             "query_rows": {"carried_from": list(night.earlier_rows), "kept": rows_kept,
                            "queries_carried": 0, "queries_embedded": 0,
                            **counter_sums(QUERY_ROW_COUNTERS, *results)},

@@ -80,6 +80,7 @@ def test_a_night_reads_its_day_beside_a_slow_engine_start_and_publishes_what_rea
     beside = night("beside")
     assert beside["clean_day"]["read_beside_start"] and not beside["clean_day"]["reused"]
     assert Path(beside["clean_day"]["kept"], "_SUCCESS").exists() and beside["clean_day"]["waited_s"] >= 0
+    assert beside["clean_day"]["reader"]["seconds"] > 0 and beside["clean_day"]["reader"]["peak_rss_mb"] > 0
     # the engine's start is timed, though it was loaded before the pipeline
     assert beside["timings"]["stage_s"]["engine_start"] >= SlowStartGeneratorSpec.START_S
     itself = night("itself", "--set=publish.read_day_beside_start=false")
