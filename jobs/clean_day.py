@@ -1,12 +1,14 @@
-"""Stages 1–2 of a night as a job of their own: the day read, validated, capped and
-joined, and kept in the warehouse (warehouse/clean_day.py) for the night's tables, which
-then start from it (pipelines/stages/read_day.py: StoredDay).
+"""Stages 1–2 of a night in a process of its own: the entry point (`read_clean_day`) of the
+process that reads, validates, caps and joins the day and writes it as KeepDay does
+(warehouse/clean_day.py), for the night that started it to keep and start from
+(pipelines/stages/read_day.py: StoredDay).
 
-The nightly job runs it in a process beside its own start (jobs/nightly.py:
-`day_read_beside_start`): importing vLLM and torch and loading the engine and the
-embedder is ~11 s of one core's work, and on a machine of two cores the day is read on
-the other one meanwhile, instead of before or after it (1k-shopper world: ~3.7 s of the
-night's critical path).
+The nightly job starts it beside its own start (jobs/nightly.py: `day_read_beside_start`):
+importing vLLM and torch and loading the engine and the embedder is ~10 s of one core's
+work, and on a machine of two cores the day is read on the other one meanwhile, instead
+of before it (1k-shopper world: ~4.5 s off the night's critical path). The night, which
+holds the staging lock, stores what it wrote: a reader that dies or is stopped halfway
+leaves only a staging folder.
 """
 from __future__ import annotations
 
@@ -24,33 +26,29 @@ from warehouse import clean_day
 
 @dataclass(frozen=True)
 class DayToKeep:
-    """What the job reads and where it keeps it: a night's own settings, passed whole."""
+    """What the reader reads and where it writes it: the night's own settings, passed whole."""
     options: dict  # the night's pipeline options (PipelineOptions.get_all_options)
     input_root: str
     dt: str
     cfg: HintQConfig
-    built_dir: str  # where the pipeline writes the day before it is stored
-    warehouse: str
-    fingerprint: str  # warehouse/clean_day.py: clean_day_fingerprint
+    built_dir: str  # the night's staging folder of the day (StagingLayout.clean_day)
 
 
-def keep_clean_day(day: DayToKeep, report=None) -> str:
-    """Reads the day and stores it; returns the stored folder, and sends its seconds and its
+def read_clean_day(day: DayToKeep, report=None) -> None:
+    """Reads the day and writes it to `day.built_dir`; then sends its seconds and its
     process's peak RSS to `report` (a multiprocessing connection) where given. Raises where
-    the pipeline fails or nothing was kept (a day without shoppers): the night then reads
-    the day itself."""
+    the pipeline fails or no shopper was written (a day without shoppers): the night then
+    reads the day itself."""
     started = time.perf_counter()
     logging.basicConfig(level=logging.WARNING)
     p = job_pipeline(PipelineOptions.from_dictionary(day.options))
     the_day(p, day.input_root, day.dt, day.cfg, keep_to=day.built_dir)
     run_to_completion(p)
-    kept = clean_day.keep_day(day.built_dir, day.warehouse, day.dt, day.fingerprint, day.cfg.publish.shared_day_days)
-    if kept is None:
-        raise RuntimeError(f"nothing kept of dt={day.dt} (no shoppers?)")
+    if not clean_day.stored_files(day.built_dir, clean_day.SHOPPERS):
+        raise RuntimeError(f"no shoppers written for dt={day.dt}")
     if report is not None:
         report.send({"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": _peak_rss_mb()})
         report.close()
-    return kept
 
 
 def _peak_rss_mb() -> int | None:

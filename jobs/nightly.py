@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import posixpath
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, SetupOptions
 from apache_beam.runners.runner import PipelineResult
 
-from jobs.clean_day import DayToKeep, keep_clean_day
+from jobs.clean_day import DayToKeep, read_clean_day
 from jobs.options import HintQOptions
 from jobs.runner import job_pipeline, run_to_completion, runs_embedded
 from pipelines.beam.progress import counter_sums, stage_timings
@@ -229,31 +230,49 @@ def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: i
 def reads_day_beside_start(night: NightlyRun, options: PipelineOptions) -> bool:
     """Whether the night reads its day in a process beside its start (jobs/clean_day.py):
     the day is to be kept and is not yet, and this process has a slow engine start ahead
-    (the embedded runner's in-process worker, vLLM not loaded yet)."""
+    (the embedded runner's in-process worker, vLLM not loaded yet) that the night's first
+    pipeline waits for (a u2q night in passes reads the day in a pipeline without it)."""
     return (night.stored_day is None and night.cfg.publish.shared_day_days > 0
             and night.cfg.publish.read_day_beside_start
             and night.generator.slow_start and not engine_loaded(night.generator)
             and runs_embedded(options)
-            and options.view_as(DirectOptions).direct_running_mode != "multi_processing")
+            and options.view_as(DirectOptions).direct_running_mode != "multi_processing"
+            and user_passes(night, options) == 1)
+
+
+def _start_day_reader(night: NightlyRun, options: PipelineOptions):
+    """The day's reader (jobs/clean_day.py: read_clean_day), started in a process of its
+    own, and the end of the pipe it reports on; (None, None) where it cannot start."""
+    spawn = multiprocessing.get_context("spawn")
+    report, reported = spawn.Pipe(duplex=False)
+    reader = spawn.Process(
+        target=read_clean_day, name=f"hintq-clean-day-{night.dt}", daemon=True, args=(DayToKeep(
+            options.get_all_options(drop_default=True, retain_unknown_options=True), night.input, night.dt,
+            night.cfg, night.staging.clean_day), reported))
+    try:
+        reader.start()
+    except Exception:  # e.g. no process to be had: the pipeline reads the day, as without it
+        log.warning("run %s: the day's reader did not start", night.run_id, exc_info=True)
+        report.close()
+        return None, None
+    finally:
+        reported.close()  # the reader holds its own end
+    return reader, report
 
 
 @contextlib.contextmanager
 def day_read_beside_start(night: NightlyRun, options: PipelineOptions):
-    """Yields the night to run: where `reads_day_beside_start`, its day read and kept by
-    another process (jobs/clean_day.py) while this one loads the engine and the embedder
-    (each kept loaded until the block ends), and `stored_day` set to it; else as it is.
-    Where that process fails, the night reads the day itself, as without it."""
-    if not reads_day_beside_start(night, options):
+    """Yields the night to run: where `reads_day_beside_start`, its day read by another
+    process (jobs/clean_day.py) while this one loads the engine and the embedder (each kept
+    loaded until the block ends), kept here (this process holds the staging lock), and
+    `stored_day` set to it; else as it is. Where that process fails, does not start or
+    outlasts `publish.day_reader_timeout_s`, the night reads the day itself, as without it."""
+    reader, report = _start_day_reader(night, options) if reads_day_beside_start(night, options) else (None, None)
+    if reader is None:
         yield night
         return
-    spawn = multiprocessing.get_context("spawn")
-    report, reported = spawn.Pipe(duplex=False)
-    reader = spawn.Process(
-        target=keep_clean_day, name=f"hintq-clean-day-{night.dt}", args=(DayToKeep(
-            options.get_all_options(drop_default=True, retain_unknown_options=True), night.input, night.dt,
-            night.cfg, night.staging.clean_day, night.warehouse, night.day_fingerprint), reported))
-    reader.start()
     started = time.perf_counter()
+    read = None
     try:
         # The collector leaves the process's heap alone meanwhile, as the pipeline does
         # (vLLM collects it in full five times while it starts: engines/heap.py).
@@ -262,22 +281,29 @@ def day_read_beside_start(night: NightlyRun, options: PipelineOptions):
             engine_start_s = time.perf_counter() - started
             embedder = night.embedder.acquire()
     except BaseException:
-        reader.terminate()  # the night is refused: its day need not be kept
+        reader.terminate()  # the night is refused: its day need not be read
         raise
     finally:
         loaded = time.perf_counter()
-        reader.join()
+        reader.join(night.cfg.publish.day_reader_timeout_s)
+        if reader.is_alive():
+            reader.terminate()
+            reader.join()
         waited_s = time.perf_counter() - loaded
-    reported.close()
-    read = report.recv() if reader.exitcode == 0 and report.poll() else {}
-    report.close()
-    stored = clean_day.stored_day(night.warehouse, night.dt, night.day_fingerprint) if reader.exitcode == 0 else None
-    if stored is None:
-        log.warning("run %s: reading the day beside the engine's start failed (exit code %s); the pipeline "
-                    "reads it", night.run_id, reader.exitcode)
+        exitcode = reader.exitcode
+        if exitcode == 0 and report.poll():
+            read = report.recv()
+        report.close()
+        reader.close()
+    stored = read and clean_day.keep_day(night.staging.clean_day, night.warehouse, night.dt,
+                                         night.day_fingerprint, night.cfg.publish.shared_day_days)
+    if not stored:
+        log.warning("run %s: reading the day beside the engine's start failed (%s); the pipeline reads it",
+                    night.run_id, f"exit code {exitcode}" if read is None else "nothing kept")
+        shutil.rmtree(night.staging.clean_day, ignore_errors=True)  # the pipeline writes it afresh
     try:
-        yield dataclasses.replace(night, stored_day=stored, day_read_beside=stored is not None,
-                                  engine_start_s=engine_start_s, day_waited_s=waited_s, day_reader=read)
+        yield dataclasses.replace(night, stored_day=stored or None, day_read_beside=bool(stored),
+                                  engine_start_s=engine_start_s, day_waited_s=waited_s, day_reader=read or {})
     finally:
         del engine, embedder
 

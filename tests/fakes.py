@@ -7,6 +7,7 @@ prompt keyed `FAIL_USER` makes the engine raise, as a broken batch would.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -87,3 +88,13 @@ class BrokenGeneratorSpec(FakeGeneratorSpec):
         from pipelines.engines.model_store import ModelUnavailable
 
         raise ModelUnavailable("weights are corrupt (test)")
+
+
+def reader_that_exits(day, report):
+    """A day's reader (jobs/clean_day.py) that dies at once."""
+    os._exit(3)
+
+
+def reader_that_hangs(day, report):
+    """A day's reader that never ends."""
+    time.sleep(3600)

@@ -328,6 +328,9 @@ class PublishConfig:
     # own while it loads it (jobs/clean_day.py): the load is one core's work, and the day
     # is read on the other. Only where the day is to be kept (`shared_day_days` > 0).
     read_day_beside_start: bool = True
+    # ... and reads it in the pipeline after all where that process has not ended this many
+    # seconds after the engine was loaded (it is stopped).
+    day_reader_timeout_s: float = _in(3600.0, 1.0, 86_400.0)
     # An Iceberg commit that loses to a concurrent commit is planned again this many times.
     commit_retries: int = _in(4, 0, 100)
     # `hintq maintain`: snapshots older than this are expired (never the current one or the

@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 _EMBEDDERS = shared.Shared()
 
-# Rows of each forward pass of the embedder (EmbedderSpec.encode). 16, with calls of
-# `verify.embed_batch_size` (then 2,048; now 8,192) texts: 2,975 catalog titles in 8.2 s on this 2-core CPU,
+# Rows of each forward pass of the embedder (EmbedderSpec.encode). 16, measured with calls
+# of 2,048 texts (`verify.embed_batch_size` then): 2,975 catalog titles in 8.2 s on this 2-core CPU,
 # against 7.8 s for sentence-transformers' own mixed-length batches in calls of 256 (the
 # code before, whose rows moved with their batch) and 11.3 s for 16 rows in calls of 256
 # (a call of few texts has few of each length to fill a pass): benchmarks/embedding_rows.py.

@@ -81,7 +81,7 @@ class ChecksPerOwner(beam.PTransform):
         )
 
 
-class _FirstHolding:
+class _ChainedChecks:
     """A query's check from the first of `maps` that holds one: ChainMap's lookup, ~3x
     faster (a user's proposals are looked up ~700 times; ChainMap builds a generator for
     every `in`). The checks are never None."""
@@ -147,10 +147,11 @@ class _RankUserFn(beam.DoFn):
             lists = ch.channel_lists(day, model, centroid, cfg.ranker.per_channel, cfg.evaluate.top_leaves)
             pool_fills = popular_fills([leaf for leaf, _ in user.profile.categories], pool)
             # The night's own checks first; no per-user copy of the vocabulary's.
-            checks = _FirstHolding(verified, {q: v for q, _, v in pool_fills}, model.checks)
+            checks = _ChainedChecks(verified, {q: v for q, _, v in pool_fills}, model.checks)
             proposals = proposals_of(user, pool_fills, lists, cfg.ranker.per_channel,
                                      frozenset(s.query for s in hand))
-            queries = sorted({p.query for p in proposals if p.query in checks and checks[p.query].passed})
+            queries = sorted({p.query for p in proposals
+                              if (check := checks.get(p.query)) is not None and check.passed})
             # Each check carries the row verification embedded: nothing is embedded again.
             query_vectors = {q: checks[q].embedding() for q in queries if checks[q].vector}
             context = UserContext(user.profile.category_weights(), day.touched_queries, user.profile.recent_queries,
