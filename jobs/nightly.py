@@ -227,17 +227,17 @@ def _run_u2q(night: NightlyRun, options: PipelineOptions, graph: dict, passes: i
     return results, extra
 
 
-def reads_day_beside_start(night: NightlyRun, options: PipelineOptions) -> bool:
+def reads_day_beside_start(night: NightlyRun, options: PipelineOptions, passes: int) -> bool:
     """Whether the night reads its day in a process beside its start (jobs/clean_day.py):
     the day is to be kept and is not yet, and this process has a slow engine start ahead
     (the embedded runner's in-process worker, vLLM not loaded yet) that the night's first
-    pipeline waits for (a u2q night in passes reads the day in a pipeline without it)."""
+    pipeline waits for (a u2q night in `passes` > 1 reads the day in a pipeline without it)."""
     return (night.stored_day is None and night.cfg.publish.shared_day_days > 0
             and night.cfg.publish.read_day_beside_start
             and night.generator.slow_start and not engine_loaded(night.generator)
             and runs_embedded(options)
             and options.view_as(DirectOptions).direct_running_mode != "multi_processing"
-            and user_passes(night, options) == 1)
+            and passes == 1)
 
 
 def _start_day_reader(night: NightlyRun, options: PipelineOptions):
@@ -261,13 +261,14 @@ def _start_day_reader(night: NightlyRun, options: PipelineOptions):
 
 
 @contextlib.contextmanager
-def day_read_beside_start(night: NightlyRun, options: PipelineOptions):
+def day_read_beside_start(night: NightlyRun, options: PipelineOptions, passes: int):
     """Yields the night to run: where `reads_day_beside_start`, its day read by another
     process (jobs/clean_day.py) while this one loads the engine and the embedder (each kept
     loaded until the block ends), kept here (this process holds the staging lock), and
     `stored_day` set to it; else as it is. Where that process fails, does not start or
     outlasts `publish.day_reader_timeout_s`, the night reads the day itself, as without it."""
-    reader, report = _start_day_reader(night, options) if reads_day_beside_start(night, options) else (None, None)
+    reader, report = (_start_day_reader(night, options) if reads_day_beside_start(night, options, passes)
+                      else (None, None))
     if reader is None:
         yield night
         return
@@ -321,15 +322,15 @@ def run(argv=None, save_main_session=True, test_pipeline=None, generator: Genera
     options = PipelineOptions(argv)
     options.view_as(SetupOptions).save_main_session = save_main_session
     night = prepare(options, generator)
+    passes = user_passes(night, options)
     started = time.time()
     with StagingLock(night.warehouse, night.table, night.dt, night.run_id), \
-            day_read_beside_start(night, options) as night:
+            day_read_beside_start(night, options, passes) as night:
         graph = dict(input_root=night.input, dt=night.dt, staging=night.staging, cfg=night.cfg,
                      generator=night.generator, embedder=night.embedder, blocklist=night.blocklist,
                      stored_index=night.stored_index, earlier_index=night.earlier_index,
                      earlier_rows=night.earlier_rows, stored_day=night.stored_day,
                      keep_day=night.stored_day is None and night.cfg.publish.shared_day_days > 0)
-        passes = user_passes(night, options)
         log.info("run %s: %s pipeline for dt=%s starting (%d pass%s)", night.run_id, night.table, night.dt,
                  passes, "" if passes == 1 else "es")
         if night.table == "x2q":
